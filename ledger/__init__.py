@@ -1,0 +1,1 @@
+"""The ledger: registry, intake log, items, outbound queue, rulebook and calendar (SPEC §5)."""

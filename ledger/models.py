@@ -1,0 +1,190 @@
+"""SQLAlchemy 2.x models of the ledger: registry, intake log, items, outbound queue.
+
+All times are stored as naive UTC (`UtcDateTime` converts), so SQLite and PostgreSQL agree.
+Points are never stored: they are derived from events under the rulebook (SPEC §2).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored naive in UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime()}
+
+
+SEQUENCES = ("district", "dept_a", "dept_b", "direct", "office")
+ROLES = ("officer", "supervising_leader", "principal_leader", "editor")
+
+
+class Unit(Base):
+    """A reporting unit (or the office itself); `mark` is its registered 标识."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mark: Mapped[str] = mapped_column(String(100))
+    sequence: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    active_from: Mapped[date | None] = mapped_column(Date)
+    active_to: Mapped[date | None] = mapped_column(Date)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+    people: Mapped[list[Person]] = relationship(back_populates="unit")
+
+
+class Person(Base):
+    """A registered person of a unit: info officer, leader, or (in the office) editor."""
+
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("unit_id", "role", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    role: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    title: Mapped[str] = mapped_column(String(100), default="")
+
+    unit: Mapped[Unit] = relationship(back_populates="people")
+
+
+class Intake(Base):
+    """One row per message that arrived, whatever became of it (SPEC §2: a named state)."""
+
+    __tablename__ = "intake"
+    __table_args__ = (Index("ix_intake_content_hash", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spool_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))  # smtp, imap, file
+    mailbox: Mapped[str] = mapped_column(String(16))
+    envelope_from: Mapped[str] = mapped_column(String(320), default="")
+    envelope_to: Mapped[str] = mapped_column(String(320), default="")
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+
+    raw: Mapped[RawMessage | None] = relationship(cascade="all, delete-orphan")
+
+
+class RawMessage(Base):
+    """The message exactly as received, kept for re-runs and for people to read."""
+
+    __tablename__ = "raw_messages"
+
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intake.id"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Submission(Base):
+    """A filed information item (信息), with its tracking number."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracking_no: Mapped[str] = mapped_column(String(40), unique=True)
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intake.id"), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    mailbox: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    body_chars: Mapped[int] = mapped_column(Integer)
+    attachment_name: Mapped[str | None] = mapped_column(String(255))
+    attachment_chars: Mapped[int | None] = mapped_column(Integer)
+    signoff_unit: Mapped[str] = mapped_column(String(200), default="")
+    signoff_author: Mapped[str] = mapped_column(String(100), default="")
+    signoff_phone: Mapped[str] = mapped_column(String(64), default="")
+    signoff_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="filed")
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    unit: Mapped[Unit] = relationship()
+    intake: Mapped[Intake] = relationship()
+
+
+class TrackingCounter(Base):
+    """The last tracking number given out per (prefix, year); incremented atomically."""
+
+    __tablename__ = "tracking_counters"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OutboundMessage(Base):
+    """A mail waiting to go out (or gone): receipts, refusals, notices, reports."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    intake_id: Mapped[int | None] = mapped_column(ForeignKey("intake.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,434 @@
+"""Configuration: the TOML file of SPEC §7.2, validated at start into frozen dataclasses.
+
+Every key has a default, so an empty file (or no file) is a working embedded configuration.
+A bad key or value raises `ConfigError` with one line that names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailroom.errors import UserError
+
+
+class ConfigError(UserError):
+    """A configuration file that cannot be used; the message names the key."""
+
+
+MAILBOX_KINDS = ("daily", "solicited", "desk")
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/mailroom.db"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8025
+    max_message_bytes: int = 25 * 1024 * 1024
+    hostname: str = "mailroom.localhost"
+
+
+@dataclass(frozen=True)
+class MailboxesConfig:
+    daily: str = "inf@mailroom.test"
+    solicited: str = "sfxx@mailroom.test"
+    desk: str = "desk@mailroom.test"
+    desk_forward: tuple[str, ...] = ()
+
+    def kind_of(self, address: str) -> str | None:
+        """The mailbox kind an envelope recipient belongs to, plus-addressing included."""
+        local, _, domain = address.strip().lower().rpartition("@")
+        if not local:
+            return None
+        base = local.split("+", 1)[0]
+        for kind in MAILBOX_KINDS:
+            m_local, _, m_domain = getattr(self, kind).lower().rpartition("@")
+            if base == m_local and domain == m_domain:
+                return kind
+        return None
+
+    def all_addresses(self) -> tuple[str, ...]:
+        return tuple(getattr(self, kind).lower() for kind in MAILBOX_KINDS)
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    relay_host: str | None = None
+    relay_port: int = 25
+    from_address: str = ""
+    from_name: str = "政务信息处"
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    maildir: Path = Path("var/outbox")
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    name: str
+    host: str
+    port: int = 993
+    ssl: bool = True
+    username: str = ""
+    password: str | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = "Processed"
+    mailbox: str = "daily"
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    rulebook: str = "guangzhou-2004"
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    reply_key_secret: str | None = None
+    require_dkim: bool = False
+    known_domains: tuple[str, ...] = ()
+    refusals_per_hour: int = 20
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    timezone: str = "Asia/Shanghai"
+    recipients: tuple[str, ...] = ()
+    schedule_hour: int = 8
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    spool_dir: Path = Path("var/spool")
+    tracking_prefix: str = "GZ"
+    clock_skew_minutes: int = 15
+    late_report_days: int = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    mailboxes: MailboxesConfig = field(default_factory=MailboxesConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    imap: tuple[ImapConfig, ...] = ()
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def sender_address(self) -> str:
+        return self.outbound.from_address or self.mailboxes.daily
+
+
+# --- value checkers: each returns the parsed value or raises ValueError with a short reason ---
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+def _nonempty(value: Any) -> str:
+    text = _str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _port(value: Any) -> int:
+    port = _positive_int(value)
+    if port > 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return port
+
+
+def _address(value: Any) -> str:
+    text = _nonempty(value)
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or " " in text:
+        raise ValueError(f"{text!r} is not an email address")
+    return text
+
+
+def _address_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of email addresses")
+    return tuple(_address(v) for v in value)
+
+
+def _domain_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError("must be a list of domain names")
+    return tuple(v.strip().lower().lstrip("@") for v in value)
+
+
+def _host_port(value: Any) -> tuple[str, int]:
+    text = _nonempty(value)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} must be host:port")
+    try:
+        return host.strip("[]"), _port(int(port))
+    except ValueError:
+        raise ValueError(f"{text!r} must be host:port with a numeric port") from None
+
+
+def _timezone(value: Any) -> str:
+    text = _nonempty(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not a known time zone (e.g. Asia/Shanghai)") from None
+    return text
+
+
+def _mailbox_kind(value: Any) -> str:
+    text = _nonempty(value)
+    if text not in MAILBOX_KINDS:
+        raise ValueError(f"must be one of {', '.join(MAILBOX_KINDS)}")
+    return text
+
+
+def _db_url(value: Any) -> str:
+    text = _nonempty(value)
+    if not text.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    return text
+
+
+# Environment variables that may carry secrets (and the database URL) instead of the file.
+ENV_OVERRIDES = {
+    "MAILROOM_DATABASE_URL": ("database", "url"),
+    "MAILROOM_OUTBOUND_USERNAME": ("outbound", "username"),
+    "MAILROOM_OUTBOUND_PASSWORD": ("outbound", "password"),
+    "MAILROOM_REPLY_KEY_SECRET": ("security", "reply_key_secret"),
+}
+
+Checker = Callable[[Any], Any]
+
+_SECTIONS: dict[str, dict[str, Checker]] = {
+    "database": {"url": _db_url},
+    "smtp": {
+        "listen": _host_port,
+        "max_message_bytes": _positive_int,
+        "hostname": _nonempty,
+    },
+    "mailboxes": {
+        "daily": _address,
+        "solicited": _address,
+        "desk": _address,
+        "desk_forward": _address_list,
+    },
+    "outbound": {
+        "relay": _host_port,
+        "from": _address,
+        "from_name": _str,
+        "starttls": _bool,
+        "username": _str,
+        "password": _str,
+        "maildir": _nonempty,
+    },
+    "rules": {"rulebook": _nonempty},
+    "security": {
+        "reply_key_secret": _nonempty,
+        "require_dkim": _bool,
+        "known_domains": _domain_list,
+        "refusals_per_hour": _non_negative_int,
+    },
+    "reports": {
+        "timezone": _timezone,
+        "recipients": _address_list,
+        "schedule_hour": _non_negative_int,
+    },
+    "intake": {
+        "spool_dir": _nonempty,
+        "tracking_prefix": _nonempty,
+        "clock_skew_minutes": _non_negative_int,
+        "late_report_days": _non_negative_int,
+    },
+}
+
+_IMAP_KEYS: dict[str, Checker] = {
+    "host": _nonempty,
+    "port": _port,
+    "ssl": _bool,
+    "username": _nonempty,
+    "password": _str,
+    "folder": _nonempty,
+    "processed_folder": _str,
+    "mailbox": _mailbox_kind,
+}
+
+
+def _checked(section: str, raw: Mapping[str, Any], keys: Mapping[str, Checker]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"[{section}] {key}"
+        if key not in keys:
+            known = ", ".join(sorted(keys))
+            raise ConfigError(f"config: unknown key {where} (known keys: {known})")
+        try:
+            out[key] = keys[key](value)
+        except ValueError as exc:
+            raise ConfigError(f"config: {where} {exc}") from None
+    return out
+
+
+def _resolve(base: Path, value: str | Path) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else base / path
+
+
+def _sqlite_url_resolved(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:":
+            return prefix + str(_resolve(base, rest))
+    return url
+
+
+def parse_config(
+    data: Mapping[str, Any], base_dir: Path, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate a parsed TOML document (plus environment secrets) into a `Config`."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, dict[str, Any]] = {}
+    imap_raw: Mapping[str, Any] = {}
+    for section, body in data.items():
+        if section == "imap":
+            if not isinstance(body, dict):
+                raise ConfigError("config: [imap] must hold one table per polled folder")
+            imap_raw = body
+            continue
+        if section not in _SECTIONS:
+            known = ", ".join(sorted([*_SECTIONS, "imap"]))
+            raise ConfigError(f"config: unknown section [{section}] (known sections: {known})")
+        if not isinstance(body, dict):
+            raise ConfigError(f"config: [{section}] must be a table")
+        merged[section] = dict(body)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(var):
+            merged.setdefault(section, {})[key] = environ[var]
+    checked = {s: _checked(s, merged.get(s, {}), keys) for s, keys in _SECTIONS.items()}
+
+    db = checked["database"]
+    database = DatabaseConfig(url=_sqlite_url_resolved(db.get("url", DatabaseConfig.url), base_dir))
+
+    s = checked["smtp"]
+    smtp = SmtpConfig()
+    if "listen" in s:
+        smtp = replace(smtp, listen_host=s["listen"][0], listen_port=s["listen"][1])
+    smtp = replace(smtp, **{k: v for k, v in s.items() if k != "listen"})
+
+    mailboxes = replace(MailboxesConfig(), **checked["mailboxes"])
+    if len(set(mailboxes.all_addresses())) != len(MAILBOX_KINDS):
+        raise ConfigError("config: [mailboxes] daily, solicited and desk must be three addresses")
+
+    o = checked["outbound"]
+    outbound = OutboundConfig(
+        relay_host=o["relay"][0] if "relay" in o else None,
+        relay_port=o["relay"][1] if "relay" in o else 25,
+        from_address=o.get("from", ""),
+        from_name=o.get("from_name", OutboundConfig.from_name),
+        starttls=o.get("starttls", False),
+        username=o.get("username") or None,
+        password=o.get("password") or None,
+        maildir=_resolve(base_dir, o.get("maildir", OutboundConfig.maildir)),
+    )
+
+    imaps = []
+    for name, body in imap_raw.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"config: [imap.{name}] must be a table")
+        body = dict(body)
+        secret = environ.get(f"MAILROOM_IMAP_{name.upper().replace('-', '_')}_PASSWORD")
+        if secret:
+            body["password"] = secret
+        values = _checked(f"imap.{name}", body, _IMAP_KEYS)
+        for required in ("host", "username"):
+            if required not in values:
+                raise ConfigError(f"config: [imap.{name}] {required} is required")
+        if values.get("processed_folder") == "":
+            values["processed_folder"] = None
+        imaps.append(ImapConfig(name=name, **values))
+
+    i = checked["intake"]
+    intake = IntakeConfig(
+        spool_dir=_resolve(base_dir, i.get("spool_dir", IntakeConfig.spool_dir)),
+        **{k: v for k, v in i.items() if k != "spool_dir"},
+    )
+    return Config(
+        database=database,
+        smtp=smtp,
+        mailboxes=mailboxes,
+        outbound=outbound,
+        imap=tuple(imaps),
+        rules=RulesConfig(**checked["rules"]),
+        security=replace(SecurityConfig(), **checked["security"]),
+        reports=replace(ReportsConfig(), **checked["reports"]),
+        intake=intake,
+        base_dir=base_dir,
+    )
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """`--config`, then `$MAILROOM_CONFIG`, then `./mailroom.toml` if it exists."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("MAILROOM_CONFIG"):
+        return Path(environ["MAILROOM_CONFIG"])
+    default = Path("mailroom.toml")
+    return default if default.exists() else None
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file; with no file, the embedded defaults."""
+    if path is None:
+        return parse_config({}, Path.cwd(), environ)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config: file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    return parse_config(data, path.resolve().parent, environ)

@@ -1,0 +1,76 @@
+"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+
+from ledger.db import Ledger
+from migrations import alembic_config
+from tests.pgcluster import PgCluster
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+
+_db_counter = itertools.count(1)
+
+
+def migrate(url: str) -> None:
+    command.upgrade(alembic_config(url), "head")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    # Not under pytest's 0700 temp root: the cluster's owner must be able to reach it.
+    base = Path(tempfile.mkdtemp(prefix="mailroom-pg-"))
+    base.chmod(0o755)
+    cluster = PgCluster(base / "cluster")
+    try:
+        cluster.start()
+        cluster.execute("CREATE DATABASE mailroom_template")
+        migrate(cluster.url("mailroom_template"))
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "mailroom.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    name = f"t_{next(_db_counter)}"
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE mailroom_template")
+    try:
+        yield cluster.url(name)
+    finally:
+        cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def ledger(db_url: str) -> Iterator[Ledger]:
+    handle = Ledger.from_url(db_url)
+    try:
+        yield handle
+    finally:
+        handle.dispose()
