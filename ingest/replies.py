@@ -1,0 +1,141 @@
+"""Receipts (回执) and refusals (退稿): rendered from Jinja2 templates, threaded, auto-submitted."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from parser.classify import OWN_MARKER_HEADER
+from parser.types import DecodedMessage, Problem
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Explained:
+    code: str
+    text: str
+    fix: str
+
+
+class ReplyWriter:
+    """Renders reply mail in one language set (`zh-Hans` by default)."""
+
+    def __init__(self, sender: str, sender_name: str, zone: tzinfo, language: str = "zh-Hans"):
+        folder = TEMPLATE_DIR / language
+        self.env = Environment(
+            loader=FileSystemLoader(folder),
+            autoescape=select_autoescape(["html.j2"]),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self._plain = Environment(autoescape=False)
+        self.problem_texts: dict[str, dict[str, str]] = tomllib.loads(
+            (folder / "problems.toml").read_text(encoding="utf-8")
+        )
+        self.sender = sender
+        self.sender_name = sender_name
+        self.zone = zone
+
+    def explain(self, problem: Problem) -> Explained:
+        entry = self.problem_texts.get(problem.code, {"text": problem.code, "fix": ""})
+        params: dict[str, Any] = {"found": None, "expected": None, **dict(problem.params)}
+        return Explained(
+            code=problem.code,
+            text=self._plain.from_string(entry["text"]).render(params),
+            fix=self._plain.from_string(entry.get("fix", "")).render(params),
+        )
+
+    def local_time(self, instant: datetime) -> str:
+        return instant.astimezone(self.zone).strftime("%Y年%m月%d日 %H:%M")
+
+    def _message(
+        self, *, to: str, subject: str, original: DecodedMessage, kind: str, context: dict[str, Any]
+    ) -> EmailMessage:
+        msg = EmailMessage()
+        local, _, domain = self.sender.partition("@")
+        msg["From"] = Address(display_name=self.sender_name, username=local, domain=domain)
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(context["now"])
+        msg["Message-ID"] = make_msgid(idstring=f"mailroom.{kind}", domain=domain or None)
+        if original.message_id:
+            msg["In-Reply-To"] = original.message_id
+            msg["References"] = " ".join([*original.references, original.message_id])
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg[OWN_MARKER_HEADER] = kind
+        text = self.env.get_template(f"{kind}.txt.j2").render(context)
+        html = self.env.get_template(f"{kind}.html.j2").render(context)
+        msg.set_content(text, charset="utf-8")
+        msg.add_alternative(html, subtype="html", charset="utf-8")
+        return msg
+
+    def receipt(
+        self,
+        *,
+        to: str,
+        original: DecodedMessage,
+        unit_name: str,
+        tracking_no: str,
+        title: str,
+        body_chars: int,
+        body_limit: int,
+        attachment_name: str | None,
+        attachment_chars: int | None,
+        attachment_limit: int,
+        received_at: datetime,
+        quarter: str,
+        warnings: tuple[Problem, ...],
+        now: datetime,
+    ) -> EmailMessage:
+        context = {
+            "unit_name": unit_name,
+            "tracking_no": tracking_no,
+            "title": title,
+            "body_chars": body_chars,
+            "body_limit": body_limit,
+            "attachment_name": attachment_name,
+            "attachment_chars": attachment_chars,
+            "attachment_limit": attachment_limit,
+            "received_local": self.local_time(received_at),
+            "quarter": quarter,
+            "warnings": [self.explain(w) for w in warnings],
+            "office_name": self.sender_name,
+            "now": now,
+        }
+        subject = f"回执：{tracking_no} {title}"
+        return self._message(
+            to=to, subject=subject, original=original, kind="receipt", context=context
+        )
+
+    def refusal(
+        self,
+        *,
+        to: str,
+        original: DecodedMessage,
+        addressee: str,
+        problems: tuple[Problem, ...],
+        received_at: datetime,
+        now: datetime,
+    ) -> EmailMessage:
+        context = {
+            "addressee": addressee,
+            "problems": [self.explain(p) for p in problems],
+            "original_subject": original.subject,
+            "received_local": self.local_time(received_at),
+            "office_name": self.sender_name,
+            "now": now,
+        }
+        subject = f"退稿：{original.subject or '（无主题）'}"
+        return self._message(
+            to=to, subject=subject, original=original, kind="refusal", context=context
+        )

@@ -1,0 +1,97 @@
+"""The durable spool: a raw message is on disk (fsynced) before the sender hears `250`.
+
+Maildir-style: write to `tmp/`, fsync the file, rename into `new/`, fsync the directory.
+Each file starts with one line of envelope JSON, then the message bytes exactly as received.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+MAGIC = b"MAILROOM-SPOOL-1 "
+
+
+@dataclass(frozen=True)
+class SpoolEnvelope:
+    mailbox: str
+    channel: str
+    mail_from: str | None
+    rcpt: str
+    received_at: str  # ISO 8601, UTC
+
+
+class SpoolError(Exception):
+    """A spool file that cannot be read back (kept aside in `bad/` for a person)."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.new = root / "new"
+        self.bad = root / "bad"
+        self._seq = itertools.count()
+
+    def ensure(self) -> None:
+        for d in (self.tmp, self.new, self.bad):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def _new_id(self) -> str:
+        # Sortable by time of arrival, unique across processes and hosts sharing a database.
+        return f"{time.time_ns():020d}.{os.getpid()}.{next(self._seq)}.{secrets.token_hex(4)}"
+
+    def put(self, raw: bytes, envelope: SpoolEnvelope) -> str:
+        """Store durably; returns the spool id. Raises OSError when it cannot."""
+        spool_id = self._new_id()
+        tmp_path = self.tmp / spool_id
+        header = MAGIC + json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(header)
+                fh.write(raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.rename(tmp_path, self.new / spool_id)
+            _fsync_dir(self.new)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+        return spool_id
+
+    def pending(self) -> list[str]:
+        try:
+            return sorted(p.name for p in self.new.iterdir() if not p.name.startswith("."))
+        except FileNotFoundError:
+            return []
+
+    def read(self, spool_id: str) -> tuple[SpoolEnvelope, bytes]:
+        data = (self.new / spool_id).read_bytes()
+        head, sep, raw = data.partition(b"\n")
+        if not sep or not head.startswith(MAGIC):
+            raise SpoolError(f"spool file {spool_id} has no envelope line")
+        try:
+            fields = json.loads(head[len(MAGIC) :])
+            return SpoolEnvelope(**fields), raw
+        except (ValueError, TypeError) as exc:
+            raise SpoolError(f"spool file {spool_id} has a broken envelope: {exc}") from None
+
+    def remove(self, spool_id: str) -> None:
+        (self.new / spool_id).unlink(missing_ok=True)
+
+    def set_aside(self, spool_id: str) -> None:
+        os.replace(self.new / spool_id, self.bad / spool_id)

@@ -1,0 +1,53 @@
+"""Wiring: one `App` holds the configuration and the services built from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic import command
+
+from ingest.outbound import Transport, deliver_due, transport_for
+from ingest.pipeline import Pipeline
+from ingest.spool import Spool
+from ledger.db import Ledger
+from ledger.rulebook import Rulebook, load_rulebook
+from mailroom.config import Config
+from migrations import alembic_config
+
+
+def migrate(url: str) -> None:
+    """Create or upgrade the database to the newest schema."""
+    command.upgrade(alembic_config(url), "head")
+
+
+@dataclass
+class App:
+    config: Config
+    ledger: Ledger
+    rulebook: Rulebook
+    pipeline: Pipeline
+    spool: Spool
+    transport: Transport
+
+    @classmethod
+    def open(cls, config: Config) -> App:
+        rulebook = load_rulebook(config.rules.rulebook, config.base_dir)
+        if config.database.url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(config.database.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger.from_url(config.database.url)
+        return cls(
+            config=config,
+            ledger=ledger,
+            rulebook=rulebook,
+            pipeline=Pipeline(config, ledger, rulebook),
+            spool=Spool(config.intake.spool_dir),
+            transport=transport_for(config.outbound),
+        )
+
+    def deliver(self) -> int:
+        return deliver_due(self.ledger, self.transport, self.config.sender_address)
+
+    def close(self) -> None:
+        self.ledger.dispose()

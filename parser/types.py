@@ -1,0 +1,106 @@
+"""Plain values passed between the parser and the rest of Mailroom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a message (or a warning), by stable code with its details."""
+
+    code: str
+    params: tuple[tuple[str, str | int], ...] = ()
+
+    def param(self, name: str) -> str | int | None:
+        return dict(self.params).get(name)
+
+    @classmethod
+    def of(cls, code: str, **params: str | int) -> Problem:
+        return cls(code, tuple(sorted(params.items())))
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str | None
+    content_type: str
+    data: bytes
+    inline: bool
+
+
+@dataclass(frozen=True)
+class DecodedMessage:
+    """A message with every header and text part decoded to str from its own bytes."""
+
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    from_address: str
+    from_name: str
+    subject: str
+    date: datetime | None
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    body_text: str
+    attachments: tuple[Attachment, ...]
+    undecodable: bool
+    content_hash: str
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class SenderContext:
+    """What the registry knows of the sender (looked up by the caller, passed in)."""
+
+    unit_code: str
+    unit_name: str
+    unit_mark: str
+    person_name: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits from the rulebook and the config (never literals in code)."""
+
+    body_chars: int
+    attachment_chars: int
+    clock_skew: timedelta
+    late_report_days: int
+
+
+@dataclass(frozen=True)
+class SignOff:
+    unit: str | None = None
+    author: str | None = None
+    phone: str | None = None
+    date: date | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An item that passed every check, ready to be filed."""
+
+    mark: str
+    title: str
+    markers: frozenset[str]
+    body: str
+    body_chars: int
+    signoff: SignOff
+    attachment_name: str | None
+    attachment_chars: int | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of validation: a submission, or every problem found; warnings either way."""
+
+    submission: Submission | None
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = field(default=())
