@@ -1,0 +1,152 @@
+"""The walking skeleton end to end: `mailroom serve` on a real socket, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.service import MailroomInstance, plain_text, wait_for
+
+EXAMPLES = REPO / "examples"
+VALID = (EXAMPLES / "valid.eml").read_bytes()
+MALFORMED = (EXAMPLES / "malformed.eml").read_bytes()
+
+
+@pytest.fixture
+def mailroom(tmp_path: Path, db_url: str) -> Iterator[MailroomInstance]:
+    instance = MailroomInstance(tmp_path / "office", db_url)
+    instance.cli("init", "--demo")
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+def send(port: int, mail_from: str, to: str, raw: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.sendmail(mail_from, [to], raw)
+
+
+@pytest.mark.slow
+def test_example_items_over_smtp(mailroom: MailroomInstance) -> None:
+    mailroom.start()
+    send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
+    send(mailroom.port, "wangfang@yx.gz.test", "inf@mailroom.test", MALFORMED)
+
+    wait_for(lambda: len(mailroom.outbox_messages()) == 2, what="a receipt and a refusal")
+    replies = {str(m["To"]): m for m in mailroom.outbox_messages()}
+
+    receipt = replies["liming@th.gz.test"]
+    assert str(receipt["Subject"]).startswith("回执：GZ-")
+    assert receipt["Auto-Submitted"] == "auto-replied"
+    assert receipt["In-Reply-To"] == "<202611221015320911274@th.gz.test>"
+    items = mailroom.cli_json("items", "list")
+    assert len(items) == 1
+    item = items[0]
+    assert item["unit_code"] == "TH"
+    assert item["title"] == "天河区多措并举推进“放管服”改革取得新成效"
+    assert item["status"] == "filed"
+    assert item["tracking_no"] in str(receipt["Subject"])
+    assert f"正文字数：{item['body_chars']} 字" in plain_text(receipt)
+
+    refusal = replies["wangfang@yx.gz.test"]
+    assert str(refusal["Subject"]) == "退稿：越秀区开展城市环境综合整治行动"
+    assert refusal["Auto-Submitted"] == "auto-replied"
+    text = plain_text(refusal)
+    expected = {
+        "missing_mark": "主题开头缺少单位标识【越秀区】",
+        "body_too_long": "超过 450 字上限",
+        "missing_phone": "落款缺少联系电话",
+        "bad_date": "落款日期“2026年13月5日”无法识别",
+    }
+    for code, chinese in expected.items():
+        assert f"[{code}]" in text
+        assert chinese in text
+    html = refusal.get_body(("html",))
+    assert html is not None and "missing_phone" in html.get_content()
+
+    intake = mailroom.cli_json("intake", "list")
+    states = sorted((row["state"], tuple(row["reasons"])) for row in intake)
+    assert states[1] == ("rejected", ("missing_mark", "body_too_long", "missing_phone", "bad_date"))
+    assert states[0][0] == "filed"
+    assert {row["mailbox"] for row in intake} == {"daily"}
+    outbox = mailroom.cli_json("outbox")
+    assert sorted((o["kind"], o["state"]) for o in outbox) == [
+        ("receipt", "sent"),
+        ("refusal", "sent"),
+    ]
+
+
+@pytest.mark.slow
+def test_message_answered_250_survives_sigkill(mailroom: MailroomInstance) -> None:
+    mailroom.start("--no-process")
+    send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
+    mailroom.kill()
+    assert len(list(mailroom.spool_new.iterdir())) == 1
+    assert mailroom.cli_json("intake", "list") == []
+
+    mailroom.start()
+    wait_for(lambda: not list(mailroom.spool_new.iterdir()), what="the spool to drain")
+    mailroom.stop()
+    items = mailroom.cli_json("items", "list")
+    assert len(items) == 1 and items[0]["unit_code"] == "TH"
+    assert len(mailroom.cli_json("intake", "list")) == 1
+    assert [o["kind"] for o in mailroom.cli_json("outbox")] == ["receipt"]
+
+
+@pytest.mark.slow
+def test_spool_left_by_a_crash_mid_processing_is_filed_once(mailroom: MailroomInstance) -> None:
+    # A crash after the ledger commit but before the spool file is removed: the restart must
+    # recognise the spool id and not file the item a second time.
+    mailroom.start("--no-process")
+    send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
+    mailroom.kill()
+    spooled = next(mailroom.spool_new.iterdir())
+    kept = spooled.read_bytes()
+    mailroom.start()
+    wait_for(lambda: not spooled.exists(), what="the spool to drain")
+    mailroom.stop()
+    spooled.write_bytes(kept)  # as if the unlink had not happened before the crash
+    mailroom.start()
+    wait_for(lambda: not spooled.exists(), what="the replayed spool file to be handled")
+    mailroom.stop()
+    assert len(mailroom.cli_json("items", "list")) == 1
+    assert len(mailroom.cli_json("intake", "list")) == 1
+
+
+@pytest.mark.slow
+def test_smtp_refusals_550_552_451(mailroom: MailroomInstance) -> None:
+    mailroom.start()
+    with smtplib.SMTP("127.0.0.1", mailroom.port, timeout=30) as smtp:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            smtp.sendmail("liming@th.gz.test", ["someone@elsewhere.test"], VALID)
+        assert refused.value.recipients["someone@elsewhere.test"][0] == 550
+
+        # Over the configured 200,000 bytes: refused whole, whether at MAIL (SIZE) or DATA.
+        big = VALID + b"\r\n" + b"A" * 76 * 3000
+        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as oversize:
+            smtp.sendmail("liming@th.gz.test", ["inf@mailroom.test"], big)
+        assert oversize.value.smtp_code == 552
+
+    # Plus-addressed forms of a configured mailbox are that mailbox.
+    send(mailroom.port, "liming@th.gz.test", "inf+th@mailroom.test", VALID)
+    wait_for(lambda: len(mailroom.cli_json("intake", "list")) == 1, what="the plus-addressed item")
+
+    # The spool cannot store anything: the sender hears 451 and keeps the message.
+    tmp_dir = mailroom.root / "var" / "spool" / "tmp"
+    shutil.rmtree(tmp_dir)
+    tmp_dir.write_bytes(b"not a directory")
+    with smtplib.SMTP("127.0.0.1", mailroom.port, timeout=30) as smtp:
+        with pytest.raises(smtplib.SMTPDataError) as unstored:
+            smtp.sendmail("wangfang@yx.gz.test", ["inf@mailroom.test"], MALFORMED)
+        assert unstored.value.smtp_code == 451
+    tmp_dir.unlink()
+    tmp_dir.mkdir()
+    send(mailroom.port, "wangfang@yx.gz.test", "inf@mailroom.test", MALFORMED)
+    wait_for(lambda: len(mailroom.cli_json("intake", "list")) == 2, what="the retried message")
+    assert mailroom.stop() == 0
