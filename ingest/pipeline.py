@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.replies import ReplyWriter
+from ingest.replies import ReplyWriter, wire_bytes
 from ledger.calendar import quarter_of
 from ledger.db import Ledger
 from ledger.filing import (
@@ -208,7 +208,7 @@ class Pipeline:
             kind="receipt",
             to_address=msg.from_address,
             subject=str(receipt["Subject"]),
-            message=receipt.as_bytes(),
+            message=wire_bytes(receipt),
             now=now,
             intake_id=intake.id,
         )
@@ -251,7 +251,7 @@ class Pipeline:
             kind="refusal",
             to_address=to,
             subject=str(refusal["Subject"]),
-            message=refusal.as_bytes(),
+            message=wire_bytes(refusal),
             now=now,
             intake_id=intake.id,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -24,6 +25,11 @@ class Explained:
     code: str
     text: str
     fix: str
+
+
+def wire_bytes(msg: EmailMessage) -> bytes:
+    """The message as it goes on the wire: CRLF line endings, lines within SMTP's limit."""
+    return msg.as_bytes(policy=policy.SMTP)
 
 
 class ReplyWriter:

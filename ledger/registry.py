@@ -527,7 +527,8 @@ def import_registry(session: Session, paths: Sequence[Path]) -> ImportSummary:
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise RegistryError(
-            f"registry not imported, nothing was changed: {count} (first: {problems[0]})",
+            # Every bad row on the one line the CLI prints, so a person fixes them all at once.
+            f"registry not imported, nothing was changed: {count}: {' | '.join(problems)}",
             problems,
         )
     return _apply(session, db_units, units, people)

@@ -1,0 +1,64 @@
+"""Outbound mail through a real SMTP relay on loopback: delivered once, retried when it is down."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ingest.outbound import deliver_due
+from ingest.pipeline import Arrival
+from ledger.demo import load_demo
+from ledger.models import OutboundMessage
+from mailroom.app import App
+from mailroom.config import parse_config
+from tests.conftest import REPO
+from tests.pgcluster import free_port
+from tests.smtpsink import SmtpSink
+
+
+def test_reply_goes_to_the_relay_once_and_waits_while_it_is_down(
+    db_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    config = parse_config(
+        {"database": {"url": db_url}, "outbound": {"relay": f"127.0.0.1:{port}"}},
+        tmp_path,
+        environ={},
+    )
+    app = App.open(config)
+    now = datetime.now(UTC) + timedelta(seconds=1)  # replies are queued as due at filing time
+    try:
+        with app.ledger.transaction() as session:
+            load_demo(session)
+        raw = (REPO / "examples" / "valid.eml").read_bytes()
+        assert app.pipeline.process(raw, Arrival("daily", "file", now)).state == "filed"
+
+        # Relay down: the attempt fails, the receipt stays queued with a later retry time.
+        assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: now) == 0
+        with app.ledger.reader() as s:
+            row = s.scalars(select(OutboundMessage)).one()
+            assert (row.state, row.attempts) == ("queued", 1)
+            assert row.next_attempt_at > now and row.last_error
+        # Not due yet: nothing is tried again.
+        assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: now) == 0
+
+        sink = SmtpSink(port).start()
+        try:
+            later = now + timedelta(minutes=5)
+            assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: later) == 1
+            assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: later) == 0
+        finally:
+            sink.stop()
+        assert len(sink.messages) == 1
+        assert sink.messages[0].rcpt_tos == ["liming@th.gz.test"]
+        data = sink.messages[0].data
+        assert b"Auto-Submitted: auto-replied" in data
+        assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only, as SMTP requires
+        assert max(len(line) for line in data.split(b"\r\n")) <= 998
+        with app.ledger.reader() as s:
+            row = s.scalars(select(OutboundMessage)).one()
+            assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
+    finally:
+        app.close()
