@@ -80,8 +80,8 @@ class SolicitMailer:
         return msg
 
     def new_message_id(self, sol: Solicitation, kind: str) -> str:
-        domain = self.sender.partition("@")[2] or None
-        return make_msgid(idstring=f"mailroom.{kind}.{sol.id}", domain=domain)
+        _, _, domain = self.sender.rpartition("@")
+        return make_msgid(idstring=f"mailroom.{kind}.{sol.id}", domain=domain or None)
 
 
 def _queue(

@@ -29,6 +29,7 @@ from ledger.models import Person, ScoreEvent, Submission, Unit
 from ledger.rulebook import RANKED_SEQUENCES, Rulebook
 from ledger.scoring import ITEM_KINDS, deduction_points, item_points
 
+OUTCOME_KINDS = ("praise", "criticism", "annual_missed", "award_candidate")
 COUNTED_STATUSES = ("filed",)  # a superseded item is counted through its revision
 
 
@@ -317,10 +318,9 @@ def streak_outcomes(
     for code in codes:
         rows = [q[code] for q in per_quarter if code in q]
         outcomes.extend(_unit_streaks(rulebook, year, rows, annual.get(code)))
-    order = {"praise": 0, "criticism": 1, "annual_missed": 2, "award_candidate": 3}
     # Quarters in order, then the year; within a period by kind, count and unit code.
     outcomes.sort(
-        key=lambda o: ("Q" not in o.period, o.period, order[o.kind], o.count, o.unit_code)
+        key=lambda o: ("Q" not in o.period, o.period, OUTCOME_KINDS.index(o.kind), o.count, o.unit_code)
     )
     return outcomes
 

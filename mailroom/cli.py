@@ -96,14 +96,12 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--at", help="ISO 8601 time it happened (default: now)")
         cmd.add_argument("--note", default="", help="a remark kept with the event")
 
-    adopt = sub.add_parser("adopt", help="record an adoption: TRACKING 穗府信息 标题")
+    adopt = sub.add_parser("adopt", help="record an adoption in a publication of the rulebook")
     adopt.add_argument("tracking_no", metavar="TRACKING")
     adopt.add_argument("publication", metavar="PUBLICATION")
     adopt.add_argument("grade", nargs="?", metavar="GRADE")
     who(adopt)
-    instruct = sub.add_parser(
-        "instruct", help="record a bonus: TRACKING 批示 市领导, TRACKING 上报 国办采用"
-    )
+    instruct = sub.add_parser("instruct", help="record a bonus (instruction, upper level)")
     instruct.add_argument("tracking_no", metavar="TRACKING")
     instruct.add_argument("bonus", metavar="BONUS")
     instruct.add_argument("level", metavar="LEVEL")
@@ -111,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     clue = sub.add_parser("clue", help="record a verified clue (线索 采用) on an item")
     clue.add_argument("tracking_no", metavar="TRACKING")
     who(clue)
-    deduct = sub.add_parser("deduct", help="record a deduction: UNIT 迟报|省办通报|市办通报")
+    deduct = sub.add_parser("deduct", help="record a deduction of the rulebook against a unit")
     deduct.add_argument("unit", metavar="UNIT")
     deduct.add_argument("kind", metavar="KIND")
     who(deduct)
