@@ -5,7 +5,9 @@ a reminder goes to a unit once, even when two service instances run the same che
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -130,3 +132,30 @@ def mailer_for(config: Config) -> SolicitMailer:
         reply_to=config.mailboxes.solicited,
         zone=config.reports.zone,
     )
+
+
+class ReminderCheck:
+    """`send_due_reminders` for a service loop: run it at most once every `every` seconds."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        config: Config,
+        every: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ledger = ledger
+        self.mailer = mailer_for(config)
+        self.before = timedelta(hours=config.solicit.remind_before_hours)
+        self.every = every
+        self.clock = clock
+        self.next_at: float | None = None
+
+    def __call__(self) -> int:
+        now = self.clock()
+        if self.next_at is not None and now < self.next_at:
+            return 0
+        self.next_at = now + self.every
+        return send_due_reminders(
+            self.ledger, self.mailer, before=self.before, now=datetime.now(UTC)
+        )

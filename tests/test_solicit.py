@@ -4,14 +4,14 @@ per-unit answered/late/missing state, and the late deduction recorded exactly on
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from ingest.notices import mailer_for, send_due_reminders, send_notices
+from ingest.notices import ReminderCheck, mailer_for, send_due_reminders, send_notices
 from ingest.pipeline import Arrival
 from ledger.demo import load_demo
 from ledger.models import Intake, OutboundMessage, ScoreEvent, Submission
@@ -28,6 +28,7 @@ from mailroom.app import App
 from mailroom.config import parse_config
 from tests.conftest import DATA, REPO
 from tests.scoring_kit import SHANGHAI, local
+from tests.service import MailroomInstance, wait_for
 
 DEADLINE = local(2026, 4, 10, 18)
 
@@ -174,3 +175,40 @@ def test_an_item_dated_long_before_receipt_is_flagged_late_report(app: App) -> N
     with app.ledger.reader() as s:
         item = s.scalars(select(Submission).where(Submission.intake_id == outcome.intake_id)).one()
     assert "late_report" in item.warnings
+
+
+def test_reminder_check_runs_at_most_once_per_interval(app: App) -> None:
+    ticks = iter([0.0, 10.0, 61.0])
+    check = ReminderCheck(app.ledger, app.config, every=60.0, clock=lambda: next(ticks))
+    # The deadline is 2026-04-10, long past for the real clock: nothing is due, but the
+    # check runs (at 0 s), is skipped (10 s), and runs again (61 s).
+    assert [check(), check(), check()] == [0, 0, 0]
+    assert check.next_at == 121.0
+
+
+@pytest.mark.slow
+def test_the_service_sends_the_reminder(tmp_path: Path, db_url: str) -> None:
+    instance = MailroomInstance(tmp_path / "office", db_url)
+    instance.cli("init", "--demo")
+    deadline = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    instance.cli(
+        "solicit", "open", "YG-SOON", "--topic", "防汛准备", "--units", "TH",
+        "--deadline", deadline, "--no-send",
+    )  # fmt: skip
+    try:
+        instance.start()
+        wait_for(
+            lambda: any(
+                str(m["Subject"]).startswith("【约稿提醒】YG-SOON")
+                for m in instance.outbox_messages()
+            ),
+            timeout=30,
+            what="the 约稿 reminder in the outbox",
+        )
+    finally:
+        instance.close()
+    subjects = sorted(str(m["Subject"]) for m in instance.outbox_messages())
+    assert len(subjects) == 2
+    assert subjects[0] == "【约稿】YG-SOON 防汛准备"
+    assert subjects[1].startswith("【约稿提醒】YG-SOON 防汛准备（")
+    assert all(m["To"] == "liming@th.gz.test" for m in instance.outbox_messages())
