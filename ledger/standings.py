@@ -319,10 +319,12 @@ def streak_outcomes(
         rows = [q[code] for q in per_quarter if code in q]
         outcomes.extend(_unit_streaks(rulebook, year, rows, annual.get(code)))
     # Quarters in order, then the year; within a period by kind, count and unit code.
-    outcomes.sort(
-        key=lambda o: ("Q" not in o.period, o.period, OUTCOME_KINDS.index(o.kind), o.count, o.unit_code)
-    )
+    outcomes.sort(key=_outcome_order)
     return outcomes
+
+
+def _outcome_order(o: StreakOutcome) -> tuple[bool, str, int, int, str]:
+    return ("Q" not in o.period, o.period, OUTCOME_KINDS.index(o.kind), o.count, o.unit_code)
 
 
 def _unit_streaks(

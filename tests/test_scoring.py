@@ -68,7 +68,7 @@ def test_a_deduction_with_a_key_is_recorded_once_and_an_undo_restores(ledger: Le
                 at=local(2026, 2, 1),
                 source="test",
                 dedupe_key="k1",
-            )  # fmt: skip
+            )
             for _ in range(2)
         )
         assert first is not None and first.points == -4 and second is None
