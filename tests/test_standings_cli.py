@@ -77,6 +77,9 @@ def test_staff_score_an_item_and_see_it_in_standings_and_items(
     ]
     assert item["adoptions"][0]["by"] == "陈编辑"
 
+    # Without --period: the current quarter, whatever it is (here nothing is scored in it).
+    code, out, _ = run(office, capsys, "standings", "--json")
+    assert code == 0 and {r["unit_code"] for r in json.loads(out)} == {r["unit_code"] for r in rows}
     _, out, _ = run(office, capsys, "standings", "--period", "2026Q1")
     assert "天河区" in out and "达标" in out and "区、县级市" in out
     _, out, _ = run(office, capsys, "standings", "--period", "2026Q1", "--officers", "--json")
