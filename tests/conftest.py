@@ -13,6 +13,7 @@ from alembic import command
 
 from ledger.db import Ledger
 from migrations import alembic_config
+from tests.dovecot import Dovecot
 from tests.pgcluster import PgCluster
 
 DATA = Path(__file__).parent / "data"
@@ -74,3 +75,13 @@ def ledger(db_url: str) -> Iterator[Ledger]:
         yield handle
     finally:
         handle.dispose()
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A private Dovecot IMAP server on 127.0.0.1 with the mailboxes `inf` and `sfxx`."""
+    server = Dovecot(users={"inf": "secret", "sfxx": "secret"})
+    try:
+        yield server.start()
+    finally:
+        server.close()

@@ -33,6 +33,8 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
+# Every IMAP session's commands, as the server received them (`*.in`): tests read them.
+rawlog_dir = {root}/rawlog
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
@@ -75,11 +77,11 @@ class Dovecot:
         self.conf.write_text(CONFIG.format(root=self.root, port=self.port), encoding="utf-8")
         passwd = "".join(f"{user}:{{PLAIN}}{pw}\n" for user, pw in self.users.items())
         (self.root / "passwd").write_text(passwd, encoding="utf-8")
-        mail = self.root / "mail"
-        mail.mkdir()
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("dovecot")
-            os.chown(mail, pw.pw_uid, pw.pw_gid)
+        for owned in ("mail", "rawlog"):
+            (self.root / owned).mkdir()
+            if os.geteuid() == 0:
+                pw = pwd.getpwnam("dovecot")
+                os.chown(self.root / owned, pw.pw_uid, pw.pw_gid)
         self.running = False
 
     @property
@@ -180,6 +182,14 @@ class Dovecot:
             return int(client.select_folder(folder, readonly=True)[b"UIDVALIDITY"])
         finally:
             client.logout()
+
+    def commands_received(self) -> list[str]:
+        """Every line clients sent (commands and literals), session by session, from the rawlogs."""
+        lines: list[str] = []
+        for path in sorted((self.root / "rawlog").glob("*.in")):
+            for line in path.read_text(errors="replace").splitlines():
+                lines.append(line.partition(" ")[2])  # after the timestamp
+        return lines
 
     def doveadm(self, *args: str) -> str:
         result = subprocess.run(
