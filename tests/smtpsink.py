@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -15,6 +16,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    tls: bool = False  # the session had done STARTTLS
+    login: str | None = None  # the user it authenticated as
 
 
 @dataclass
@@ -24,15 +27,29 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         assert isinstance(data, bytes)
-        self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+        login = session.auth_data.login.decode() if session.authenticated else None
+        self.messages.append(
+            Received(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                data,
+                tls=session.ssl is not None,
+                login=login,
+            )
+        )
         return "250 OK"
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
+    """`smtp_parameters` go to aiosmtpd's SMTP (e.g. `tls_context`, `authenticator`)."""
+
+    def __init__(self, port: int | None = None, **smtp_parameters: Any) -> None:
         self.port = port or free_port()
         self.handler = SinkHandler()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, **smtp_parameters
+        )
+        self.running = False
 
     @property
     def messages(self) -> list[Received]:
@@ -40,7 +57,11 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         self.controller.start()
+        self.running = True
         return self
 
-    def stop(self) -> None:
+    def stop(self, missing_ok: bool = False) -> None:
+        if missing_ok and not self.running:
+            return
         self.controller.stop()
+        self.running = False

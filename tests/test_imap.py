@@ -21,7 +21,7 @@ from ledger.demo import load_demo
 from ledger.models import ImapMessage, Intake, OutboundMessage, Submission
 from mailroom.app import App
 from mailroom.config import parse_config
-from tests.conftest import REPO
+from tests.conftest import DATA, REPO
 from tests.dovecot import Dovecot
 from tests.pgcluster import PgCluster
 from tests.service import with_message_id
@@ -231,3 +231,15 @@ def test_a_folder_lease_belongs_to_one_connection_and_dies_with_it(pg_cluster: P
     finally:
         engine_a.dispose()
         engine_b.dispose()
+
+
+def test_a_mailbox_copy_with_a_null_return_path_gets_no_reply(app: App, dovecot: Dovecot) -> None:
+    # An out-of-office notice with an ordinary subject, from a registered officer: only the
+    # Return-Path the final delivery recorded (<>) shows it is automatic.
+    raw = (DATA / "null_return_path_reply.eml").read_bytes()
+    dovecot.append([raw])
+    poller_for(app).poll_once()
+    with app.ledger.reader() as s:
+        row = s.scalars(select(Intake)).one()
+        assert (row.state, row.reasons) == ("ignored", ["bounce"])
+        assert s.scalar(select(func.count(OutboundMessage.id))) == 0
