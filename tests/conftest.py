@@ -59,7 +59,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    yield from _fresh_pg_database(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """A freshly migrated, empty PostgreSQL database (for tests that only make sense there)."""
+    yield from _fresh_pg_database(pg_cluster)
+
+
+def _fresh_pg_database(cluster: PgCluster) -> Iterator[str]:
     name = f"t_{next(_db_counter)}"
     cluster.execute(f"CREATE DATABASE {name} TEMPLATE mailroom_template")
     try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -43,9 +46,11 @@ class SinkHandler:
 class SmtpSink:
     """`smtp_parameters` go to aiosmtpd's SMTP (e.g. `tls_context`, `authenticator`)."""
 
-    def __init__(self, port: int | None = None, **smtp_parameters: Any) -> None:
+    def __init__(
+        self, port: int | None = None, handler: SinkHandler | None = None, **smtp_parameters: Any
+    ) -> None:
         self.port = port or free_port()
-        self.handler = SinkHandler()
+        self.handler = handler or SinkHandler()
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, **smtp_parameters
         )
@@ -65,3 +70,38 @@ class SmtpSink:
             return
         self.controller.stop()
         self.running = False
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key) that is its own CA: trust it by `cafile`."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    return context

@@ -19,7 +19,7 @@ from ledger.db import Ledger
 from ledger.models import ImapMessage, Intake, OutboundMessage
 from tests.conftest import DATA, REPO
 from tests.dovecot import Dovecot
-from tests.pgcluster import PgCluster, free_port
+from tests.pgcluster import free_port
 from tests.service import MailroomInstance, wait_for, with_message_id
 from tests.smtpsink import SmtpSink
 
@@ -90,21 +90,21 @@ def test_the_poller_rides_out_a_mail_server_restart(
 ) -> None:
     mailroom = office(tmp_path / "office", db_url, **imap_settings(dovecot))
     try:
-        dovecot.append([with_message_id(VALID, f"restart-{n}@th.gz.test") for n in range(200)])
+        dovecot.append([with_message_id(VALID, f"restart-{n}@th.gz.test") for n in range(120)])
         mailroom.start()
         wait_for(lambda: view.states()["filed"] >= 5, timeout=60, what="the first items filed")
         dovecot.stop()  # in the middle of a batch: the poller's connection is cut
         filed_while_down = view.states()["filed"]
-        assert filed_while_down < 200
+        assert filed_while_down < 120
         time.sleep(1.0)
         dovecot.start()
-        wait_for(lambda: view.states()["filed"] == 200, timeout=120, what="all 200 filed")
+        wait_for(lambda: view.states()["filed"] == 120, timeout=120, what="all 120 filed")
         wait_for(lambda: not dovecot.uids("INBOX"), timeout=30, what="the inbox to empty")
     finally:
         mailroom.close()
-    assert sorted(view.filed_ids().values()) == [1] * 200
-    assert view.states() == Counter({"filed": 200})
-    assert len(dovecot.uids(PROCESSED)) == 200
+    assert sorted(view.filed_ids().values()) == [1] * 120
+    assert view.states() == Counter({"filed": 120})
+    assert len(dovecot.uids(PROCESSED)) == 120
     assert "connected" in mailroom.log.read_text()
 
 
@@ -180,11 +180,9 @@ def test_replies_wait_for_the_relay_and_go_out_once(
 
 @pytest.mark.slow
 def test_two_instances_share_one_folder_and_one_queue(
-    tmp_path: Path, pg_cluster: PgCluster, dovecot: Dovecot
+    tmp_path: Path, pg_url: str, dovecot: Dovecot
 ) -> None:
-    name = f"two_{free_port()}"
-    pg_cluster.execute(f"CREATE DATABASE {name} TEMPLATE mailroom_template")
-    db_url = pg_cluster.url(name)
+    db_url = pg_url
     sink = SmtpSink().start()
     settings = {
         **imap_settings(dovecot, poll_seconds=2),
@@ -227,7 +225,6 @@ def test_two_instances_share_one_folder_and_one_queue(
         assert s.scalar(select(func.count(ImapMessage.id))) == 320
     assert dovecot.uids("INBOX") == [] and len(dovecot.uids(PROCESSED)) == 320
     view.close()
-    pg_cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.slow
