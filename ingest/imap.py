@@ -230,13 +230,23 @@ class ImapPoller:
         client.normalise_times = False  # INTERNALDATE as an aware datetime
         try:
             client.login(cfg.username, cfg.password or "")
-            if cfg.processed_folder and not client.folder_exists(cfg.processed_folder):
-                client.create_folder(cfg.processed_folder)
+            if cfg.processed_folder:
+                self._ensure_folder(client, cfg.processed_folder)
         except BaseException:
             client.shutdown()
             raise
         log.info("%s: connected", self.where)
         return client
+
+    def _ensure_folder(self, client: IMAPClient, folder: str) -> None:
+        if client.folder_exists(folder):
+            return
+        try:
+            client.create_folder(folder)
+        except IMAPClient.Error:
+            if not client.folder_exists(folder):  # else another client made it meanwhile
+                raise
+        log.info("%s: created the folder %s", self.where, folder)
 
     def _drop(self, client: IMAPClient | None) -> None:
         if client is None:
@@ -408,12 +418,12 @@ class ImapPoller:
             if quarantine is not None:
                 return self.pipeline.quarantine(raw, arrival, *quarantine)
             return self.pipeline.process(raw, arrival)
-        except IntegrityError:
-            # Another instance recorded this very message a moment ago (the lease changed
-            # hands): it is filed once, and that instance moves it.
-            log.warning("%s: %s was taken by another instance", self.where, arrival.imap)
-            return None
         except Exception as exc:
+            if isinstance(exc, IntegrityError) and self._recorded(arrival):
+                # Another instance recorded this very message a moment ago (the lease changed
+                # hands): it is filed once, and that instance moves it.
+                log.warning("%s: %s was taken by another instance", self.where, arrival.imap)
+                return None
             if database_unavailable(exc) or quarantine is not None:
                 raise
             log.exception(
@@ -423,34 +433,58 @@ class ImapPoller:
                 raw, arrival, "processing_error", traceback.format_exc()
             )
 
+    def _recorded(self, arrival: Arrival) -> bool:
+        origin = arrival.imap
+        assert origin is not None
+        with self.ledger.reader() as session:
+            found = session.scalar(
+                select(ImapMessage.id).where(
+                    ImapMessage.account == origin.account,
+                    ImapMessage.folder == origin.folder,
+                    ImapMessage.uidvalidity == origin.uidvalidity,
+                    ImapMessage.uid == origin.uid,
+                )
+            )
+        return found is not None
+
     def _act(self, client: IMAPClient, uidvalidity: int, uids: list[int]) -> None:
         """Move or flag messages whose intake is committed, then record that it was done."""
         if not uids:
             return
-        cfg = self.config
-        if cfg.processed_folder:
-            if client.has_capability("MOVE"):
-                client.move(uids, cfg.processed_folder)
-            else:
-                client.copy(uids, cfg.processed_folder)
-                client.delete_messages(uids)
-                if client.has_capability("UIDPLUS"):
-                    client.uid_expunge(uids)
-                else:
-                    client.expunge()
-        else:
-            client.add_flags(uids, [b"\\Seen", KEYWORD] if self._keywords else [b"\\Seen"])
+        try:
+            self._move_or_flag(client, uids)
+        except IMAPClient.Error:
+            # Some are gone already (another client moved them): act on those still here.
+            wanted = ",".join(str(uid) for uid in uids)
+            still_here = {int(uid) for uid in client.search(["UID", wanted])}
+            left = [uid for uid in uids if uid in still_here]
+            if left:
+                self._move_or_flag(client, left)
         with self.ledger.transaction() as session:
             session.execute(
                 update(ImapMessage)
                 .where(
                     ImapMessage.account == self.account,
-                    ImapMessage.folder == cfg.folder,
+                    ImapMessage.folder == self.config.folder,
                     ImapMessage.uidvalidity == uidvalidity,
                     ImapMessage.uid.in_(uids),
                 )
                 .values(acted_at=self.clock())
             )
+
+    def _move_or_flag(self, client: IMAPClient, uids: list[int]) -> None:
+        processed = self.config.processed_folder
+        if not processed:
+            client.add_flags(uids, [b"\\Seen", KEYWORD] if self._keywords else [b"\\Seen"])
+        elif client.has_capability("MOVE"):
+            client.move(uids, processed)
+        else:
+            client.copy(uids, processed)
+            client.delete_messages(uids)
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge(uids)
+            else:
+                client.expunge()
 
 
 def _announces_mail(response: Any) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from ingest.imap import AdvisoryLease, ImapPoller, lease_for
+from ingest.imap import AdvisoryLease, ImapPoller, SoleInstanceLease, lease_for
 from ledger.db import make_engine
 from ledger.demo import load_demo
 from ledger.models import ImapMessage, Intake, OutboundMessage, Submission
@@ -243,3 +244,34 @@ def test_a_mailbox_copy_with_a_null_return_path_gets_no_reply(app: App, dovecot:
         row = s.scalars(select(Intake)).one()
         assert (row.state, row.reasons) == ("ignored", ["bounce"])
         assert s.scalar(select(func.count(OutboundMessage.id))) == 0
+
+
+def test_two_pollers_racing_on_one_folder_still_file_each_message_once(
+    app: App, dovecot: Dovecot
+) -> None:
+    # What happens if a lease is lost while its holder still polls: the ledger's key on
+    # (account, folder, UIDVALIDITY, UID) lets only one of them record each message.
+    dovecot.append(items(60))
+    imap = app.config.imap[0]
+    pollers = [
+        ImapPoller(imap, app.pipeline, SoleInstanceLease(), app.config.smtp.max_message_bytes)
+        for _ in range(2)
+    ]
+    errors: list[BaseException] = []
+
+    def poll(poller: ImapPoller) -> None:
+        try:
+            poller.poll_once()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=poll, args=(p,)) for p in pollers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    poller_for(app).poll_once()  # whatever a loser left unmoved
+    assert filed_message_ids(app) == sorted(f"<imap-{n}@th.gz.test>" for n in range(60))
+    assert intake_count(app) == 60
+    assert dovecot.uids("INBOX") == []
