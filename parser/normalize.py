@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import unicodedata
 
 # Traditional → simplified for the characters of labels, marks, markers and place names that
@@ -33,3 +35,18 @@ def fold(text: str) -> str:
 
 def same(a: str, b: str) -> bool:
     return fold(a).strip() == fold(b).strip()
+
+
+# A revision supersedes the most similar earlier title only when it is at least this close.
+SIMILAR_TITLE = 0.5
+_NOT_TEXT = re.compile(r"[\W_]+")
+
+
+def title_similarity(a: str, b: str) -> float:
+    """0…1: how alike two titles are, ignoring punctuation, width and traditional forms."""
+    x, y = _NOT_TEXT.sub("", fold(a)), _NOT_TEXT.sub("", fold(b))
+    if not x or not y:
+        return 0.0
+    if x == y:
+        return 1.0
+    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()
