@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 
@@ -28,6 +29,7 @@ def to_simplified(text: str) -> str:
     return text.translate(_T2S)
 
 
+@functools.lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     """NFKC (full-width → half-width) and traditional → simplified, for comparisons only."""
     return to_simplified(unicodedata.normalize("NFKC", text))
