@@ -226,21 +226,26 @@ class _HtmlText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
+        self._quoted = 0  # inside <blockquote>: a quoted reply, never part of the body
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style", "head", "title"):
             self._skip += 1
-        elif tag in self.BLOCKS:
+        elif tag == "blockquote":
+            self._quoted += 1
+        if tag in self.BLOCKS:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style", "head", "title"):
             self._skip = max(0, self._skip - 1)
-        elif tag in self.BLOCKS:
+        elif tag == "blockquote":
+            self._quoted = max(0, self._quoted - 1)
+        if tag in self.BLOCKS:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
+        if not self._skip and not self._quoted:
             self.parts.append(data)
 
 
