@@ -107,8 +107,8 @@ def classify(
     for attachment in msg.attachments:
         if attachment.content_type in _REPORT_TYPES:
             return _REPORT_TYPES[attachment.content_type]
-    local = msg.from_address.partition("@")[0]
-    if _DAEMON_LOCAL.match(local) or _DAEMON_LOCAL.match(msg.from_name.strip('"')):
+    local = msg.from_address.partition("@")[0][:128]  # bounded: the patterns backtrack
+    if _DAEMON_LOCAL.match(local) or _DAEMON_LOCAL.match(msg.from_name.strip('"')[:128]):
         return BOUNCE
     auto_submitted = (msg.header("Auto-Submitted") or "no").strip().lower()
     if not auto_submitted.startswith("no"):

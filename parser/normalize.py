@@ -29,10 +29,17 @@ def to_simplified(text: str) -> str:
     return text.translate(_T2S)
 
 
-@functools.lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     """NFKC (full-width → half-width) and traditional → simplified, for comparisons only."""
+    # Short strings (labels, marks, lines of a sign-off) repeat a lot: those are cached.
+    return _fold_short(text) if len(text) <= 256 else _fold(text)
+
+
+def _fold(text: str) -> str:
     return to_simplified(unicodedata.normalize("NFKC", text))
+
+
+_fold_short = functools.lru_cache(maxsize=8192)(_fold)
 
 
 def same(a: str, b: str) -> bool:

@@ -57,6 +57,12 @@ _PLAIN_REVISION_END = re.compile(
 _PLAIN_SOLICITED_CODE = re.compile(r"约稿编号\s*[:：]?\s*([A-Za-z0-9][A-Za-z0-9_\-]{0,31})")
 
 
+# A mark and a few markers at most: more bracket groups are title text (and bound the work).
+MAX_BRACKET_GROUPS = 8
+# Sign-off lines are short; longer lines are body text (and never reach the slower patterns).
+MAX_SIGNOFF_LINE = 200
+
+
 @dataclass(frozen=True)
 class SubjectParts:
     mark: str | None
@@ -77,7 +83,7 @@ def parse_subject(subject: str) -> SubjectParts:
     mark: str | None = None
     markers: set[str] = set()
     consumed = 0
-    while True:
+    while consumed < MAX_BRACKET_GROUPS:
         m = _BRACKETED.match(rest)
         if not m:
             break
@@ -164,7 +170,10 @@ def strip_quotes_and_signature(text: str) -> str:
         if folded.startswith(">") or _CLIENT_FOOTER.match(folded):
             continue
         kept.append(line.rstrip())
-    while kept and (not kept[-1].strip() or _BARE_ADDRESS.match(fold(kept[-1]).strip())):
+    while kept and (
+        not kept[-1].strip()
+        or (len(kept[-1]) <= MAX_SIGNOFF_LINE and _BARE_ADDRESS.match(fold(kept[-1]).strip()))
+    ):
         kept.pop()
     return "\n".join(kept).strip("\n")
 
@@ -351,6 +360,8 @@ def _bare_element(line: str) -> dict[str, str] | None:
 
 
 def _signoff_line(line: str) -> dict[str, str] | None:
+    if len(line) > MAX_SIGNOFF_LINE:
+        return None
     values = _labelled(line) or _compact(line) or _bare_element(line)
     if values is None:
         return None
@@ -397,7 +408,8 @@ def count_signoff_blocks(text: str) -> int:
     for line in text.split("\n"):
         if not line.strip():
             continue
-        values = _labelled(line) or _compact(line)
+        short = len(line) <= MAX_SIGNOFF_LINE
+        values = (_labelled(line) or _compact(line)) if short else None
         if values is None or kinds & set(values):  # a repeated element starts another block
             blocks += len(kinds) >= 2
             kinds = set()
@@ -568,7 +580,8 @@ def _titles_in_body(body: str, subject: SubjectParts) -> int:
     titles: set[str] = set()
     own = fold(subject.title).strip()
     for line in body.split("\n"):
-        parts = parse_subject(line) if fold(line).strip()[:1] in _OPEN else None
+        short = len(line) <= MAX_SIGNOFF_LINE
+        parts = parse_subject(line) if short and fold(line).strip()[:1] in _OPEN else None
         if parts is None or parts.mark is None or not same(parts.mark, subject.mark):
             continue
         title = fold(parts.title).strip()

@@ -109,3 +109,23 @@ def test_tnef_reader_fails_only_with_its_own_error(data: bytes) -> None:
     for raw in (data, b"\x78\x9f\x3e\x22\x01\x00" + data):
         with contextlib.suppress(TnefError):
             assert all(isinstance(a.data, bytes) for a in tnef_attachments(raw))
+
+
+def test_pathological_lines_and_subjects_are_judged_quickly() -> None:
+    """Long lines never reach the backtracking patterns; bracket groups are bounded."""
+    subject = "【天河区】" * 5000 + "标题"
+    body = "\n".join(
+        [
+            "1" * 200_000,
+            "a" * 200_000 + "@",
+            "1 " * 100_000,
+            "【天河区】" * 20_000,
+            "作者单位：" * 20_000,
+        ]
+    )
+    raw = (
+        f"From: a@th.gz.test\nSubject: {subject}\nContent-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+    started = datetime.now(UTC)
+    judge(raw)
+    assert datetime.now(UTC) - started < timedelta(seconds=20)
