@@ -118,9 +118,11 @@ def parse_subject(subject: str) -> SubjectParts:
     if end and end.start() > 0:
         markers.add(REVISION)
         title = title[: _original_span(title, end.start())]
-    code = _PLAIN_SOLICITED_CODE.search(fold(subject))
+    code = _PLAIN_SOLICITED_CODE.search(fold(title))
     if code:
         markers.update((SOLICITED, SOLICITED_SUBJECT, SOLICITATION_PREFIX + code.group(1).upper()))
+        head, tail = _original_span(title, code.start()), _original_span(title, code.end())
+        title = title[:head] + title[tail:]
     return SubjectParts(mark=mark, title=title.strip(), markers=frozenset(markers))
 
 

@@ -169,7 +169,7 @@ _DOC_CONTROLS = str.maketrans(
         "\x08": "",
     }
 )
-# Code points Word stores in compressed (8-bit) pieces that differ from cp1252 ([MS-DOC] 2.4.1).
+# Compressed (8-bit) pieces hold Windows-1252 text ([MS-DOC] 2.4.1, FcCompressed).
 _CP1252 = "cp1252"
 
 
