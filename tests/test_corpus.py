@@ -24,6 +24,7 @@ from ledger.models import Intake, OutboundMessage
 from mailroom.app import App
 from mailroom.config import parse_config
 from parser import decode_message
+from parser.validate import strip_quotes_and_signature
 from tests.conftest import CORPUS
 
 NAMED_STATES = {"filed", "rejected", "duplicate", "ignored", "quarantined", "command_refused"}
@@ -120,3 +121,25 @@ def test_kopano_gb2312_mail_decodes_to_the_right_names() -> None:
     assert msg.header("To") == "'林慶美' <other.address@some.domain>"
     big5 = decode_message((CORPUS / "kopano-charsets" / "big5.eml").read_bytes())
     assert big5.subject == "養樂多線上訂購" and big5.from_name == "養樂多"
+
+
+# Replies that Discourse's trimmer and ours cut at the same line (ours knows fewer languages,
+# more Chinese clients): a regression set, including the Chinese quote header 在…写道：.
+SAME_AS_DISCOURSE = [
+    "block_code_spacers", "dual_embedded", "email_headers_2", "email_headers_3",
+    "email_headers_5", "embedded_email_1", "embedded_email_10", "embedded_email_19",
+    "embedded_email_6", "embedded_email_8", "embedded_email_chinese", "embedded_email_dutch_1",
+    "embedded_email_italian", "embedded_email_polish_1", "forwarded_apple", "forwarded_gmail",
+    "normalize_line_endings", "retains_spaces_and_formatting", "strip", "text_only", "usenet",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SAME_AS_DISCOURSE)
+def test_quoted_text_is_cut_where_discourses_trimmer_cuts_it(name: str) -> None:
+    folder = CORPUS / "reply-trimmer"
+    if not folder.is_dir():
+        pytest.fail(f"the shared corpus is missing: {folder}")
+    email = (folder / "emails" / f"{name}.txt").read_text(encoding="utf-8", errors="replace")
+    trimmed = (folder / "trimmed" / f"{name}.txt").read_text(encoding="utf-8", errors="replace")
+    ours = strip_quotes_and_signature(email.replace("\r\n", "\n"))
+    assert ours.strip() == trimmed.replace("\r\n", "\n").strip()
