@@ -7,6 +7,7 @@ big5 as big5hkscs, and a wrong or unknown label falls back through the likely ch
 from __future__ import annotations
 
 import codecs
+import contextlib
 import email
 import email.header
 import email.utils
@@ -187,6 +188,9 @@ def decode_header(value: object, hints: tuple[str, ...] = ()) -> str:
     text = _unescape_8bit(str(value), hints)
     if not text:
         return ""
+    if "\x1b$" in text or "\x1b(" in text:  # raw ISO-2022-JP, as old Japanese mailers send it
+        with contextlib.suppress(UnicodeError, LookupError):
+            text = text.encode("ascii").decode("iso2022_jp")
     text = _ENCODED_WORD_GAP.sub(r"\1\2", text)
     try:
         parts = email.header.decode_header(text)
@@ -211,8 +215,18 @@ def raw_header(msg: Message, name: str) -> str | None:
     return None
 
 
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text a database can store: no NUL or other C0 controls (PostgreSQL refuses NUL), and a
+    lone surrogate becomes U+FFFD (so it is reported as undecodable, not lost)."""
+    return _SURROGATE.sub("\ufffd", _UNSTORABLE.sub("", text))
+
+
 def _one_line(text: str) -> str:
-    return re.sub(r"[\r\n]+\s*", " ", text).strip()
+    return clean_text(re.sub(r"[\r\n]+\s*", " ", text)).strip()
 
 
 class _HtmlText(HTMLParser):
@@ -286,7 +300,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def safe_filename(name: str) -> str | None:
     """An attachment name reduced to its last path component, without controls or dots at the
     ends: `../../etc/passwd.docx` → `passwd.docx`, `C:\\x\\y.docx` → `y.docx`."""
-    name = _CONTROL.sub("", name)
+    name = clean_text(_CONTROL.sub("", name))
     name = re.split(r"[\\/]", name)[-1].strip().strip(".").strip()
     return name[:255] or None
 
@@ -335,10 +349,13 @@ def _parse_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,990}>")  # printable ASCII, within a line
+
+
 def _msg_ids(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
-    return tuple(re.findall(r"<[^<>\s]+>", value))
+    return tuple(_MSG_ID.findall(value))
 
 
 MAX_DEPTH = 16
@@ -442,7 +459,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
             undecodable = undecodable or not clean
             (plain if ctype == "text/plain" else html).append(text)
             continue
-        if _is_tnef(ctype, filename):
+        if _is_tnef(ctype, filename):  # Outlook's winmail.dat: its files, judged one by one
             try:
                 unpacked = tnef_attachments(data)
             except TnefError:
@@ -468,7 +485,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
             )
         )
     body = "\n".join(plain) if plain else "\n".join(html_to_text(h) for h in html)
-    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    body = clean_text(body.replace("\r\n", "\n").replace("\r", "\n"))
     subject = decode_header(raw_header(msg, "Subject"), hints)
     if "\ufffd" in body or "\ufffd" in subject:
         undecodable = True
@@ -482,7 +499,8 @@ def decode_message(raw: bytes) -> DecodedMessage:
         message_id=(_msg_ids(raw_header(msg, "Message-ID")) or (None,))[0],
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=_msg_ids(raw_header(msg, "References")),
-        from_address=address.strip().lower(),
+        # An address longer than SMTP allows (RFC 5321: 254) is no address to answer.
+        from_address=address.strip().lower() if len(address) <= 254 else "",
         from_name=name.strip(),
         subject=subject,
         date=_parse_date(raw_header(msg, "Date")),

@@ -61,6 +61,8 @@ _PLAIN_SOLICITED_CODE = re.compile(r"约稿编号\s*[:：]?\s*([A-Za-z0-9][A-Za-
 MAX_BRACKET_GROUPS = 8
 # Sign-off lines are short; longer lines are body text (and never reach the slower patterns).
 MAX_SIGNOFF_LINE = 200
+# A longer value is not a unit name, a person's name, a phone or a date: the element is missing.
+MAX_VALUE = {"unit": 100, "author": 50, "phone": 64, "date": 64}
 
 
 @dataclass(frozen=True)
@@ -394,7 +396,7 @@ def split_signoff(body: str) -> tuple[str, SignOffFound]:
             break
         for kind, value in values.items():
             attr = "date_text" if kind == "date" else kind
-            if getattr(found, attr) is None and value:
+            if getattr(found, attr) is None and value and len(value) <= MAX_VALUE[kind]:
                 setattr(found, attr, value)
         found.lines += 1
         cut = i

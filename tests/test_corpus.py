@@ -9,7 +9,6 @@ sender *would* get a refusal: only the bounce and auto-reply classification keep
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -49,7 +48,7 @@ def is_bounce_or_complaint(relative: str) -> bool:
 
 
 @pytest.fixture
-def app(sqlite_template: Path, tmp_path: Path) -> Iterator[App]:
+def app(db_url: str, tmp_path: Path) -> Iterator[App]:
     files = corpus_files()
     domains = set()
     for path in files:
@@ -57,11 +56,9 @@ def app(sqlite_template: Path, tmp_path: Path) -> Iterator[App]:
         domain = sender.rpartition("@")[2]
         if "@" in sender and domain and "." in domain and domain.isascii():
             domains.add(domain.strip(".").lower())
-    db = tmp_path / "mailroom.db"
-    shutil.copyfile(sqlite_template, db)
     config = parse_config(
         {
-            "database": {"url": f"sqlite:///{db}"},
+            "database": {"url": db_url},
             "security": {"known_domains": sorted(domains), "refusals_per_hour": 100000},
         },
         tmp_path,

@@ -112,3 +112,20 @@ def test_every_refusal_fix_is_the_line_docs_submitting_md_gives() -> None:
             {"expected": None, "found": None, **EXAMPLE_PARAMS.get(code, {})}
         )
         assert fix in doc, (code, fix)
+
+
+def test_nul_bytes_and_overlong_fields_end_in_a_named_state_on_every_database(app: App) -> None:
+    """PostgreSQL refuses NUL in text and over-long varchars: the parser hands it neither."""
+    raw = (
+        "From: =?utf-8?B?5aSp5rKz5Yy6?= <liming@th.gz.test>\r\n"
+        "Subject: \x00【天河区】标题\x00\r\n"
+        f"Message-ID: <{'x' * 1200}@th.gz.test>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "正文\x00内容。\r\n\r\n作者单位：天河区政府办公室\r\n"
+        f"姓名：{'李' * 120}\r\n联系电话：020-38620000\r\n日期：2026年11月22日\r\n"
+    ).encode()
+    outcome = app.pipeline.process(raw, Arrival("daily", "file", RECEIVED))
+    assert (outcome.state, outcome.reasons) == ("rejected", ("missing_author",))
+    with app.ledger.reader() as s:
+        intake = s.scalars(select(Intake)).one()
+        assert intake.subject == "【天河区】标题" and intake.message_id is None

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parser import Limits, SenderContext, classify, decode_message, validate
+from parser.decode import clean_text
 from parser.tnef import TnefError, tnef_attachments
 from parser.word import WordError, word_text
 from tests.conftest import DATA
@@ -36,7 +37,11 @@ def judge(raw: bytes) -> None:
     for sender in (SENDER, None):
         verdict = validate(msg, sender, LIMITS, RECEIVED, ZONE)
         assert verdict.submission is not None or verdict.problems
-    assert isinstance(msg.body_text, str) and isinstance(msg.subject, str)
+    # Everything the ledger stores is storable in PostgreSQL: no NUL, no lone surrogate.
+    texts = [msg.body_text, msg.subject, msg.from_name, msg.from_address, msg.message_id or ""]
+    texts += [value for _name, value in msg.headers]
+    texts += [a.filename or "" for a in msg.attachments]
+    assert all(clean_text(text) == text for text in texts)
 
 
 @st.composite

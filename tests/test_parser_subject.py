@@ -110,3 +110,11 @@ def test_dates_in_the_four_formats(text: str, expected: date | str | None) -> No
 )
 def test_mainland_phones(phone: str, valid: bool) -> None:
     assert phone_is_valid(phone) is valid
+
+
+def test_overlong_values_are_not_sign_off_elements() -> None:
+    long_name = "李" * 60
+    _body, found = split_signoff(
+        f"正文。\n\n作者单位：天河区政府办公室\n姓名：{long_name}\n日期：2026-11-22"
+    )
+    assert found.unit == "天河区政府办公室" and found.author is None
