@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ingest.replies import ReplyWriter, wire_bytes
-from ledger.calendar import quarter_of
+from ledger.calendar import parse_period, quarter_of
 from ledger.db import Ledger
 from ledger.filing import (
     domain_is_known,
@@ -35,7 +35,9 @@ from ledger.solicit import match_answer
 from mailroom.config import Config
 from parser import Limits, classify, decode_message, validate
 from parser.decode import content_hash
+from parser.normalize import SIMILAR_TITLE, title_similarity
 from parser.types import DecodedMessage, Problem
+from parser.validate import REVISION
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +280,7 @@ class Pipeline:
             self.limits,
             arrival.received_at,
             self.zone,
+            mailbox=arrival.mailbox,
         )
         now = self.clock()
         if verdict.submission is None or sender is None:
@@ -289,6 +292,16 @@ class Pipeline:
         item = verdict.submission
         quarter = quarter_of(arrival.received_at, self.zone, self.rulebook.calendar)
         tracking_no = next_tracking_no(session, self.config.intake.tracking_prefix, quarter.year)
+        warnings = list(verdict.warnings)
+        revised: Submission | None = None
+        if REVISION in item.markers:
+            year = parse_period(str(quarter.year), self.zone, self.rulebook.calendar)
+            revised = self._find_revised(session, sender.unit_id, item.title, year.start, year.end)
+            if revised is None:
+                warnings.append(Problem.of("revision_without_original"))
+            else:
+                revised.status = "superseded"
+                intake.details = {**intake.details, "supersedes": revised.tracking_no}
         filed = Submission(
             tracking_no=tracking_no,
             intake_id=intake.id,
@@ -306,12 +319,13 @@ class Pipeline:
             signoff_phone=item.signoff.phone or "",
             signoff_date=item.signoff.date,
             status="filed",
-            warnings=[w.code for w in verdict.warnings],
+            warnings=[w.code for w in warnings],
+            supersedes_id=revised.id if revised else None,
         )
         session.add(filed)
         session.flush()
         intake.state = "filed"
-        intake.reasons = [w.code for w in verdict.warnings]
+        intake.reasons = [w.code for w in warnings]
         if "solicited" in item.markers or arrival.mailbox == "solicited":
             # An answer to a 约稿 (SPEC §5.5); a late first answer records the deduction.
             answer = match_answer(
@@ -340,7 +354,7 @@ class Pipeline:
             attachment_limit=self.limits.attachment_chars,
             received_at=arrival.received_at,
             quarter=quarter.label,
-            warnings=verdict.warnings,
+            warnings=tuple(warnings),
             now=now,
         )
         queue_mail(
@@ -389,6 +403,29 @@ class Pipeline:
             if candidate.raw is not None and same_content(decode_message(candidate.raw.data), msg):
                 return candidate
         return None
+
+    @staticmethod
+    def _find_revised(
+        session: Session, unit_id: int, title: str, start: datetime, end: datetime
+    ) -> Submission | None:
+        """The item a revision (修改稿, SPEC §3.5) supersedes: the unit's filed item of the same
+        assessment year with the same or most similar title (the latest among equals)."""
+        rows = session.scalars(
+            select(Submission)
+            .where(
+                Submission.unit_id == unit_id,
+                Submission.status == "filed",
+                Submission.received_at >= start,
+                Submission.received_at < end,
+            )
+            .order_by(Submission.received_at.desc(), Submission.id.desc())
+        ).all()
+        best: tuple[float, Submission] | None = None
+        for row in rows:
+            score = title_similarity(title, row.title)
+            if score >= SIMILAR_TITLE and (best is None or score > best[0]):
+                best = (score, row)
+        return best[1] if best else None
 
     def _refuse(
         self,

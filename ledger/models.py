@@ -158,6 +158,8 @@ class Submission(Base):
     signoff_date: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="filed")
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A revision (修改稿, SPEC §3.5) points at the item it superseded: the chain keeps history.
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
 
     unit: Mapped[Unit] = relationship()
     intake: Mapped[Intake] = relationship()

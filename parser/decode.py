@@ -7,16 +7,19 @@ big5 as big5hkscs, and a wrong or unknown label falls back through the likely ch
 from __future__ import annotations
 
 import codecs
+import contextlib
 import email
 import email.header
 import email.utils
 import hashlib
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from email import policy
 from email.message import Message
 from html.parser import HTMLParser
 
+from parser.tnef import TnefError, tnef_attachments
 from parser.types import Attachment, DecodedMessage
 
 # Labels that are subsets of a wider charset, decoded as the wider one.
@@ -72,61 +75,158 @@ def _codec(label: str | None) -> str | None:
     """The Python codec to try for a declared charset, or None if it is unusable."""
     if not label:
         return None
-    name = label.strip().strip('"').lower()
+    name = str(label).strip().strip("\"'").lower()
     name = CHARSET_ALIASES.get(name, name)
     if not name:
         return None
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):
         return None
 
 
-def decode_bytes(data: bytes, label: str | None) -> tuple[str, bool]:
-    """Decode `data`; returns (text, clean). Not clean means replacement characters remain."""
-    tried: list[str] = []
-    first = _codec(label)
-    for name in ([first] if first else []) + list(FALLBACK_CHARSETS):
-        if name in tried:
+_SINGLE_BYTE = frozenset({"cp1252", "latin-1", "iso8859-1", "ascii", "utf-8"})
+
+
+def _cjk_fit(text: str, codec: str) -> tuple[float, int]:
+    """How plausible `text` is as Chinese decoded with `codec`: the share of its hanzi that are
+    common ones (GB2312 for gb18030, Big5 level 1 for big5hkscs), and how many hanzi it has.
+
+    Big5 bytes read as GBK (and the reverse) still decode, but into rare characters.
+    """
+    hanzi = [ch for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"]
+    if not hanzi:
+        return 0.0, 0
+    common = 0
+    for ch in hanzi:
+        if codec == "big5hkscs":
+            try:
+                code = int.from_bytes(ch.encode("big5"), "big")
+            except UnicodeEncodeError:
+                continue
+            common += 0xA440 <= code <= 0xC67E
+        else:
+            try:
+                ch.encode("gb2312")
+            except UnicodeEncodeError:
+                continue
+            common += 1
+    return common / len(hanzi), len(hanzi)
+
+
+def _best_chinese(data: bytes, hints: tuple[str, ...]) -> str | None:
+    """Among the hinted and the likely Chinese charsets, the strict decoding that reads best."""
+    best: tuple[float, int, str] | None = None
+    order = [c for c in (_codec(h) for h in hints) if c] + ["gb18030", "big5hkscs"]
+    seen: list[str] = []
+    for rank, codec in enumerate(order):
+        if codec in seen or codec in _SINGLE_BYTE:
             continue
-        tried.append(name)
+        seen.append(codec)
         try:
-            return data.decode(name), True
+            text = data.decode(codec)
         except (UnicodeDecodeError, LookupError):
             continue
-    return data.decode(first or "gb18030", errors="replace"), False
+        fit, _ = _cjk_fit(text, codec)
+        key = (fit, -rank, codec)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else None
 
 
-def _unescape_8bit(value: str) -> str:
+def decode_bytes(data: bytes, label: str | None, hints: tuple[str, ...] = ()) -> tuple[str, bool]:
+    """Decode `data`; returns (text, clean). Not clean means replacement characters remain.
+
+    The declared label wins when it decodes; a wrong or unknown one falls back to UTF-8, then to
+    whichever of the hinted charsets, GB18030 and Big5-HKSCS reads as the most plausible Chinese.
+    """
+    if data.isascii():
+        return data.decode("ascii"), True
+    declared = _codec(label)
+    if declared and declared not in ("cp1252", "latin-1", "iso8859-1"):
+        try:
+            return data.decode(declared), True
+        except (UnicodeDecodeError, LookupError):
+            pass
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        pass
+    chinese = _best_chinese(data, hints)
+    if declared in ("cp1252", "latin-1", "iso8859-1"):
+        # Old clients label GBK as ISO-8859-1: take the Chinese reading only when it is convincing.
+        if chinese is not None:
+            text = data.decode(chinese)
+            fit, hanzi = _cjk_fit(text, chinese)
+            if fit >= 0.9 and hanzi >= 2:
+                return text, True
+        try:
+            return data.decode(declared), True
+        except UnicodeDecodeError:
+            return data.decode("latin-1"), True
+    if chinese is not None:
+        return data.decode(chinese), True
+    return data.decode(declared or "gb18030", errors="replace"), False
+
+
+def _unescape_8bit(value: str, hints: tuple[str, ...] = ()) -> str:
     """Header text that arrived as raw 8-bit bytes (not RFC 2047) comes back surrogate-escaped."""
     if not any("\udc80" <= ch <= "\udcff" for ch in value):
         return value
     raw = value.encode("utf-8", errors="surrogateescape")
-    text, _ = decode_bytes(raw, None)
+    text, _ = decode_bytes(raw, None, hints)
     return text
 
 
 _ENCODED_WORD_GAP = re.compile(r"(\?=)\s+(=\?)")
 
 
-def decode_header(value: str | None) -> str:
+def decode_header(value: object, hints: tuple[str, ...] = ()) -> str:
     """RFC 2047 encoded-words (split ones too) decoded with the charset aliases."""
-    if not value:
+    if value is None:
         return ""
-    value = _unescape_8bit(str(value))
-    value = _ENCODED_WORD_GAP.sub(r"\1\2", value)
+    text = _unescape_8bit(str(value), hints)
+    if not text:
+        return ""
+    if "\x1b$" in text or "\x1b(" in text:  # raw ISO-2022-JP, as old Japanese mailers send it
+        with contextlib.suppress(UnicodeError, LookupError):
+            text = text.encode("ascii").decode("iso2022_jp")
+    text = _ENCODED_WORD_GAP.sub(r"\1\2", text)
     try:
-        parts = email.header.decode_header(value)
-    except (email.errors.HeaderParseError, ValueError):
-        return value
+        parts = email.header.decode_header(text)
+    except (email.errors.HeaderParseError, ValueError, LookupError, AssertionError):
+        return _one_line(text)
     out: list[str] = []
     for chunk, charset in parts:
         if isinstance(chunk, str):
             out.append(chunk)
         else:
-            text, _ = decode_bytes(chunk, charset)
-            out.append(text)
-    return re.sub(r"[\r\n]+\s*", " ", "".join(out)).strip()
+            decoded, _ = decode_bytes(chunk, charset, hints)
+            out.append(decoded)
+    return _one_line("".join(out))
+
+
+def raw_header(msg: Message, name: str) -> str | None:
+    """A header's raw value (8-bit bytes surrogate-escaped), never a compat32 `Header` object."""
+    lname = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == lname:
+            return str(value)
+    return None
+
+
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text a database can store: no NUL or other C0 controls (PostgreSQL refuses NUL), and a
+    lone surrogate becomes U+FFFD (so it is reported as undecodable, not lost)."""
+    return _SURROGATE.sub("\ufffd", _UNSTORABLE.sub("", text))
+
+
+def _one_line(text: str) -> str:
+    return clean_text(re.sub(r"[\r\n]+\s*", " ", text)).strip()
 
 
 class _HtmlText(HTMLParser):
@@ -140,21 +240,26 @@ class _HtmlText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
+        self._quoted = 0  # inside <blockquote>: a quoted reply, never part of the body
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style", "head", "title"):
             self._skip += 1
-        elif tag in self.BLOCKS:
+        elif tag == "blockquote":
+            self._quoted += 1
+        if tag in self.BLOCKS:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style", "head", "title"):
             self._skip = max(0, self._skip - 1)
-        elif tag in self.BLOCKS:
+        elif tag == "blockquote":
+            self._quoted = max(0, self._quoted - 1)
+        if tag in self.BLOCKS:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
+        if not self._skip and not self._quoted:
             self.parts.append(data)
 
 
@@ -189,20 +294,42 @@ def content_hash(raw: bytes) -> str:
     return digest.hexdigest()
 
 
-def _filename(part: Message) -> str | None:
-    name = part.get_filename()
-    if name is None:
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_filename(name: str) -> str | None:
+    """An attachment name reduced to its last path component, without controls or dots at the
+    ends: `../../etc/passwd.docx` → `passwd.docx`, `C:\\x\\y.docx` → `y.docx`."""
+    name = clean_text(_CONTROL.sub("", name))
+    name = re.split(r"[\\/]", name)[-1].strip().strip(".").strip()
+    return name[:255] or None
+
+
+def _filename(part: Message, hints: tuple[str, ...]) -> str | None:
+    value: object = None
+    for param, header in (("filename", "content-disposition"), ("name", "content-type")):
+        try:
+            value = part.get_param(param, header=header)
+        except (ValueError, IndexError, LookupError, AssertionError):
+            value = None
+        if value:
+            break
+    if not value:
         return None
-    name = decode_header(name) if "=?" in name else _unescape_8bit(name)
-    # Never trust a path in an attachment name: keep the last component only.
-    name = re.split(r"[\\/]", name)[-1].strip().strip(".")
-    return name or None
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded text as latin-1)
+        charset, _lang, text = value
+        data = str(text).encode("latin-1", errors="surrogateescape")
+        name, _ = decode_bytes(data, charset or None, hints)
+    else:
+        name = email.utils.unquote(str(value))
+        name = decode_header(name, hints) if "=?" in name else _unescape_8bit(name, hints)
+    return safe_filename(name)
 
 
 def _payload_bytes(part: Message) -> bytes:
     try:
         data = part.get_payload(decode=True)
-    except (ValueError, AssertionError):
+    except (ValueError, AssertionError, LookupError, TypeError):
         data = None
     if isinstance(data, bytes):
         return data
@@ -217,42 +344,138 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,990}>")  # printable ASCII, within a line
 
 
 def _msg_ids(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
-    return tuple(re.findall(r"<[^<>\s]+>", value))
+    return tuple(_MSG_ID.findall(value))
+
+
+MAX_DEPTH = 16
+MAX_PARTS = 256
+# Parts whose payload is a message or header blocks: kept whole, never descended into.
+_MESSAGE_LEAVES = frozenset(
+    {
+        "message/rfc822",
+        "message/global",
+        "message/delivery-status",
+        "message/global-delivery-status",
+        "message/disposition-notification",
+        "message/feedback-report",
+        "message/partial",
+        "message/external-body",
+        "text/rfc822-headers",
+    }
+)
+
+
+def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:
+    """The leaf parts, depth-first; an attached message is one leaf, not walked into."""
+    if depth > MAX_DEPTH:
+        return
+    if part.is_multipart() and part.get_content_type() not in _MESSAGE_LEAVES:
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    yield from _leaves(sub, depth + 1)
+        return
+    yield part
+
+
+def _leaf_bytes(part: Message) -> bytes:
+    if part.get_content_type() in _MESSAGE_LEAVES and part.is_multipart():
+        payload = part.get_payload()
+        try:
+            return b"".join(
+                sub.as_bytes(policy=policy.compat32) for sub in payload if isinstance(sub, Message)
+            )
+        except (ValueError, LookupError, TypeError, UnicodeError, AttributeError):
+            return b""
+    return _payload_bytes(part)
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _html_charset(data: bytes) -> str | None:
+    m = _META_CHARSET.search(data[:4096])
+    return m.group(1).decode("ascii") if m else None
+
+
+def _declared_charsets(msg: Message) -> tuple[str, ...]:
+    out: list[str] = []
+    for part in _leaves(msg):
+        try:
+            charset = part.get_content_charset()
+        except (ValueError, LookupError):
+            charset = None
+        if charset and charset not in out:
+            out.append(charset)
+    return tuple(out[:8])
+
+
+def _is_tnef(ctype: str, filename: str | None) -> bool:
+    return ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or (
+        (filename or "").lower() == "winmail.dat"
+    )
 
 
 def decode_message(raw: bytes) -> DecodedMessage:
     """Decode a raw RFC 5322 message. Never raises on malformed input."""
     msg = email.message_from_bytes(raw, policy=policy.compat32)
-    headers = tuple((str(k), decode_header(str(v))) for k, v in msg.items())
-    name, address = email.utils.parseaddr(decode_header(msg.get("From", "")))
+    hints = _declared_charsets(msg)
+    headers = tuple((str(k), decode_header(v, hints)) for k, v in msg.raw_items())
+    name, address = email.utils.parseaddr(decode_header(raw_header(msg, "From"), hints))
 
     plain: list[str] = []
     html: list[str] = []
     attachments: list[Attachment] = []
     undecodable = False
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for count, part in enumerate(_leaves(msg)):
+        if count >= MAX_PARTS:
+            break
         ctype = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
-        filename = _filename(part)
-        data = _payload_bytes(part)
+        disposition = (raw_header(part, "Content-Disposition") or "").split(";")[0]
+        disposition = disposition.strip().lower()
+        filename = _filename(part, hints)
+        data = _leaf_bytes(part)
         is_text_body = ctype in ("text/plain", "text/html") and disposition != "attachment"
         if is_text_body and filename is None:
-            text, clean = decode_bytes(data, part.get_content_charset())
+            try:
+                label = part.get_content_charset()
+            except (ValueError, LookupError):
+                label = None
+            if label is None and ctype == "text/html":
+                label = _html_charset(data)
+            text, clean = decode_bytes(data, label, hints)
             undecodable = undecodable or not clean
             (plain if ctype == "text/plain" else html).append(text)
             continue
-        if ctype.startswith("multipart/") or ctype == "message/delivery-status":
-            continue
+        if _is_tnef(ctype, filename):  # Outlook's winmail.dat: its files, judged one by one
+            try:
+                unpacked = tnef_attachments(data)
+            except TnefError:
+                unpacked = None
+            if unpacked is not None:
+                attachments.extend(
+                    Attachment(
+                        filename=safe_filename(a.filename or "") if a.filename else None,
+                        content_type="application/octet-stream",
+                        data=a.data,
+                        inline=False,
+                    )
+                    for a in unpacked
+                )
+                continue
+            ctype = "application/ms-tnef"
         attachments.append(
             Attachment(
                 filename=filename,
@@ -262,20 +485,26 @@ def decode_message(raw: bytes) -> DecodedMessage:
             )
         )
     body = "\n".join(plain) if plain else "\n".join(html_to_text(h) for h in html)
-    body = body.replace("\r\n", "\n").replace("\r", "\n")
-    if "\ufffd" in body:
+    body = clean_text(body.replace("\r\n", "\n").replace("\r", "\n"))
+    subject = decode_header(raw_header(msg, "Subject"), hints)
+    if "\ufffd" in body or "\ufffd" in subject:
         undecodable = True
 
-    in_reply_to = _msg_ids(msg.get("In-Reply-To"))
+    in_reply_to = _msg_ids(raw_header(msg, "In-Reply-To"))
+    try:
+        content_type = msg.get_content_type()
+    except (ValueError, LookupError, AttributeError):
+        content_type = "text/plain"
     return DecodedMessage(
-        message_id=(_msg_ids(msg.get("Message-ID")) or (None,))[0],
+        message_id=(_msg_ids(raw_header(msg, "Message-ID")) or (None,))[0],
         in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=_msg_ids(msg.get("References")),
-        from_address=address.strip().lower(),
+        references=_msg_ids(raw_header(msg, "References")),
+        # An address longer than SMTP allows (RFC 5321: 254) is no address to answer.
+        from_address=address.strip().lower() if len(address) <= 254 else "",
         from_name=name.strip(),
-        subject=decode_header(msg.get("Subject", "")),
-        date=_parse_date(msg.get("Date")),
-        content_type=msg.get_content_type(),
+        subject=subject,
+        date=_parse_date(raw_header(msg, "Date")),
+        content_type=content_type,
         headers=headers,
         body_text=body,
         attachments=tuple(attachments),

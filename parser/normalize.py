@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import re
 import unicodedata
 
 # Traditional → simplified for the characters of labels, marks, markers and place names that
@@ -28,8 +31,31 @@ def to_simplified(text: str) -> str:
 
 def fold(text: str) -> str:
     """NFKC (full-width → half-width) and traditional → simplified, for comparisons only."""
+    # Short strings (labels, marks, lines of a sign-off) repeat a lot: those are cached.
+    return _fold_short(text) if len(text) <= 256 else _fold(text)
+
+
+def _fold(text: str) -> str:
     return to_simplified(unicodedata.normalize("NFKC", text))
+
+
+_fold_short = functools.lru_cache(maxsize=8192)(_fold)
 
 
 def same(a: str, b: str) -> bool:
     return fold(a).strip() == fold(b).strip()
+
+
+# A revision supersedes the most similar earlier title only when it is at least this close.
+SIMILAR_TITLE = 0.5
+_NOT_TEXT = re.compile(r"[\W_]+")
+
+
+def title_similarity(a: str, b: str) -> float:
+    """0…1: how alike two titles are, ignoring punctuation, width and traditional forms."""
+    x, y = _NOT_TEXT.sub("", fold(a)), _NOT_TEXT.sub("", fold(b))
+    if not x or not y:
+        return 0.0
+    if x == y:
+        return 1.0
+    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()

@@ -96,6 +96,14 @@ class Submission:
     attachment_name: str | None
     attachment_chars: int | None
 
+    @property
+    def solicitation_code(self) -> str | None:
+        """The 约稿 code named in the subject (`【约稿:YG-2026-07】`), from `markers`."""
+        for marker in self.markers:
+            if marker.startswith("solicitation:"):
+                return marker.partition(":")[2]
+        return None
+
 
 @dataclass(frozen=True)
 class Verdict:

@@ -1,0 +1,44 @@
+"""Decoding details that the fixtures do not show one by one."""
+
+from __future__ import annotations
+
+from parser.decode import decode_bytes, decode_header, html_to_text, safe_filename
+
+
+def test_html_body_loses_quoted_replies_scripts_and_styles() -> None:
+    html = (
+        "<html><head><style>p{}</style><title>t</title></head><body><p>正文第一段</p>"
+        "<div>第二段<br>第三行</div><script>x()</script>"
+        "<blockquote><div>被引用的原邮件</div></blockquote></body></html>"
+    )
+    assert html_to_text(html) == "正文第一段\n\n第二段\n第三行"
+
+
+def test_labels_are_widened_and_wrong_labels_fall_back() -> None:
+    gbk_only = "朱镕基".encode("gbk")
+    assert decode_bytes(gbk_only, "gb2312") == ("朱镕基", True)
+    assert decode_bytes("養樂多".encode("big5hkscs"), "big5") == ("養樂多", True)
+    assert decode_bytes("天河区".encode("gbk"), "utf-8") == ("天河区", True)
+    assert decode_bytes("天河区".encode("gbk"), "x-unknown-charset") == ("天河区", True)
+    assert decode_bytes("天河区政府".encode("gbk"), "iso-8859-1") == ("天河区政府", True)
+    assert decode_bytes("café crème".encode("latin-1"), "iso-8859-1") == ("café crème", True)
+    text, clean = decode_bytes(b"\xff\xfe\x80\xff", "utf-8")
+    assert not clean and "\ufffd" in text
+
+
+def test_unlabelled_big5_is_told_from_gbk_by_what_reads_as_chinese() -> None:
+    assert decode_bytes("養樂多線上訂購".encode("big5"), None) == ("養樂多線上訂購", True)
+    assert decode_bytes("天河区政府办公室".encode("gbk"), None) == ("天河区政府办公室", True)
+
+
+def test_split_and_unknown_encoded_words() -> None:
+    assert decode_header("=?GB2312?B?zOw=?= =?GB2312?B?utPH+A==?=") == "天河区"
+    assert decode_header("=?x-gbk?B?zOy608f4?=") == "天河区"
+    assert decode_header("=?utf-8?Q?=E5=A4=A9=E6=B2=B3?=\r\n =?utf-8?Q?=E5=8C=BA?=") == "天河区"
+
+
+def test_attachment_names_keep_only_their_last_component() -> None:
+    assert safe_filename("../../etc/passwd.docx") == "passwd.docx"
+    assert safe_filename("C:\\x\\y.docx") == "y.docx"
+    assert safe_filename("..") is None
+    assert safe_filename("a\x00b\r\n.doc") == "ab.doc"
