@@ -231,7 +231,8 @@ class ImapPoller:
             if cfg.processed_folder:
                 self._ensure_folder(client, cfg.processed_folder)
         except BaseException:
-            client.shutdown()
+            with contextlib.suppress(OSError):
+                client.shutdown()
             raise
         log.info("%s: connected", self.where)
         return client

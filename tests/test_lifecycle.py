@@ -25,8 +25,12 @@ import pytest
 from sqlalchemy import event
 
 from ingest.health import DatabaseHealth
-from ingest.spool import Spool
+from ingest.spool import Spool, SpoolEnvelope
+from ingest.worker import drain
 from ledger.db import Ledger
+from ledger.demo import load_demo
+from mailroom.app import App
+from mailroom.config import parse_config
 from tests.conftest import REPO
 from tests.pgcluster import PgCluster
 from tests.service import LedgerView, MailroomInstance, pid_alive, wait_for, with_message_id
@@ -292,3 +296,36 @@ def test_half_written_spool_files_of_dead_processes_are_cleared(tmp_path: Path) 
     being_written.write_bytes(b"MAILROOM-SPOOL-1 {half")
     assert spool.clear_unfinished() == 1
     assert not left_by_the_dead.exists() and being_written.exists()
+
+
+def test_a_message_the_database_refuses_never_blocks_the_spool(db_url: str, tmp_path: Path) -> None:
+    # An encoded-word hiding a NUL: PostgreSQL refuses it in a text column. The message is
+    # kept (quarantined, raw bytes stored) and the one behind it is filed.
+    nul = with_message_id(VALID, "nul@th.gz.test").replace(
+        b"Subject: =?GBK?B?", b"Subject: =?utf-8?B?AA==?= =?GBK?B?", 1
+    )
+    app = App.open(parse_config({"database": {"url": db_url}}, tmp_path, environ={}))
+    try:
+        with app.ledger.transaction() as session:
+            load_demo(session)
+        app.spool.ensure()
+        for raw in (nul, VALID):
+            app.spool.put(
+                raw,
+                SpoolEnvelope(
+                    "daily", "smtp", "liming@th.gz.test", "inf@x", "2026-11-22T02:00:00+00:00"
+                ),
+            )
+        assert drain(app.spool, app.pipeline) == 2
+        assert app.spool.pending() == []
+        view = LedgerView(db_url)
+        try:
+            rows = view.rows()
+        finally:
+            view.close()
+        assert rows[1] == ("filed", "<202611221015320911274@th.gz.test>")
+        # SQLite stores the NUL and the subject fails the mark check; PostgreSQL refuses it.
+        refused = db_url.startswith("postgresql")
+        assert rows[0] == (("quarantined", None) if refused else ("rejected", "<nul@th.gz.test>"))
+    finally:
+        app.close()
