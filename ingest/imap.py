@@ -44,7 +44,6 @@ FETCH_COUNT = 50  # messages per FETCH
 FETCH_BYTES = 20 * 1024 * 1024  # and at most this much message data per FETCH
 SIZE_CHUNK = 500  # UIDs per RFC822.SIZE request
 KEYWORD = b"$Mailroom"  # set beside \Seen in flag mode, where the server allows keywords
-FETCH_TRIES = 3  # a message the server will not hand over is quarantined after this many polls
 LONGEST_BACKOFF = 60.0
 TIMEOUT = 60.0  # socket timeout of one IMAP command
 
@@ -180,7 +179,6 @@ class ImapPoller:
         self.where = f"imap {config.name} ({self.account}/{config.folder})"
         self._uidvalidity: int | None = None
         self._keywords = False  # may we set our own keyword (PERMANENTFLAGS holds \*)?
-        self._fetch_failures: dict[tuple[int, int], int] = {}
 
     # --- the thread ---
 
@@ -233,7 +231,8 @@ class ImapPoller:
             if cfg.processed_folder:
                 self._ensure_folder(client, cfg.processed_folder)
         except BaseException:
-            client.shutdown()
+            with contextlib.suppress(OSError):
+                client.shutdown()
             raise
         log.info("%s: connected", self.where)
         return client
@@ -385,17 +384,11 @@ class ImapPoller:
         if data is None:
             return None  # expunged since the search: nothing to file
         raw = data.get(b"BODY[]")
-        arrival = self._arrival(uidvalidity, uid, data.get(b"INTERNALDATE"))
         if not isinstance(raw, bytes):
-            key = (uidvalidity, uid)
-            self._fetch_failures[key] = self._fetch_failures.get(key, 0) + 1
-            if self._fetch_failures[key] < FETCH_TRIES:
-                log.warning("%s: UID %s came back without its content; will retry", self.where, uid)
-                return None
-            del self._fetch_failures[key]
-            error = f"the server returned no content for UID {uid} in {FETCH_TRIES} polls"
-            return self._store(b"", arrival, quarantine=("fetch_failed", error))
-        return self._store(raw, arrival)
+            # The server lost its content (NIL): skipped, looked for again at the next poll.
+            log.warning("%s: UID %s came back without its content; skipped", self.where, uid)
+            return None
+        return self._store(raw, self._arrival(uidvalidity, uid, data.get(b"INTERNALDATE")))
 
     def _quarantine_too_large(
         self, client: IMAPClient, uidvalidity: int, uid: int

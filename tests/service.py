@@ -12,11 +12,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from ledger.db import Ledger
+from ledger.models import Intake, OutboundMessage
 from tests.pgcluster import free_port
 
 
@@ -81,6 +86,12 @@ class MailroomInstance:
             raise AssertionError(f"mailroom {' '.join(args)} failed:\n{result.stderr}")
         return result
 
+    def init(self, demo: bool = True) -> None:
+        """`mailroom init [--demo]`, run in this process (a fresh interpreter costs seconds)."""
+        from mailroom.cli import main
+
+        assert main(["--config", str(self.config), "init", *(["--demo"] if demo else [])]) == 0
+
     def cli_json(self, *args: str) -> Any:
         return json.loads(self.cli(*args, "--json").stdout)
 
@@ -144,6 +155,34 @@ class MailroomInstance:
         return out
 
 
+class LedgerView:
+    """Reads the ledger of a running instance directly (cheaper than a CLI process per look)."""
+
+    def __init__(self, db_url: str) -> None:
+        self.ledger = Ledger.from_url(db_url)
+
+    def states(self) -> Counter[str]:
+        with self.ledger.reader() as s:
+            return Counter(s.scalars(select(Intake.state)).all())
+
+    def filed_ids(self) -> Counter[str | None]:
+        with self.ledger.reader() as s:
+            return Counter(s.scalars(select(Intake.message_id).where(Intake.state == "filed")))
+
+    def rows(self) -> list[tuple[str, str | None]]:
+        """(state, Message-ID) of every intake row, oldest first."""
+        with self.ledger.reader() as s:
+            found = s.execute(select(Intake.state, Intake.message_id).order_by(Intake.id))
+            return [(state, message_id) for state, message_id in found]
+
+    def outbox(self) -> list[OutboundMessage]:
+        with self.ledger.reader() as s:
+            return list(s.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))
+
+    def close(self) -> None:
+        self.ledger.dispose()
+
+
 def with_message_id(raw: bytes, message_id: str) -> bytes:
     """The same mail under another Message-ID: to Mailroom, another item (not a duplicate)."""
     replaced, count = re.subn(
@@ -173,4 +212,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["MailroomInstance", "pid_alive", "plain_text", "signal", "wait_for", "with_message_id"]
+__all__ = [
+    "LedgerView",
+    "MailroomInstance",
+    "pid_alive",
+    "plain_text",
+    "signal",
+    "wait_for",
+    "with_message_id",
+]

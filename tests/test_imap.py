@@ -275,3 +275,18 @@ def test_two_pollers_racing_on_one_folder_still_file_each_message_once(
     assert filed_message_ids(app) == sorted(f"<imap-{n}@th.gz.test>" for n in range(60))
     assert intake_count(app) == 60
     assert dovecot.uids("INBOX") == []
+
+
+def test_a_message_the_server_lost_is_skipped_and_the_rest_go_on(
+    app: App, dovecot: Dovecot
+) -> None:
+    dovecot.append(items(3))
+    # The message file disappears behind the server's back: its content comes back as NIL.
+    mail = dovecot.root / "mail" / "inf"
+    files = [*(mail / "new").iterdir(), *(mail / "cur").iterdir()]
+    [lost] = [path for path in files if b"imap-1@" in path.read_bytes()]
+    lost.unlink()
+    assert poller_for(app).poll_once() == 2
+    assert filed_message_ids(app) == ["<imap-0@th.gz.test>", "<imap-2@th.gz.test>"]
+    assert poller_for(app).poll_once() == 0  # the server has noticed and expunged it
+    assert dovecot.uids("INBOX") == []

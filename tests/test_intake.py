@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ledger.db import Ledger
-from ledger.models import ImapMessage, Intake, OutboundMessage
+from ledger.models import ImapMessage
 from tests.conftest import DATA, REPO
 from tests.dovecot import Dovecot
 from tests.pgcluster import free_port
-from tests.service import MailroomInstance, wait_for, with_message_id
+from tests.service import LedgerView, MailroomInstance, wait_for, with_message_id
 from tests.smtpsink import SmtpSink
 
 VALID = (REPO / "examples" / "valid.eml").read_bytes()
@@ -47,31 +46,9 @@ def imap_settings(dovecot: Dovecot, **extra: Any) -> dict[str, Any]:
     return {f"imap.inf.{key}": value for key, value in table.items()}
 
 
-class Ledgerview:
-    """Reads the ledger of a running instance directly (cheaper than a CLI process per look)."""
-
-    def __init__(self, db_url: str) -> None:
-        self.ledger = Ledger.from_url(db_url)
-
-    def states(self) -> Counter[str]:
-        with self.ledger.reader() as s:
-            return Counter(s.scalars(select(Intake.state)).all())
-
-    def filed_ids(self) -> Counter[str | None]:
-        with self.ledger.reader() as s:
-            return Counter(s.scalars(select(Intake.message_id).where(Intake.state == "filed")))
-
-    def outbox(self) -> list[OutboundMessage]:
-        with self.ledger.reader() as s:
-            return list(s.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))
-
-    def close(self) -> None:
-        self.ledger.dispose()
-
-
 @pytest.fixture
-def view(db_url: str) -> Iterator[Ledgerview]:
-    handle = Ledgerview(db_url)
+def view(db_url: str) -> Iterator[LedgerView]:
+    handle = LedgerView(db_url)
     try:
         yield handle
     finally:
@@ -80,13 +57,13 @@ def view(db_url: str) -> Iterator[Ledgerview]:
 
 def office(root: Path, db_url: str, **overrides: Any) -> MailroomInstance:
     instance = MailroomInstance(root, db_url, **overrides)
-    instance.cli("init", "--demo")
+    instance.init()
     return instance
 
 
 @pytest.mark.slow
 def test_the_poller_rides_out_a_mail_server_restart(
-    tmp_path: Path, db_url: str, dovecot: Dovecot, view: Ledgerview
+    tmp_path: Path, db_url: str, dovecot: Dovecot, view: LedgerView
 ) -> None:
     mailroom = office(tmp_path / "office", db_url, **imap_settings(dovecot))
     try:
@@ -110,11 +87,14 @@ def test_the_poller_rides_out_a_mail_server_restart(
 
 @pytest.mark.slow
 def test_the_same_item_by_smtp_and_by_imap_is_filed_once(
-    tmp_path: Path, db_url: str, dovecot: Dovecot, view: Ledgerview
+    tmp_path: Path, db_url: str, dovecot: Dovecot, view: LedgerView
 ) -> None:
-    mailroom = office(tmp_path / "office", db_url, **imap_settings(dovecot))
+    # A long poll interval: the IMAP copy is noticed at once only because the server says so
+    # while Mailroom waits in IDLE.
+    mailroom = office(tmp_path / "office", db_url, **imap_settings(dovecot, poll_seconds=600))
     try:
         mailroom.start()
+        wait_for(lambda: " IDLE" in " ".join(dovecot.commands_received()), what="IDLE")
         # The unit's server delivers one copy to Mailroom's listener and one to inf@'s old
         # mailbox, where the office's Coremail added headers of its own.
         send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
@@ -123,8 +103,10 @@ def test_the_same_item_by_smtp_and_by_imap_is_filed_once(
         wait_for(lambda: view.states()["duplicate"] == 1, what="the IMAP copy judged")
         wait_for(lambda: not dovecot.uids("INBOX"), what="the IMAP copy moved")
         intake = mailroom.cli_json("intake", "list")
+        table = mailroom.cli("intake", "list").stdout
     finally:
         mailroom.close()
+    assert "imap inf@127.0.0.1/INBOX uid 1" in table
     assert [(row["state"], row["channel"]) for row in intake] == [
         ("filed", "smtp"),
         ("duplicate", "imap"),
@@ -142,7 +124,7 @@ def test_the_same_item_by_smtp_and_by_imap_is_filed_once(
 
 @pytest.mark.slow
 def test_replies_wait_for_the_relay_and_go_out_once(
-    tmp_path: Path, db_url: str, view: Ledgerview
+    tmp_path: Path, db_url: str, view: LedgerView
 ) -> None:
     relay_port = free_port()  # nothing listens there yet: the relay is down
     mailroom = office(
@@ -162,12 +144,12 @@ def test_replies_wait_for_the_relay_and_go_out_once(
             )
         wait_for(lambda: view.states()["filed"] == 5, what="five items filed")
         wait_for(lambda: any(o.last_error for o in view.outbox()), what="a failed attempt")
-        time.sleep(2)  # the sender keeps trying (retry_seconds = 1) while the relay is down
+        time.sleep(1.5)  # the sender keeps trying (retry_seconds = 1) while the relay is down
         assert [o.state for o in view.outbox()] == ["queued"] * 5
 
         sink.start()  # the relay is back
         wait_for(lambda: all(o.state == "sent" for o in view.outbox()), what="the receipts sent")
-        time.sleep(3)  # a few more rounds of the sender: nothing goes out twice
+        time.sleep(1.5)  # another round of the sender (every second): nothing goes out twice
     finally:
         mailroom.close()
         sink.stop()
@@ -190,14 +172,14 @@ def test_two_instances_share_one_folder_and_one_queue(
     }
     first = office(tmp_path / "mx1", db_url, **settings)
     second = MailroomInstance(tmp_path / "mx2", db_url, **settings)
-    view = Ledgerview(db_url)
+    view = LedgerView(db_url)
     try:
         first.start()
         second.start()
         dovecot.append([with_message_id(VALID, f"pair-{n}@th.gz.test") for n in range(300)])
         wait_for(lambda: view.states()["filed"] == 300, timeout=180, what="300 items filed")
         wait_for(lambda: len(sink.messages) >= 300, timeout=120, what="300 receipts sent")
-        time.sleep(2)  # both senders look again: nothing more may go out
+        time.sleep(1.5)  # both senders look again (every second): nothing more may go out
 
         # One folder, one poller: only one instance took the folder.
         took = [i for i in (first, second) if "polls it now" in i.log.read_text()]
@@ -208,7 +190,7 @@ def test_two_instances_share_one_folder_and_one_queue(
         dovecot.append([with_message_id(VALID, f"pair-{n}@th.gz.test") for n in range(300, 320)])
         wait_for(lambda: view.states()["filed"] == 320, timeout=120, what="the late 20 filed")
         wait_for(lambda: len(sink.messages) >= 320, timeout=60, what="their receipts sent")
-        time.sleep(2)
+        time.sleep(1.5)
         assert "polls it now" in survivor.log.read_text()
     finally:
         first.close()
@@ -229,7 +211,7 @@ def test_two_instances_share_one_folder_and_one_queue(
 
 @pytest.mark.slow
 def test_no_reply_to_ourselves_auto_replies_or_bounces_and_refusals_are_limited(
-    tmp_path: Path, db_url: str, view: Ledgerview
+    tmp_path: Path, db_url: str, view: LedgerView
 ) -> None:
     mailroom = office(tmp_path / "office", db_url)
     try:
@@ -272,3 +254,28 @@ def test_no_reply_to_ourselves_auto_replies_or_bounces_and_refusals_are_limited(
     limited = [row for row in intake if "refusal_rate_limited" in row["reasons"]]
     assert len(limited) == 10
     assert len(mailroom.outbox_messages()) == 21
+
+
+@pytest.mark.slow
+def test_without_idle_or_move_the_poller_polls_and_copies(tmp_path: Path) -> None:
+    # An older server: no IDLE, no MOVE (only UIDPLUS). Mailroom polls every poll_seconds and
+    # moves by COPY, \Deleted and UID EXPUNGE of exactly those messages.
+    server = Dovecot(capabilities="IMAP4rev1 LITERAL+ UIDPLUS").start()
+    db_url = f"sqlite:///{tmp_path}/office.db"
+    mailroom = office(tmp_path / "office", db_url, **imap_settings(server, poll_seconds=1))
+    view = LedgerView(db_url)
+    try:
+        mailroom.start()
+        wait_for(lambda: "connected" in mailroom.log.read_text(), what="the poller connected")
+        server.append([with_message_id(VALID, f"old-{n}@th.gz.test") for n in range(5)])
+        wait_for(lambda: view.states()["filed"] == 5, what="five items filed by polling")
+        wait_for(lambda: not server.uids("INBOX"), what="the inbox emptied")
+        assert len(server.uids(PROCESSED)) == 5
+        commands = server.commands_received()
+    finally:
+        mailroom.close()
+        view.close()
+        server.close()
+    assert not any(c.endswith(" IDLE") or " UID MOVE " in c for c in commands)
+    assert any(" UID COPY " in c for c in commands)
+    assert any(" UID EXPUNGE " in c for c in commands)

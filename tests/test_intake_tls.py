@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.service import MailroomInstance, wait_for
+from tests.service import LedgerView, MailroomInstance, wait_for
 from tests.smtpsink import self_signed_certificate
 
 VALID = (REPO / "examples" / "valid.eml").read_bytes()
+
+
+def filed(db_url: str) -> int:
+    view = LedgerView(db_url)
+    try:
+        return view.states()["filed"]
+    finally:
+        view.close()
 
 
 @pytest.mark.slow
@@ -25,7 +33,7 @@ def test_starttls_is_offered_with_a_certificate_and_mail_goes_through_it(tmp_pat
     )
     plain = MailroomInstance(tmp_path / "plain", f"sqlite:///{tmp_path}/plain.db")
     try:
-        secured.cli("init", "--demo")
+        secured.init()
         secured.start()
         with smtplib.SMTP("127.0.0.1", secured.port, timeout=30) as smtp:
             smtp.ehlo()
@@ -33,12 +41,9 @@ def test_starttls_is_offered_with_a_certificate_and_mail_goes_through_it(tmp_pat
             smtp.starttls(context=ssl.create_default_context(cafile=str(cert)))
             smtp.ehlo()
             smtp.sendmail("liming@th.gz.test", ["inf@mailroom.test"], VALID)
-        wait_for(
-            lambda: [r["state"] for r in secured.cli_json("intake", "list")] == ["filed"],
-            what="the item sent over TLS",
-        )
+        wait_for(lambda: filed(secured.db_url) == 1, what="the item sent over TLS")
 
-        plain.cli("init")
+        plain.init(demo=False)
         plain.start()
         with smtplib.SMTP("127.0.0.1", plain.port, timeout=30) as smtp:
             smtp.ehlo()
@@ -54,7 +59,6 @@ def test_a_certificate_that_will_not_load_stops_serve_with_one_line(tmp_path: Pa
         f"sqlite:///{tmp_path}/broken.db",
         **{"smtp.tls_cert": str(tmp_path / "missing.pem"), "smtp.tls_key": str(tmp_path / "k")},
     )
-    broken.cli("init")
     result = broken.cli("serve", check=False)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -4,13 +4,16 @@ away, and one instance per SQLite database.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import random
 import re
 import shutil
 import signal
 import smtplib
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -19,30 +22,34 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event
 
+from ingest.health import DatabaseHealth
+from ingest.spool import Spool, SpoolEnvelope
+from ingest.worker import drain
 from ledger.db import Ledger
-from ledger.models import Intake
+from ledger.demo import load_demo
+from mailroom.app import App
+from mailroom.config import parse_config
 from tests.conftest import REPO
 from tests.pgcluster import PgCluster
-from tests.service import MailroomInstance, pid_alive, wait_for, with_message_id
+from tests.service import LedgerView, MailroomInstance, pid_alive, wait_for, with_message_id
 
 VALID = (REPO / "examples" / "valid.eml").read_bytes()
 
 
 def states(db_url: str) -> list[tuple[str, str | None]]:
-    ledger = Ledger.from_url(db_url)
+    view = LedgerView(db_url)
     try:
-        with ledger.reader() as s:
-            return [(r.state, r.message_id) for r in s.scalars(select(Intake).order_by(Intake.id))]
+        return view.rows()
     finally:
-        ledger.dispose()
+        view.close()
 
 
 @pytest.fixture
 def mailroom(tmp_path: Path, db_url: str) -> Iterator[MailroomInstance]:
     instance = MailroomInstance(tmp_path / "office", db_url)
-    instance.cli("init", "--demo")
+    instance.init()
     try:
         yield instance
     finally:
@@ -95,7 +102,7 @@ def test_sigkill_at_any_moment_loses_nothing_answered_250(tmp_path: Path, pg_url
     # On PostgreSQL, the production database; SQLite's restart after SIGKILL is covered by
     # the single-instance test below and by test_service.
     mailroom = MailroomInstance(tmp_path / "office", pg_url)
-    mailroom.cli("init", "--demo")
+    mailroom.init()
     messages = [
         (f"<kill-{n}@th.gz.test>", with_message_id(VALID, f"kill-{n}@th.gz.test"))
         for n in range(500)
@@ -190,7 +197,7 @@ def test_sigterm_lets_a_transaction_in_progress_finish(
 @pytest.mark.slow
 def test_a_second_instance_on_one_sqlite_database_is_refused(tmp_path: Path) -> None:
     first = MailroomInstance(tmp_path / "one", f"sqlite:///{tmp_path}/shared.db")
-    first.cli("init", "--demo")
+    first.init()
     second = MailroomInstance(tmp_path / "two", f"sqlite:///{tmp_path}/shared.db")
     try:
         first.start()
@@ -217,7 +224,7 @@ def test_database_outage_answers_451_and_the_retry_is_filed(tmp_path: Path) -> N
         cluster.execute("CREATE DATABASE outage")
         db_url = cluster.url("outage")
         mailroom = MailroomInstance(tmp_path / "office", db_url)
-        mailroom.cli("init", "--demo")
+        mailroom.init()
         mailroom.start()
         first = with_message_id(VALID, "before@th.gz.test")
         second = with_message_id(VALID, "during@th.gz.test")
@@ -250,3 +257,75 @@ def test_database_outage_answers_451_and_the_retry_is_filed(tmp_path: Path) -> N
             mailroom.close()
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_healthy_database_is_asked_once_per_interval_not_per_message(tmp_path: Path) -> None:
+    ledger = Ledger.from_url(f"sqlite:///{tmp_path}/health.db")
+    probes: list[str] = []
+    event.listen(ledger.engine, "before_cursor_execute", lambda *args: probes.append(str(args[2])))
+    now = [100.0]
+    health = DatabaseHealth(ledger, ttl=1.0, clock=lambda: now[0])
+
+    async def answers(count: int) -> list[bool]:
+        return [await health.usable() for _ in range(count)]
+
+    try:
+        assert asyncio.run(answers(50)) == [True] * 50
+        assert probes == ["SELECT 1"]  # fifty messages, one look
+        now[0] += 1.5
+        assert asyncio.run(answers(10)) == [True] * 10
+        assert probes == ["SELECT 1", "SELECT 1"]
+        # A worker saw the connection fail: the next answers are "no" without asking.
+        health.mark_down("connection refused")
+        assert asyncio.run(answers(3)) == [False] * 3
+        assert len(probes) == 2
+        now[0] += 1.5  # then it looks again, and the database is back
+        assert asyncio.run(answers(1)) == [True]
+    finally:
+        ledger.dispose()
+
+
+def test_half_written_spool_files_of_dead_processes_are_cleared(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left_by_the_dead = spool.tmp / f"{time.time_ns():020d}.{dead.pid}.0.abcd1234"
+    being_written = spool.tmp / f"{time.time_ns():020d}.{os.getpid()}.1.abcd1234"
+    left_by_the_dead.write_bytes(b"MAILROOM-SPOOL-1 {half")
+    being_written.write_bytes(b"MAILROOM-SPOOL-1 {half")
+    assert spool.clear_unfinished() == 1
+    assert not left_by_the_dead.exists() and being_written.exists()
+
+
+def test_a_message_the_database_refuses_never_blocks_the_spool(db_url: str, tmp_path: Path) -> None:
+    # An encoded-word hiding a NUL: PostgreSQL refuses it in a text column. The message is
+    # kept (quarantined, raw bytes stored) and the one behind it is filed.
+    nul = with_message_id(VALID, "nul@th.gz.test").replace(
+        b"Subject: =?GBK?B?", b"Subject: =?utf-8?B?AA==?= =?GBK?B?", 1
+    )
+    app = App.open(parse_config({"database": {"url": db_url}}, tmp_path, environ={}))
+    try:
+        with app.ledger.transaction() as session:
+            load_demo(session)
+        app.spool.ensure()
+        for raw in (nul, VALID):
+            app.spool.put(
+                raw,
+                SpoolEnvelope(
+                    "daily", "smtp", "liming@th.gz.test", "inf@x", "2026-11-22T02:00:00+00:00"
+                ),
+            )
+        assert drain(app.spool, app.pipeline) == 2
+        assert app.spool.pending() == []
+        view = LedgerView(db_url)
+        try:
+            rows = view.rows()
+        finally:
+            view.close()
+        assert rows[1] == ("filed", "<202611221015320911274@th.gz.test>")
+        # SQLite stores the NUL and the subject fails the mark check; PostgreSQL refuses it.
+        refused = db_url.startswith("postgresql")
+        assert rows[0] == (("quarantined", None) if refused else ("rejected", "<nul@th.gz.test>"))
+    finally:
+        app.close()
