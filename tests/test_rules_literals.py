@@ -37,6 +37,12 @@ UNRELATED_USES = {
     ("ledger/rulebook.py", 12): "months in a year (validating months_per_quarter)",
     ("ingest/outbound.py", 50): "outbound rows claimed per batch",
     ("parser/validate.py", 6): "the Chinese digit 六 in written dates",
+    ("parser/validate.py", 50): "longest author name kept from a sign-off (characters)",
+    ("parser/tnef.py", 6): "TNEF binary format: PT_CURRENCY tag and the 6-byte header",
+    ("parser/tnef.py", 72): "TNEF binary format: PT_CLSID tag 0x0048",
+    ("parser/word.py", 12): "Word 97 piece table: 12 bytes per piece descriptor",
+    ("ingest/imap.py", 50): "IMAP messages per FETCH",
+    ("ingest/outbound.py", 6): "longest outbound retry delay, in hours",
 }
 
 
