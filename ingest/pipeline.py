@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingest.desk import Desk, DnsTxt
 from ingest.replies import ReplyWriter, wire_bytes
 from ledger.calendar import quarter_of
 from ledger.db import Ledger
@@ -27,7 +28,7 @@ from ledger.filing import (
     queue_mail,
     refusals_since,
 )
-from ledger.models import Intake, RawMessage, Submission
+from ledger.models import Intake, RawMessage, Submission, Unit
 from ledger.rulebook import Rulebook
 from mailroom.config import Config
 from parser import Limits, classify, decode_message, validate
@@ -67,6 +68,7 @@ class Pipeline:
         ledger: Ledger,
         rulebook: Rulebook,
         clock: Callable[[], datetime] = _utcnow,
+        dns_txt: DnsTxt | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
@@ -83,6 +85,7 @@ class Pipeline:
             sender=config.sender_address, sender_name=config.outbound.from_name, zone=self.zone
         )
         self.own_addresses = (*config.mailboxes.all_addresses(), config.sender_address.lower())
+        self.desk = Desk(config, rulebook, self.replies, dns_txt=dns_txt)
 
     def process(self, raw: bytes, arrival: Arrival) -> Outcome:
         with self.ledger.transaction() as session:
@@ -142,8 +145,7 @@ class Pipeline:
             intake.details = {"duplicate_of": earlier.id}
             return
         if arrival.mailbox == "desk":
-            # Editors' commands arrive with the editors' desk (a later stage of the product).
-            intake.state, intake.reasons = "command_refused", ["commands_not_enabled"]
+            self.desk.handle(session, intake, msg, raw, arrival.rcpt, self.clock())
             return
 
         sender = find_sender(session, msg.from_address)
@@ -212,6 +214,11 @@ class Pipeline:
             now=now,
             intake_id=intake.id,
         )
+        session.flush()
+        filed = session.scalars(select(Submission).where(Submission.intake_id == intake.id)).one()
+        unit = session.get(Unit, sender.unit_id)
+        assert unit is not None
+        self.desk.forward(session, filed, unit, msg, raw, now)
 
     def _refuse(
         self,
