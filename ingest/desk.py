@@ -378,7 +378,7 @@ class Desk:
         self._notices = {}
         outcomes: list[LineOutcome] = []
         for group in groups:
-            results = [LineOutcome(ln) for ln in group]
+            results = [LineOutcome(ln, tracking_no=ln.tracking_no) for ln in group]
             notices_before = {k: list(v.events) for k, v in self._notices.items()}
             try:
                 with session.begin_nested():
@@ -411,9 +411,9 @@ class Desk:
             select(Submission).where(func.upper(Submission.tracking_no) == line.tracking_no)
         ).first()
         if item is None:
-            raise Refused("unknown_item", line.tracking_no)
+            raise Refused("unknown_item")
         if not trusted and (keyed is None or keyed.id != item.id):
-            raise Refused("key_for_other_item", line.tracking_no)
+            raise Refused("key_for_other_item")
         return item
 
     def _apply_line(
@@ -429,7 +429,7 @@ class Desk:
         line = result.line
         try:
             if line.error or line.tag is None:
-                raise Refused(line.error or "unknown_tag", line.source)
+                raise Refused(line.error or "unknown_tag")
             tag = line.tag
             item: Submission | None = None
             if tag.verb != "deduct" or line.tracking_no is not None or keyed is not None:
@@ -439,7 +439,7 @@ class Desk:
                 self._undo(session, result, tag, item, editor, source, now)
                 return
             if item is not None and item.status != "filed" and tag.verb != "deduct":
-                raise Refused("item_not_current", item.status)
+                raise Refused("item_not_current")
             if tag.verb in ("decline", "return"):
                 assert item is not None
                 if tag.verb == "return" and not tag.text:
@@ -455,7 +455,7 @@ class Desk:
                 resolved = self.scoring.resolve(session, tag, item)
                 event_ref = None
             else:
-                raise Refused("unknown_tag", line.source)
+                raise Refused("unknown_tag")
             unit = self._unit_of(session, resolved, item)
             if item is not None and self._active(session, item.id, resolved.key):
                 raise Refused("already_recorded", resolved.label)
