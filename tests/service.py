@@ -37,7 +37,7 @@ class MailroomInstance:
         self.port = free_port()
         self.db_url = db_url
         root.mkdir(parents=True, exist_ok=True)
-        settings = {
+        settings: dict[str, dict[str, object]] = {
             "database": {"url": db_url},
             "smtp": {"listen": f"127.0.0.1:{self.port}", "max_message_bytes": 200_000},
             "mailboxes": {
@@ -46,6 +46,10 @@ class MailroomInstance:
                 "desk": "desk@mailroom.test",
             },
         }
+        # Overrides of keys the base settings do not name, e.g. "security.reply_key_secret".
+        for name in [n for n in overrides if n.split(".", 1)[0] not in settings]:
+            section, key = name.split(".", 1)
+            settings.setdefault(section, {})[key] = overrides[name]
         lines = []
         for section, values in settings.items():
             lines.append(f"[{section}]")
