@@ -456,3 +456,61 @@ def test_audit_rows_cannot_be_edited_behind_the_services_back(app: App) -> None:
     with app.ledger.reader() as s:
         report = verify_chain(s)
     assert not report.ok and report.broken_at == 1
+
+
+def test_the_same_reply_delivered_twice_is_applied_once(app: App) -> None:
+    raw = fixture("reply_163_utf8_decline.eml")
+    assert to_desk(app, raw).state == "command"
+    relayed = (
+        b"Received: from mx.gzb.gz.test by mailroom; Sun, 22 Nov 2026 10:59:00 +0800\r\n" + raw
+    )
+    assert to_desk(app, relayed, minutes=31).state == "duplicate"
+    assert counts(app) == (1, 1)
+    assert len(outbox(app, "confirmation")) == 1
+
+
+def test_refusal_confirmations_to_one_editor_are_rate_limited(db_url: str, tmp_path: Path) -> None:
+    office = make_app(db_url, tmp_path, reply_key_secret=SECRET, refusals_per_hour=2)
+    try:
+        file_items(office)
+        raw = fixture("new_editor_no_key.eml")
+        reasons = [
+            to_desk(
+                office, raw.replace(b"<202611221110021234567@", f"<{n}@".encode()), minutes=n
+            ).reasons
+            for n in range(1, 5)
+        ]
+        assert reasons == [("no_reply_key",)] * 2 + [("no_reply_key", "refusal_rate_limited")] * 2
+        assert len(outbox(office, "confirmation")) == 2
+    finally:
+        office.close()
+
+
+def test_init_makes_the_reply_key_secret_when_the_config_sets_none(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mailroom.cli import main
+
+    config = tmp_path / "mailroom.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    assert main(["--config", str(config), "init"]) == 0
+    assert "reply-key secret: from the database" in capsys.readouterr().out
+    office = App.open(parse_config({"database": {"url": db_url}}, tmp_path, environ={}))
+    try:
+        with office.ledger.reader() as s:
+            first = s.scalars(select(StoredSecret.value)).one()
+    finally:
+        office.close()
+    assert main(["--config", str(config), "init"]) == 0  # again: the same secret is kept
+    office = App.open(parse_config({"database": {"url": db_url}}, tmp_path, environ={}))
+    try:
+        with office.ledger.reader() as s:
+            assert s.scalars(select(StoredSecret.value)).one() == first
+    finally:
+        office.close()
+    config.write_text(
+        f'[database]\nurl = "{db_url}"\n[security]\nreply_key_secret = "{SECRET}"\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "init"]) == 0
+    assert "reply-key secret: from the config" in capsys.readouterr().out
