@@ -25,6 +25,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -34,10 +35,10 @@ import dkim
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ingest.desk_scoring import SCORING_VERBS, DeskScoring, Refused, Resolved
 from ingest.replies import TEMPLATE_DIR, ReplyWriter, wire_bytes
 from ledger import audit
 from ledger.calendar import quarter_of
-from ledger.desk_scoring import SCORING_VERBS, DeskScoring, Refused, Resolved
 from ledger.editors import (
     REPLY_KEY_SECRET,
     check_passphrase,
@@ -147,6 +148,7 @@ class LineOutcome:
     label: str = ""
     tracking_no: str | None = None
     unit_id: int | None = None
+    counted_at: datetime | None = None  # the quarter whose total the editor is shown
 
 
 @dataclass
@@ -269,7 +271,7 @@ class Desk:
                 context=context,
                 now=now,
                 reply_to=reply_to,
-                message_id=f"<desk.{key}.{secrets.token_hex(6)}@{domain or 'localhost'}>",
+                message_id=f"<desk.{key}.{secrets.token_hex(8)}@{domain or 'localhost'}>",
             )
             # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
             # original's own lines may be longer than SMTP allows.
@@ -457,6 +459,8 @@ class Desk:
             else:
                 raise Refused("unknown_tag")
             unit = self._unit_of(session, resolved, item)
+            if not trusted and item is not None and unit.id != item.unit_id:
+                raise Refused("key_for_other_item")  # a key covers its own item's unit only
             if item is not None and self._active(session, item.id, resolved.key):
                 raise Refused("already_recorded", resolved.label)
             if resolved.verb in SCORING_VERBS:
@@ -477,25 +481,25 @@ class Desk:
             )
             session.add(action)
             session.flush()
-            audit.record(
-                session,
-                at=now,
-                actor=editor,
-                action=resolved.verb,
-                source=source,
-                subject=item.tracking_no if item else unit.code,
-                details={
-                    "desk_action": action.id,
-                    "unit": unit.code,
-                    "what": resolved.label,
-                    "key": resolved.key,
-                    "issue": tag.issue,
-                    "note": resolved.note,
-                    "event": event_ref,
-                    "line": line.source,
-                },
-            )
+            if event_ref is None:
+                # A decision without points (不采用, 退回); scoring audits its own events.
+                audit.record(
+                    session,
+                    at=now,
+                    actor=editor,
+                    action=resolved.verb,
+                    source=source,
+                    subject=item.tracking_no if item else unit.code,
+                    details={
+                        "desk_action": action.id,
+                        "unit": unit.code,
+                        "what": resolved.label,
+                        "note": resolved.note,
+                        "line": line.source,
+                    },
+                )
             result.applied, result.label, result.unit_id = True, resolved.label, unit.id
+            result.counted_at = item.received_at if item is not None else now
             if item is not None and resolved.verb in ("adopt", "decline", "return"):
                 self._notice(item, unit).events.append(
                     (resolved.verb, resolved.note or resolved.label)
@@ -581,23 +585,24 @@ class Desk:
         session.flush()
         earlier.undone_at, earlier.undone_by = now, undo.id
         label = f"撤销：{earlier.text}"
-        audit.record(
-            session,
-            at=now,
-            actor=editor,
-            action="undo",
-            source=source,
-            subject=item.tracking_no,
-            details={
-                "desk_action": undo.id,
-                "undoes": earlier.id,
-                "unit": unit.code,
-                "what": earlier.text,
-                "event": earlier.event_ref,
-                "line": result.line.source,
-            },
-        )
+        if not earlier.event_ref:
+            audit.record(
+                session,
+                at=now,
+                actor=editor,
+                action="undo",
+                source=source,
+                subject=item.tracking_no,
+                details={
+                    "desk_action": undo.id,
+                    "undoes": earlier.id,
+                    "unit": unit.code,
+                    "what": earlier.text,
+                    "line": result.line.source,
+                },
+            )
         result.applied, result.label, result.unit_id = True, label, unit.id
+        result.counted_at = item.received_at
         if earlier.verb == "adopt":
             self._notice(item, unit).events.append(("undo", earlier.text))
 
@@ -687,13 +692,21 @@ class Desk:
             if (recent or 0) >= self.config.security.refusals_per_hour:
                 intake.reasons = [*intake.reasons, "refusal_rate_limited"]
                 return
-        totals: dict[int, tuple[Unit, int | None]] = {}
+        totals: dict[tuple[int, str], dict[str, Any]] = {}
         for o in applied:
-            if o.unit_id is not None and o.unit_id not in totals:
+            if o.unit_id is None:
+                continue
+            at = o.counted_at or now
+            quarter = quarter_of(at, self.zone, self.rulebook.calendar).label
+            if (o.unit_id, quarter) not in totals:
                 unit = session.get(Unit, o.unit_id)
                 assert unit is not None
-                totals[o.unit_id] = (unit, self.scoring.unit_total(session, unit, now))
-        quarter = quarter_of(now, self.zone, self.rulebook.calendar).label
+                points = self.scoring.unit_total(session, unit, at)
+                totals[(o.unit_id, quarter)] = {
+                    "unit": unit,
+                    "quarter": quarter,
+                    "points": None if points is None else _points_text(points),
+                }
         rows = [
             {
                 "source": o.line.source,
@@ -716,8 +729,7 @@ class Desk:
             headline = "未执行"
         context = {
             "rows": rows,
-            "totals": [{"unit": unit, "points": points} for unit, points in totals.values()],
-            "quarter": quarter,
+            "totals": list(totals.values()),
             "headers": ignored,
             "headline": headline,
             "problem": self.explain(problem) if problem else None,
@@ -743,6 +755,14 @@ class Desk:
             now=now,
             intake_id=intake.id,
         )
+
+
+def _points_text(points: Decimal | int) -> str:
+    """`2`, `-4`, `3.5`: whole numbers without a decimal point."""
+    value = Decimal(points)
+    return (
+        str(value.quantize(Decimal(1))) if value == value.to_integral() else str(value.normalize())
+    )
 
 
 def _intake_id(source: str) -> int | None:

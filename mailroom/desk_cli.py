@@ -40,7 +40,7 @@ def _read_passphrase() -> str:
 
 
 def cmd_editor(app: App, args: argparse.Namespace) -> int:
-    passphrase = secrets.token_urlsafe(12) if args.generate else _read_passphrase()
+    passphrase = secrets.token_urlsafe(15) if args.generate else _read_passphrase()
     with app.ledger.transaction() as session:
         editor = set_passphrase(session, args.email, passphrase, datetime.now(UTC))
     print(f"passphrase set for {editor.name} <{editor.email}>")

@@ -40,6 +40,8 @@ RECEIVED = datetime(2026, 11, 22, 2, 20, tzinfo=UTC)
 def make_app(db_url: str, tmp_path: Path, **security: Any) -> App:
     settings: dict[str, Any] = {"database": {"url": db_url}, "security": security}
     office = App.open(parse_config(settings, tmp_path, environ={}))
+    # The desk's clock: deductions count in the quarter of the time they are recorded.
+    office.pipeline.clock = lambda: RECEIVED + timedelta(hours=1)
     with office.ledger.transaction() as session:
         load_demo(session)
     return office
