@@ -231,7 +231,6 @@ class Pipeline:
             intake_id=intake.id,
         )
         session.flush()
-        filed = session.scalars(select(Submission).where(Submission.intake_id == intake.id)).one()
         unit = session.get(Unit, sender.unit_id)
         assert unit is not None
         self.desk.forward(session, filed, unit, msg, raw, now)

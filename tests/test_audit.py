@@ -119,3 +119,40 @@ def test_editor_passphrase_command(
     generated = capsys.readouterr().out.split("passphrase: ")[1].strip()
     with ledger.reader() as s:
         assert check_passphrase(s, "hezhenhua@gzb.gz.test", generated)
+
+
+def test_points_changed_from_the_cli_are_audited_too(
+    tmp_path: Path, db_url: str, ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import select
+
+    from ingest.pipeline import Arrival
+    from ledger.demo import load_demo
+    from ledger.models import AuditEntry
+    from mailroom.app import App
+    from mailroom.config import parse_config
+    from tests.conftest import REPO
+
+    config = tmp_path / "mailroom.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    office = App.open(parse_config({"database": {"url": db_url}}, tmp_path, environ={}))
+    try:
+        with office.ledger.transaction() as s:
+            load_demo(s)
+        raw = (REPO / "examples" / "valid.eml").read_bytes()
+        tracking = office.pipeline.process(raw, Arrival("daily", "file", AT)).tracking_no
+    finally:
+        office.close()
+    assert tracking is not None
+    cli = ["--config", str(config)]
+    assert main([*cli, "adopt", tracking, "穗府信息", "标题", "--by", "chenjing"]) == 0
+    event = capsys.readouterr().out.split("as event ")[1].split(":")[0]
+    assert main([*cli, "undo", event, "--by", "chenjing"]) == 0
+    with ledger.reader() as s:
+        rows = s.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [(r.action, r.actor, r.source, r.subject) for r in rows] == [
+            ("adoption", "chenjing", "cli", tracking),
+            ("undo", "chenjing", "cli", tracking),
+        ]
+        assert rows[0].details["rule"] == "穗府信息" and rows[0].details["level"] == "标题"
+    assert main([*cli, "audit", "verify"]) == 0
