@@ -33,7 +33,7 @@ VERBS = {
 BONUS = "bonus"
 
 # Traditional forms of command words that the shared folding table does not hold yet.
-_EXTRA_T2S = str.maketrans({"遲": "迟", "錯": "错", "誤": "误", "與": "与", "頭": "头"})
+_EXTRA_T2S = str.maketrans({"遲": "迟"})
 
 _TRACKING = re.compile(r"^([A-Za-z]{1,16}-\d{4}-\d{1,9})(?![\d-])")
 _APPROVED = re.compile(r"^(approved|approve|批准|口令)\s*[:：]\s*(.+?)\s*$", re.IGNORECASE)

@@ -24,7 +24,14 @@ from ingest.pipeline import Arrival, Outcome
 from ledger.audit import verify_chain
 from ledger.demo import load_demo
 from ledger.editors import REPLY_KEY_SECRET, set_passphrase
-from ledger.models import AuditEntry, DeskAction, Intake, OutboundMessage, StoredSecret
+from ledger.models import (
+    AuditEntry,
+    DeskAction,
+    Intake,
+    OutboundMessage,
+    ScoreEvent,
+    StoredSecret,
+)
 from mailroom.app import App
 from mailroom.config import parse_config
 from parser import decode_message
@@ -100,9 +107,11 @@ def plain(msg: EmailMessage) -> str:
 
 
 def counts(app: App) -> tuple[int, int]:
+    """Desk actions and audit rows; any scoring event also has its audit row."""
     with app.ledger.reader() as s:
         actions = s.scalar(select(func.count(DeskAction.id))) or 0
         audits = s.scalar(select(func.count(AuditEntry.id))) or 0
+        assert (s.scalar(select(func.count(ScoreEvent.id))) or 0) <= audits
     return actions, audits
 
 
