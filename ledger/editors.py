@@ -23,7 +23,8 @@ from mailroom.errors import UserError
 
 REPLY_KEY_SECRET = "reply_key_secret"
 MIN_PASSPHRASE_CHARS = 10
-# scrypt cost: about 30 ms per check on a small server; the salt makes each hash unique.
+# scrypt cost: a fraction of a second per check (once per batch message), 16 MB of memory;
+# the salt makes each hash unique.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 
