@@ -1,7 +1,7 @@
 """editors desk
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0003
 Create Date: 2026-11-22 03:45:30.822904
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ledger.models
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
