@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from ingest.desk import Desk, DnsTxt
 from ingest.replies import ReplyWriter, wire_bytes
 from ledger.calendar import parse_period, quarter_of
 from ledger.db import Ledger
@@ -29,7 +30,7 @@ from ledger.filing import (
     queue_mail,
     refusals_since,
 )
-from ledger.models import ImapMessage, Intake, RawMessage, Submission
+from ledger.models import ImapMessage, Intake, RawMessage, Submission, Unit
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
 from mailroom.config import Config
@@ -114,6 +115,7 @@ class Pipeline:
         ledger: Ledger,
         rulebook: Rulebook,
         clock: Callable[[], datetime] = _utcnow,
+        dns_txt: DnsTxt | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
@@ -130,6 +132,7 @@ class Pipeline:
             sender=config.sender_address, sender_name=config.outbound.from_name, zone=self.zone
         )
         self.own_addresses = (*config.mailboxes.all_addresses(), config.sender_address.lower())
+        self.desk = Desk(config, rulebook, self.replies, dns_txt=dns_txt)
 
     def process(self, raw: bytes, arrival: Arrival) -> Outcome:
         with self.ledger.transaction() as session:
@@ -269,8 +272,7 @@ class Pipeline:
             intake.details = {"duplicate_of": earlier.id}
             return
         if arrival.mailbox == "desk":
-            # Editors' commands arrive with the editors' desk (a later stage of the product).
-            intake.state, intake.reasons = "command_refused", ["commands_not_enabled"]
+            self.desk.handle(session, intake, msg, raw, arrival.rcpt, self.clock())
             return
 
         sender = find_sender(session, msg.from_address)
@@ -366,6 +368,10 @@ class Pipeline:
             now=now,
             intake_id=intake.id,
         )
+        session.flush()
+        unit = session.get(Unit, sender.unit_id)
+        assert unit is not None
+        self.desk.forward(session, filed, unit, msg, raw, now)
 
     def _serialise_copies(self, session: Session, msg: DecodedMessage) -> None:
         """On PostgreSQL, two copies of one message (SMTP and IMAP at once) are judged in turn.

@@ -194,6 +194,66 @@ class OutboundMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class DeskAction(Base):
+    """An editor's command applied to the ledger (SPEC §4): adoption, bonus, decision, undo.
+
+    Points live in the scoring events; this row says who asked for what, from which message,
+    and links the event (`event_ref`) so that `撤销` can find and undo it.
+    """
+
+    __tablename__ = "desk_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    editor: Mapped[str] = mapped_column(String(320))
+    verb: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    issue: Mapped[str | None] = mapped_column(String(64))
+    intake_id: Mapped[int | None] = mapped_column(ForeignKey("intake.id"), index=True)
+    at: Mapped[datetime]
+    event_ref: Mapped[str | None] = mapped_column(String(100))
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[int | None] = mapped_column(ForeignKey("desk_actions.id"))
+
+
+class AuditEntry(Base):
+    """One change of points or of a desk decision (SPEC §5.6), hash-chained to the one before."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(1000), default="")
+    subject: Mapped[str] = mapped_column(String(100), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class EditorPassphrase(Base):
+    """An editor's `Approved:` passphrase, as a salted scrypt hash (never the passphrase)."""
+
+    __tablename__ = "editor_passphrases"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(300))
+    set_at: Mapped[datetime]
+
+
+class StoredSecret(Base):
+    """A secret Mailroom made itself (the reply-key secret when the config sets none)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
 SCORE_KINDS = ("adoption", "bonus", "clue", "deduction")
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger import audit
 from ledger.models import ScoreEvent, Submission, Unit
 from ledger.rulebook import Rulebook, name_key
 from mailroom.errors import UserError
@@ -65,9 +66,31 @@ def live_events(session: Session, submission_id: int) -> list[ScoreEvent]:
     )
 
 
+def _audit(session: Session, ev: ScoreEvent, action: str, by: str, source: str) -> None:
+    """Every change of points is an audit row (SPEC §5.6): who, when, from where, what."""
+    audit.record(
+        session,
+        at=datetime.now(UTC),
+        actor=by,
+        action=action,
+        source=source,
+        subject=ev.submission.tracking_no if ev.submission is not None else ev.unit.code,
+        details={
+            "event": ev.id,
+            "kind": ev.kind,
+            "unit": ev.unit.code,
+            "rule": ev.rule,
+            "level": ev.level,
+            "occurred_at": ev.occurred_at.astimezone(UTC).isoformat(),
+            "note": ev.note,
+        },
+    )
+
+
 def _add(session: Session, event: ScoreEvent) -> ScoreEvent:
     session.add(event)
     session.flush()
+    _audit(session, event, event.kind, event.recorded_by, event.source)
     return event
 
 
@@ -271,6 +294,7 @@ def undo_event(
     ev.undone_by = by
     ev.undo_source = source
     session.flush()
+    _audit(session, ev, "undo", by, source)
     return ev
 
 

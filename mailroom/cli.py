@@ -39,6 +39,8 @@ from ledger.solicit import (
 from ledger.standings import officer_standings, standings, streak_outcomes
 from mailroom.app import App, migrate
 from mailroom.config import MAILBOX_KINDS, config_path, load_config
+from mailroom.desk_cli import add_parsers as add_desk_parsers
+from mailroom.desk_cli import cmd_audit, cmd_editor, ensure_reply_key_secret
 from mailroom.errors import UserError
 
 
@@ -140,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox = sub.add_parser("outbox", help="outgoing mail and its state")
     outbox.add_argument("--json", action="store_true")
     outbox.add_argument("--send", action="store_true", help="send what is due now")
+    add_desk_parsers(sub)
     return p
 
 
@@ -171,6 +174,7 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
 def cmd_init(app: App, args: argparse.Namespace) -> int:
     migrate(app.config.database.url)
     print(f"database ready: {app.config.database.url}")
+    print(f"reply-key secret: from the {ensure_reply_key_secret(app)}")
     if args.demo:
         from ledger.demo import load_demo
 
@@ -668,6 +672,8 @@ COMMANDS = {
     "standings": cmd_standings,
     "solicit": cmd_solicit,
     "outbox": cmd_outbox,
+    "editor": cmd_editor,
+    "audit": cmd_audit,
 }
 
 

@@ -193,6 +193,13 @@ def _port(value: Any) -> int:
     return port
 
 
+def _secret(value: Any) -> str:
+    text = _nonempty(value)
+    if len(text) < 16:
+        raise ValueError("must be at least 16 characters (a random string; keep it secret)")
+    return text
+
+
 def _address(value: Any) -> str:
     text = _nonempty(value)
     local, at, domain = text.rpartition("@")
@@ -294,7 +301,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
     },
     "rules": {"rulebook": _nonempty},
     "security": {
-        "reply_key_secret": _nonempty,
+        "reply_key_secret": _secret,
         "require_dkim": _bool,
         "known_domains": _domain_list,
         "refusals_per_hour": _non_negative_int,

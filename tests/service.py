@@ -44,7 +44,7 @@ class MailroomInstance:
         self.port = free_port()
         self.db_url = db_url
         root.mkdir(parents=True, exist_ok=True)
-        settings = {
+        settings: dict[str, dict[str, object]] = {
             "database": {"url": db_url},
             "smtp": {"listen": f"127.0.0.1:{self.port}", "max_message_bytes": 200_000},
             "mailboxes": {

@@ -42,6 +42,7 @@ def test_no_file_means_embedded_defaults() -> None:
         ('[outbound]\nstarttls = "yes"\n', "[outbound] starttls must be true or false"),
         ('[imap.inf]\nhost = "127.0.0.1"\n', "[imap.inf] username is required"),
         ('[imap.inf]\nhost = "h"\nusername = "u"\nmailbox = "x"\n', "[imap.inf] mailbox"),
+        ('[security]\nreply_key_secret = "short"\n', "[security] reply_key_secret must be at"),
         ('[imap.inf]\nhost = "h"\nusername = "u"\npoll_seconds = 3600\n', "poll_seconds must be"),
         ('[smtp]\ntls_cert = "cert.pem"\n', "[smtp] tls_cert and tls_key must be set together"),
         ("[outbound]\nretry_seconds = 0\n", "[outbound] retry_seconds must be a positive"),
@@ -64,13 +65,13 @@ def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
         tmp_path,
         environ={
             "MAILROOM_OUTBOUND_PASSWORD": "s3cret",
-            "MAILROOM_REPLY_KEY_SECRET": "k3y",
+            "MAILROOM_REPLY_KEY_SECRET": "k3y-k3y-k3y-k3y-k3y",
             "MAILROOM_IMAP_INF_PASSWORD": "imap-pass",
             "MAILROOM_DATABASE_URL": "postgresql://mailroom@127.0.0.1/mailroom",
         },
     )
     assert config.outbound.password == "s3cret"
-    assert config.security.reply_key_secret == "k3y"
+    assert config.security.reply_key_secret == "k3y-k3y-k3y-k3y-k3y"
     assert config.imap[0].password == "imap-pass"
     assert config.imap[0].ssl is False
     assert config.database.url == "postgresql://mailroom@127.0.0.1/mailroom"

@@ -36,9 +36,10 @@ def test_reply_goes_to_the_relay_once_and_waits_while_it_is_down(
         assert app.pipeline.process(raw, Arrival("daily", "file", now)).state == "filed"
 
         # Relay down: the attempt fails, the receipt stays queued with a later retry time.
+        receipt = select(OutboundMessage).where(OutboundMessage.kind == "receipt")
         assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: now) == 0
         with app.ledger.reader() as s:
-            row = s.scalars(select(OutboundMessage)).one()
+            row = s.scalars(receipt).one()
             assert (row.state, row.attempts) == ("queued", 1)
             assert row.next_attempt_at > now and row.last_error
         # Not due yet: nothing is tried again.
@@ -47,18 +48,19 @@ def test_reply_goes_to_the_relay_once_and_waits_while_it_is_down(
         sink = SmtpSink(port).start()
         try:
             later = now + timedelta(minutes=5)
-            assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: later) == 1
+            # The receipt and the desk forwards to the 3 demo editors.
+            assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: later) == 4
             assert deliver_due(app.ledger, app.transport, config.sender_address, lambda: later) == 0
         finally:
             sink.stop()
-        assert len(sink.messages) == 1
+        assert len(sink.messages) == 4
         assert sink.messages[0].rcpt_tos == ["liming@th.gz.test"]
         data = sink.messages[0].data
         assert b"Auto-Submitted: auto-replied" in data
         assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only, as SMTP requires
         assert max(len(line) for line in data.split(b"\r\n")) <= 998
         with app.ledger.reader() as s:
-            row = s.scalars(select(OutboundMessage)).one()
+            row = s.scalars(receipt).one()
             assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
     finally:
         app.close()

@@ -54,7 +54,13 @@ def test_valid_item_is_filed_with_a_receipt(app: App) -> None:
         assert item.signoff_author == "李明"
         assert item.signoff_phone == "020-38620000"
         assert item.signoff_date is not None and item.signoff_date.isoformat() == "2026-11-22"
-    assert outbox_kinds(app) == [("receipt", "liming@th.gz.test")]
+    assert outbox_kinds(app) == [
+        ("receipt", "liming@th.gz.test"),
+        # …and the desk forward to each registered editor (SPEC §4.1).
+        ("desk", "chenjing@gzb.gz.test"),
+        ("desk", "liangxiaotong@gzb.gz.test"),
+        ("desk", "hezhenhua@gzb.gz.test"),
+    ]
 
 
 def test_tracking_numbers_count_up_per_assessment_year(app: App) -> None:
@@ -81,7 +87,7 @@ def test_same_message_twice_is_a_duplicate(app: App) -> None:
     assert ingest(app, relayed) == "duplicate"
     with app.ledger.reader() as s:
         assert s.scalar(select(func.count(Submission.id))) == 1
-    assert len(outbox_kinds(app)) == 1
+    assert [kind for kind, _ in outbox_kinds(app)].count("receipt") == 1
 
 
 def test_unregistered_sender_of_a_known_domain_gets_a_refusal(app: App) -> None:

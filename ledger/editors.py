@@ -1,0 +1,148 @@
+"""Editors in the ledger: who is one, their `Approved:` passphrases, and the reply-key secret.
+
+Passphrases are stored as salted scrypt hashes (stdlib `hashlib.scrypt`), one per editor's
+address; the reply-key secret, when the config sets none, is made once at random and kept in
+the database so every instance sharing it signs and checks the same keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ledger.models import EditorPassphrase, Person, StoredSecret, Unit
+from mailroom.errors import UserError
+
+REPLY_KEY_SECRET = "reply_key_secret"
+MIN_PASSPHRASE_CHARS = 10
+# scrypt cost: a fraction of a second per check (once per batch message), 16 MB of memory;
+# the salt makes each hash unique.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+@dataclass(frozen=True)
+class Editor:
+    person_id: int
+    name: str
+    email: str
+
+
+def find_editor(session: Session, address: str) -> Editor | None:
+    """The registered editor (role `editor`) with this address, if any."""
+    person = session.scalars(
+        select(Person)
+        .where(func.lower(Person.email) == address.strip().lower(), Person.role == "editor")
+        .order_by(Person.id)
+        .limit(1)
+    ).first()
+    if person is None:
+        return None
+    return Editor(person.id, person.name, person.email.lower())
+
+
+def editor_addresses(session: Session) -> list[str]:
+    """Every registered editor's address, once each, in registry order."""
+    rows = session.scalars(
+        select(Person.email).where(Person.role == "editor").order_by(Person.id)
+    ).all()
+    return list(dict.fromkeys(email.strip().lower() for email in rows))
+
+
+def unit_officers(session: Session, unit_id: int) -> list[str]:
+    rows = session.scalars(
+        select(Person.email)
+        .where(Person.unit_id == unit_id, Person.role == "officer")
+        .order_by(Person.id)
+    ).all()
+    return list(dict.fromkeys(email.strip().lower() for email in rows))
+
+
+def find_unit(session: Session, name: str) -> Unit | None:
+    """A unit by code, name or mark (the caller folds traditional/full-width forms first)."""
+    wanted = name.strip().strip("【】[]()").lower()
+    for unit in session.scalars(select(Unit).order_by(Unit.id)):
+        names = {unit.code.lower(), unit.name.lower(), unit.mark.strip("【】[]()").lower()}
+        if wanted in names:
+            return unit
+    return None
+
+
+def _scrypt(passphrase: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(
+        passphrase.encode("utf-8"),
+        salt=salt,
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
+    )
+
+
+def hash_passphrase(passphrase: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(passphrase, salt)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def passphrase_matches(passphrase: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = hashlib.scrypt(
+            passphrase.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=64 * 1024 * 1024,
+            dklen=32,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+def set_passphrase(session: Session, address: str, passphrase: str, now: datetime) -> Editor:
+    """Set (or replace) a registered editor's passphrase. UserError for a mistake."""
+    editor = find_editor(session, address)
+    if editor is None:
+        raise UserError(f"{address} is not a registered editor (role editor in the registry)")
+    if len(passphrase.strip()) < MIN_PASSPHRASE_CHARS:
+        raise UserError(f"the passphrase must be at least {MIN_PASSPHRASE_CHARS} characters")
+    if passphrase != passphrase.strip() or "\n" in passphrase:
+        raise UserError("the passphrase must be one line without leading or trailing spaces")
+    row = session.get(EditorPassphrase, editor.email)
+    if row is None:
+        row = EditorPassphrase(email=editor.email, hash="", set_at=now)
+        session.add(row)
+    row.hash = hash_passphrase(passphrase)
+    row.set_at = now
+    return editor
+
+
+def check_passphrase(session: Session, address: str, passphrase: str) -> bool:
+    row = session.get(EditorPassphrase, address.strip().lower())
+    return row is not None and passphrase_matches(passphrase.strip(), row.hash)
+
+
+def stored_secret(session: Session, name: str, now: datetime) -> str:
+    """The named secret from the database, made (at random, 256 bits) on first use."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(StoredSecret)
+        .values(name=name, value=secrets.token_urlsafe(32), created_at=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return session.scalars(select(StoredSecret.value).where(StoredSecret.name == name)).one()
