@@ -20,6 +20,7 @@ from ledger.models import Intake, OutboundMessage, Submission, Unit
 from mailroom.app import App, migrate
 from mailroom.config import MAILBOX_KINDS, config_path, load_config
 from mailroom.errors import UserError
+from mailroom.reporting import add_report_parser, cmd_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     itshow = itsub.add_parser("show")
     itshow.add_argument("tracking_no", metavar="TRACKING")
     itshow.add_argument("--json", action="store_true")
+
+    add_report_parser(sub)
 
     outbox = sub.add_parser("outbox", help="outgoing mail and its state")
     outbox.add_argument("--json", action="store_true")
@@ -344,6 +347,7 @@ COMMANDS = {
     "intake": cmd_intake,
     "items": cmd_items,
     "outbox": cmd_outbox,
+    "report": cmd_report,
 }
 
 

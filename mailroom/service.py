@@ -1,4 +1,4 @@
-"""`mailroom serve`: the SMTP listener, the spool worker and the outbound sender in one process.
+"""`mailroom serve`: SMTP listener, spool worker, outbound sender, report scheduler in one process.
 
 SIGTERM (or SIGINT) stops accepting connections, lets the current message finish, and exits;
 whatever was answered `250` is in the spool and is processed at the next start.
@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ingest.smtp import IntakeHandler, smtp_factory
 from ingest.worker import drain
 from mailroom.app import App
+from mailroom.reporting import start_report_scheduler
 
 log = logging.getLogger("mailroom.serve")
 
@@ -84,7 +85,10 @@ async def run(app: App, *, process: bool = True) -> None:
                     _loop_worker("outbound", app.deliver, delivered, stop, outbound_pool)
                 )
             )
+            reports = start_report_scheduler(app, lambda: loop.call_soon_threadsafe(delivered.set))
         await stop.wait()
+        if process:
+            await loop.run_in_executor(None, reports.shutdown)
         log.info("stopping: no new connections; finishing the current message")
         server.close()
         await server.wait_closed()
