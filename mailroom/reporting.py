@@ -7,23 +7,25 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from mailroom.app import App
+from mailroom.config import REPORT_KINDS
 from mailroom.errors import UserError
 from parser.classify import OWN_MARKER_HEADER
-from reports.build import report_period
-from reports.deliver import ReportSettings, build, send_report
-from reports.model import REPORT_KINDS, ReportKind
-from reports.render import ReportWriter
-from reports.schedule import Clock, ReportScheduler, Schedule, offset_clock
-from reports.xlsx import write_xlsx
+
+if TYPE_CHECKING:  # the report modules (openpyxl, APScheduler) load only when used
+    from reports.deliver import ReportSettings
+    from reports.model import ReportKind
+    from reports.schedule import Clock, ReportScheduler
 
 # For tests and demonstrations: the scheduler's clock starts at this ISO 8601 instant.
 CLOCK_VARIABLE = "MAILROOM_CLOCK"
 
 
 def report_settings(app: App) -> ReportSettings:
+    from reports.deliver import ReportSettings
+
     cfg = app.config
     return ReportSettings(
         zone=cfg.reports.zone,
@@ -47,6 +49,11 @@ def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def cmd_report(app: App, args: argparse.Namespace) -> int:
+    from reports.build import report_period
+    from reports.deliver import build, send_report
+    from reports.render import ReportWriter
+    from reports.xlsx import write_xlsx
+
     kind = cast(ReportKind, args.kind)
     settings = report_settings(app)
     try:
@@ -82,6 +89,8 @@ def cmd_report(app: App, args: argparse.Namespace) -> int:
 
 
 def scheduler_clock(environ: Mapping[str, str]) -> Clock | None:
+    from reports.schedule import offset_clock
+
     value = environ.get(CLOCK_VARIABLE)
     if not value:
         return None
@@ -96,6 +105,9 @@ def start_report_scheduler(
     app: App, on_queued: Callable[[], object], environ: Mapping[str, str] | None = None
 ) -> ReportScheduler:
     """Start the scheduled reports of `mailroom serve`; `on_queued` wakes the outbound sender."""
+    from reports.deliver import send_report
+    from reports.schedule import ReportScheduler, Schedule
+
     cfg = app.config
     settings = report_settings(app)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -124,7 +125,11 @@ def _chart(
         Reference(ws, min_col=points_col, max_col=target_col, min_row=1, max_row=last),
         titles_from_data=True,
     )
-    chart.set_categories(Reference(ws, min_col=name_col, min_row=2, max_row=last))
+    names = Reference(ws, min_col=name_col, min_row=2, max_row=last)
+    for series in chart.series:  # unit names are text: a string reference, not a number one
+        series.cat = AxDataSource(strRef=StrRef(f=str(names)))
+    chart.x_axis.delete = False  # show both axes (openpyxl leaves it to the reader otherwise)
+    chart.y_axis.delete = False
     ws.add_chart(chart, f"{get_column_letter(target_col + 3)}2")
 
 
