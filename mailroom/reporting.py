@@ -54,7 +54,7 @@ def cmd_report(app: App, args: argparse.Namespace) -> int:
     from reports.render import ReportWriter
     from reports.xlsx import write_xlsx
 
-    kind = cast(ReportKind, args.kind)
+    kind = cast("ReportKind", args.kind)
     settings = report_settings(app)
     try:
         period = report_period(kind, args.period, settings.zone, app.rulebook.calendar)
@@ -120,7 +120,7 @@ def start_report_scheduler(
         cfg.database.url,
         run,
         Schedule(
-            kinds=tuple(cast(ReportKind, k) for k in cfg.reports.send),
+            kinds=tuple(cast("ReportKind", k) for k in cfg.reports.send),
             day=cfg.reports.schedule_day,
             hour=cfg.reports.schedule_hour,
             minute=cfg.reports.schedule_minute,
