@@ -123,3 +123,46 @@ def sample_quarterly() -> QuarterlyReport:
             late_answers=2,
         ),
     )
+
+
+def refusal_html() -> str:
+    """The HTML part of the refusal the pipeline sends for `examples/malformed.eml`."""
+    import email
+    import email.policy
+    import tempfile
+    from datetime import UTC, datetime
+    from email.message import EmailMessage
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from ingest.pipeline import Arrival
+    from ledger.demo import load_demo
+    from ledger.models import OutboundMessage
+    from mailroom.app import App, migrate
+    from mailroom.config import parse_config
+
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="mailroom-refusal-") as tmp:
+        url = f"sqlite:///{tmp}/mailroom.db"
+        migrate(url)
+        app = App.open(parse_config({"database": {"url": url}}, Path(tmp), environ={}))
+        try:
+            with app.ledger.transaction() as session:
+                load_demo(session)
+            raw = (repo / "examples" / "malformed.eml").read_bytes()
+            app.pipeline.process(raw, Arrival("daily", "file", datetime.now(UTC)))
+            with app.ledger.reader() as session:
+                row = session.scalars(
+                    select(OutboundMessage).where(OutboundMessage.kind == "refusal")
+                ).one()
+                data = row.message
+        finally:
+            app.close()
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    part = msg.get_body(("html",))
+    assert part is not None
+    html = part.get_content()
+    assert isinstance(html, str)
+    return html

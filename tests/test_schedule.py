@@ -208,3 +208,30 @@ def test_two_service_instances_on_one_postgresql_send_once_in_total(
         first.close()
         second.close()
         ledger.dispose()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[reports]\nschedule_hour = 24\n",
+            "[reports] schedule_hour must be a whole number from 0 to 23",
+        ),
+        (
+            "[reports]\nschedule_day = 31\n",
+            "[reports] schedule_day must be a whole number from 1 to 28",
+        ),
+        (
+            '[reports]\nsend = ["weekly"]\n',
+            "[reports] send must be a list of monthly, quarterly, annual",
+        ),
+    ],
+)
+def test_schedule_settings_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    from mailroom.config import ConfigError, load_config
+
+    path = tmp_path / "mailroom.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value) == f"config: {message}"
