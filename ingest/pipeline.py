@@ -29,6 +29,7 @@ from ledger.filing import (
 )
 from ledger.models import Intake, RawMessage, Submission
 from ledger.rulebook import Rulebook
+from ledger.solicit import match_answer
 from mailroom.config import Config
 from parser import Limits, classify, decode_message, validate
 from parser.types import DecodedMessage, Problem
@@ -164,29 +165,44 @@ class Pipeline:
         item = verdict.submission
         quarter = quarter_of(arrival.received_at, self.zone, self.rulebook.calendar)
         tracking_no = next_tracking_no(session, self.config.intake.tracking_prefix, quarter.year)
-        session.add(
-            Submission(
-                tracking_no=tracking_no,
-                intake_id=intake.id,
-                unit_id=sender.unit_id,
-                author_id=sender.person_id,
-                mailbox=arrival.mailbox,
-                received_at=arrival.received_at,
-                title=item.title,
-                body=item.body,
-                body_chars=item.body_chars,
-                attachment_name=item.attachment_name,
-                attachment_chars=item.attachment_chars,
-                signoff_unit=item.signoff.unit or "",
-                signoff_author=item.signoff.author or "",
-                signoff_phone=item.signoff.phone or "",
-                signoff_date=item.signoff.date,
-                status="filed",
-                warnings=[w.code for w in verdict.warnings],
-            )
+        filed = Submission(
+            tracking_no=tracking_no,
+            intake_id=intake.id,
+            unit_id=sender.unit_id,
+            author_id=sender.person_id,
+            mailbox=arrival.mailbox,
+            received_at=arrival.received_at,
+            title=item.title,
+            body=item.body,
+            body_chars=item.body_chars,
+            attachment_name=item.attachment_name,
+            attachment_chars=item.attachment_chars,
+            signoff_unit=item.signoff.unit or "",
+            signoff_author=item.signoff.author or "",
+            signoff_phone=item.signoff.phone or "",
+            signoff_date=item.signoff.date,
+            status="filed",
+            warnings=[w.code for w in verdict.warnings],
         )
+        session.add(filed)
+        session.flush()
         intake.state = "filed"
         intake.reasons = [w.code for w in verdict.warnings]
+        if "solicited" in item.markers or arrival.mailbox == "solicited":
+            # An answer to a 约稿 (SPEC §5.5); a late first answer records the deduction.
+            answer = match_answer(
+                session,
+                self.rulebook,
+                filed,
+                subject=msg.subject,
+                references=(*msg.references, *((msg.in_reply_to,) if msg.in_reply_to else ())),
+            )
+            if answer is not None:
+                intake.details = {
+                    **intake.details,
+                    "solicitation_id": answer.solicitation_id,
+                    "late": answer.late,
+                }
         receipt = self.replies.receipt(
             to=msg.from_address,
             original=msg,

@@ -42,6 +42,18 @@ class Period:
     start: datetime  # inclusive, aware
     end: datetime  # exclusive, aware
 
+    @property
+    def kind(self) -> str:
+        """`quarter`, `year` or `month` (which target applies)."""
+        if "Q" in self.label:
+            return "quarter"
+        return "month" if "-" in self.label else "year"
+
+    @property
+    def year(self) -> int:
+        """The assessment year of a quarter or a year (the calendar year of a month)."""
+        return int(self.label[:4])
+
 
 def _month_start(year: int, month: int, zone: tzinfo) -> datetime:
     year += (month - 1) // 12

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.x models of the ledger: registry, intake log, items, outbound queue.
+"""SQLAlchemy 2.x models of the ledger: registry, intake log, items, outbound queue, scoring
+events and 约稿 (solicitations).
 
 All times are stored as naive UTC (`UtcDateTime` converts), so SQLite and PostgreSQL agree.
 Points are never stored: they are derived from events under the rulebook (SPEC §2).
@@ -12,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -192,6 +194,101 @@ class OutboundMessage(Base):
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+SCORE_KINDS = ("adoption", "bonus", "clue", "deduction")
+
+
+class ScoreEvent(Base):
+    """One scoring event with who/when/source; its points come from the rulebook when read.
+
+    `rule` names the publication, bonus or deduction (empty for a clue) and `level` the grade
+    or bonus level. Item events count in the quarter the item was received; a deduction counts
+    in the quarter of `occurred_at`. An undo marks the event, it never deletes it.
+    `dedupe_key` (unique) makes automatic events such as a late 约稿 deduction happen once.
+    """
+
+    __tablename__ = "score_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(100), default="")
+    level: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(1000))
+    note: Mapped[str] = mapped_column(Text, default="")
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(String(200))
+    undo_source: Mapped[str | None] = mapped_column(String(1000))
+
+    unit: Mapped[Unit] = relationship()
+    submission: Mapped[Submission | None] = relationship()
+
+
+class Solicitation(Base):
+    """A 约稿: a topic asked of target units, answered by a deadline (SPEC §5.5)."""
+
+    __tablename__ = "solicitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[datetime]
+    mailbox: Mapped[str] = mapped_column(String(16), default="solicited")
+    all_units: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime]
+    opened_by: Mapped[str] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+
+    targets: Mapped[list[SolicitationTarget]] = relationship(
+        back_populates="solicitation", cascade="all, delete-orphan"
+    )
+
+
+class SolicitationTarget(Base):
+    """A unit asked to answer a 约稿; its answered/late/missing state is derived from answers."""
+
+    __tablename__ = "solicitation_targets"
+    __table_args__ = (UniqueConstraint("solicitation_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    solicitation_id: Mapped[int] = mapped_column(ForeignKey("solicitations.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+
+    solicitation: Mapped[Solicitation] = relationship(back_populates="targets")
+    unit: Mapped[Unit] = relationship()
+
+
+class SolicitationAnswer(Base):
+    """A filed item matched to a 约稿; `late` when it arrived after the deadline."""
+
+    __tablename__ = "solicitation_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    solicitation_id: Mapped[int] = mapped_column(ForeignKey("solicitations.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    received_at: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SolicitationMail(Base):
+    """A 约稿 notice or reminder queued for one unit; the unique key makes each one go once."""
+
+    __tablename__ = "solicitation_mail"
+    __table_args__ = (UniqueConstraint("solicitation_id", "unit_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    solicitation_id: Mapped[int] = mapped_column(ForeignKey("solicitations.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # notice, reminder
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    created_at: Mapped[datetime]
 
 
 class ReportSend(Base):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,26 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ingest.pipeline import Arrival
-from ledger.calendar import parse_period, quarter_of
-from ledger.models import Intake, OutboundMessage, Submission, Unit
+from ledger.calendar import Period, parse_period, quarter_of
+from ledger.models import Intake, OutboundMessage, ScoreEvent, Submission, Unit
+from ledger.scoring import (
+    Recorded,
+    event_points,
+    item_points,
+    live_events,
+    record_adoption,
+    record_clue,
+    record_deduction,
+    record_instruction,
+    undo_event,
+)
+from ledger.solicit import (
+    close_solicitation,
+    list_solicitations,
+    open_solicitation,
+    target_states,
+)
+from ledger.standings import officer_standings, standings, streak_outcomes
 from mailroom.app import App, migrate
 from mailroom.config import MAILBOX_KINDS, config_path, load_config
 from mailroom.errors import UserError
@@ -72,6 +92,52 @@ def _parser() -> argparse.ArgumentParser:
     itshow.add_argument("tracking_no", metavar="TRACKING")
     itshow.add_argument("--json", action="store_true")
 
+    def who(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--by", help="who records it (default: the login name)")
+        cmd.add_argument("--at", help="ISO 8601 time it happened (default: now)")
+        cmd.add_argument("--note", default="", help="a remark kept with the event")
+
+    adopt = sub.add_parser("adopt", help="record an adoption in a publication of the rulebook")
+    adopt.add_argument("tracking_no", metavar="TRACKING")
+    adopt.add_argument("publication", metavar="PUBLICATION")
+    adopt.add_argument("grade", nargs="?", metavar="GRADE")
+    who(adopt)
+    instruct = sub.add_parser("instruct", help="record a bonus (instruction, upper level)")
+    instruct.add_argument("tracking_no", metavar="TRACKING")
+    instruct.add_argument("bonus", metavar="BONUS")
+    instruct.add_argument("level", metavar="LEVEL")
+    who(instruct)
+    clue = sub.add_parser("clue", help="record a verified clue (线索 采用) on an item")
+    clue.add_argument("tracking_no", metavar="TRACKING")
+    who(clue)
+    deduct = sub.add_parser("deduct", help="record a deduction of the rulebook against a unit")
+    deduct.add_argument("unit", metavar="UNIT")
+    deduct.add_argument("kind", metavar="KIND")
+    who(deduct)
+    undo = sub.add_parser("undo", help="undo a scoring event by its number")
+    undo.add_argument("event_id", metavar="EVENT", type=int)
+    who(undo)
+
+    stand = sub.add_parser("standings", help="points, targets and ranks per sequence")
+    stand.add_argument("--period", help="2026Q1, 2026 or 2026-03 (default: the current quarter)")
+    stand.add_argument("--json", action="store_true")
+    stand.add_argument("--officers", action="store_true", help="rank the info officers instead")
+
+    solicit = sub.add_parser("solicit", help="约稿: open, list, close")
+    ssub = solicit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sopen = ssub.add_parser("open", help="open a 约稿 and notify its target units")
+    sopen.add_argument("code", metavar="CODE")
+    sopen.add_argument("--topic", required=True)
+    sopen.add_argument("--deadline", required=True, help="ISO 8601 time (local zone if none)")
+    sopen.add_argument("--units", help="unit codes, comma-separated (default: every unit)")
+    sopen.add_argument("--no-send", action="store_true", help="queue the notices, do not send")
+    who(sopen)
+    slist = ssub.add_parser("list", help="every 约稿 with each target unit's state")
+    slist.add_argument("--json", action="store_true")
+    sclose = ssub.add_parser("close", help="stop matching answers to a 约稿")
+    sclose.add_argument("code", metavar="CODE")
+    who(sclose)
+
     add_report_parser(sub)
 
     outbox = sub.add_parser("outbox", help="outgoing mail and its state")
@@ -124,15 +190,21 @@ def cmd_serve(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant(app: App, text: str | None, flag: str) -> datetime:
+    """An ISO 8601 time from the command line (the configured zone if none given); now if unset."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{flag} {text!r} is not an ISO 8601 time") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=app.config.reports.zone)
+    return instant
+
+
 def cmd_ingest(app: App, args: argparse.Namespace) -> int:
-    received_at = datetime.now(UTC)
-    if args.received_at:
-        try:
-            received_at = datetime.fromisoformat(args.received_at)
-        except ValueError:
-            raise UserError(f"--received-at {args.received_at!r} is not an ISO 8601 time") from None
-        if received_at.tzinfo is None:
-            received_at = received_at.replace(tzinfo=app.config.reports.zone)
+    received_at = _instant(app, args.received_at, "--received-at")
     results: list[dict[str, Any]] = []
     for name in args.files:
         path = Path(name)
@@ -224,7 +296,15 @@ def cmd_intake(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-def _item_json(app: App, item: Submission, unit_code: str) -> dict[str, Any]:
+def _number(points: Decimal | int) -> int | float:
+    """Points for JSON: whole numbers stay whole; a 直报点 share may leave a half (18.5)."""
+    value = Decimal(points)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _item_json(
+    app: App, item: Submission, unit_code: str, events: list[ScoreEvent]
+) -> dict[str, Any]:
     zone = app.config.reports.zone
     return {
         "tracking_no": item.tracking_no,
@@ -236,9 +316,20 @@ def _item_json(app: App, item: Submission, unit_code: str) -> dict[str, Any]:
         "period": quarter_of(item.received_at, zone, app.rulebook.calendar).label,
         "body_chars": item.body_chars,
         "attachment_chars": item.attachment_chars,
-        # Points are derived from adoption events; none exist until editors adopt items.
-        "points": 0,
-        "adoptions": [],
+        # Derived from the item's live events under the rulebook (SPEC §2), never stored.
+        "points": item_points(app.rulebook, events),
+        "adoptions": [
+            {
+                "event": ev.id,
+                "kind": ev.kind,
+                "name": ev.rule,
+                "level": ev.level,
+                "points": event_points(app.rulebook, ev),
+                "by": ev.recorded_by,
+                "at": _iso(ev.occurred_at),
+            }
+            for ev in events
+        ],
     }
 
 
@@ -250,7 +341,7 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
             if row is None:
                 raise UserError(f"no item with tracking number {args.tracking_no}")
             item, code = row
-            data = _item_json(app, item, code)
+            data = _item_json(app, item, code, live_events(session, item.id))
             data.update(
                 body=item.body,
                 signoff={
@@ -279,7 +370,9 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
         if args.unit:
             query = query.where(Unit.code == args.unit)
         rows = session.execute(query.order_by(Submission.id)).all()
-        data_list = [_item_json(app, item, code) for item, code in rows]
+        data_list = [
+            _item_json(app, item, code, live_events(session, item.id)) for item, code in rows
+        ]
     if args.json:
         _print_json(data_list)
     else:
@@ -291,11 +384,12 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
                     d["period"],
                     d["status"],
                     str(d["body_chars"]),
+                    str(d["points"]),
                     d["title"][:40],
                 ]
                 for d in data_list
             ],
-            ["tracking", "unit", "period", "status", "字数", "title"],
+            ["tracking", "unit", "period", "status", "字数", "points", "title"],
         )
     return 0
 
@@ -339,6 +433,203 @@ def cmd_outbox(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def _by(args: argparse.Namespace) -> str:
+    return str(args.by or getpass.getuser())
+
+
+def _scored(what: str, recorded: Recorded) -> None:
+    event, points, unit = recorded.event_id, recorded.points, recorded.unit_code
+    print(f"recorded {what} as event {event}: {points:+d} for {unit}")
+
+
+def cmd_adopt(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.transaction() as session:
+        recorded = record_adoption(
+            session, app.rulebook, args.tracking_no, args.publication, args.grade,
+            by=_by(args), at=_instant(app, args.at, "--at"), source="cli", note=args.note,
+        )  # fmt: skip
+    _scored(" ".join(filter(None, ["采用", args.publication, args.grade])), recorded)
+    return 0
+
+
+def cmd_instruct(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.transaction() as session:
+        recorded = record_instruction(
+            session, app.rulebook, args.tracking_no, args.bonus, args.level,
+            by=_by(args), at=_instant(app, args.at, "--at"), source="cli", note=args.note,
+        )  # fmt: skip
+    _scored(f"{args.bonus} {args.level}", recorded)
+    return 0
+
+
+def cmd_clue(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.transaction() as session:
+        recorded = record_clue(
+            session, app.rulebook, args.tracking_no,
+            by=_by(args), at=_instant(app, args.at, "--at"), source="cli", note=args.note,
+        )  # fmt: skip
+    _scored("线索 采用", recorded)
+    return 0
+
+
+def cmd_deduct(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.transaction() as session:
+        recorded = record_deduction(
+            session, app.rulebook, args.unit, args.kind,
+            by=_by(args), at=_instant(app, args.at, "--at"), source="cli", note=args.note,
+        )  # fmt: skip
+    assert recorded is not None  # only a dedupe key can make it a no-op
+    _scored(f"扣分 {args.kind}", recorded)
+    return 0
+
+
+def cmd_undo(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.transaction() as session:
+        ev = undo_event(
+            session, args.event_id, by=_by(args), at=_instant(app, args.at, "--at"), source="cli"
+        )
+        print(f"undone event {ev.id} ({ev.kind} {ev.rule} {ev.level or ''})".rstrip() + ")")
+    return 0
+
+
+def _period_arg(app: App, text: str | None) -> Period:
+    zone, calendar = app.config.reports.zone, app.rulebook.calendar
+    if not text:
+        text = quarter_of(datetime.now(UTC), zone, calendar).label
+    try:
+        return parse_period(text, zone, calendar)
+    except ValueError as exc:
+        raise UserError(f"--period {exc}") from None
+
+
+STREAK_TEXT = {
+    "praise": "表扬",
+    "criticism": "批评",
+    "annual_missed": "未完成年度指标",
+    "award_candidate": "先进/积极单位候选",
+}
+ROLE_TEXT = {"supervising_leader": "主管领导", "principal_leader": "主要领导"}
+
+
+def cmd_standings(app: App, args: argparse.Namespace) -> int:
+    period = _period_arg(app, args.period)
+    zone = app.config.reports.zone
+    with app.ledger.reader() as session:
+        if args.officers:
+            officers = officer_standings(session, app.rulebook, period, zone)
+            rows: list[dict[str, Any]] = [
+                {
+                    "name": o.name, "unit_code": o.unit_code, "unit_name": o.unit_name,
+                    "sequence": o.sequence, "points": _number(o.points), "items": o.items,
+                    "adopted": o.adopted, "rank": o.rank,
+                }
+                for o in officers
+            ]  # fmt: skip
+            if args.json:
+                _print_json(rows)
+            else:
+                _table(
+                    [[r["sequence"], str(r["rank"]), r["name"], r["unit_name"], str(r["points"]),
+                      str(r["items"]), str(r["adopted"])] for r in rows],
+                    ["sequence", "rank", "officer", "unit", "points", "items", "adopted"],
+                )  # fmt: skip
+            return 0
+        table = standings(session, app.rulebook, period, zone)
+        outcomes = []
+        if period.kind != "month":
+            through = int(period.label.split("Q")[1]) if period.kind == "quarter" else None
+            outcomes = [
+                o
+                for o in streak_outcomes(session, app.rulebook, period.year, zone, through)
+                if period.kind == "year" or o.period == period.label
+            ]
+    data: list[dict[str, Any]] = [
+        {
+            "unit_code": s.unit_code, "unit_name": s.unit_name, "sequence": s.sequence,
+            "points": _number(s.points), "target": s.target, "met": s.met, "rank": s.rank,
+            "submitted": s.submitted, "adopted": s.adopted,
+        }
+        for s in table
+    ]  # fmt: skip
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"{period.label}  ({app.rulebook.title})")
+    names = {rule.key: rule.name for rule in app.rulebook.sequences}
+    _table(
+        [
+            [names.get(d["sequence"], d["sequence"]), str(d["rank"]), d["unit_code"],
+             d["unit_name"], str(d["points"]), "" if d["target"] is None else str(d["target"]),
+             {True: "达标", False: "未达标", None: ""}[d["met"]], str(d["submitted"]),
+             str(d["adopted"])]
+            for d in data
+        ],
+        ["序列", "名次", "代码", "单位", "得分", "指标", "完成", "报送", "采用"],
+    )  # fmt: skip
+    for o in outcomes:
+        whom = f"，通报{ROLE_TEXT[o.notify]}" if o.notify else ""
+        extra = "，提请更换信息员" if o.replace_officer else ""
+        print(f"{o.period} {STREAK_TEXT[o.kind]}：{o.unit_name}（{o.unit_code}）{whom}{extra}")
+    return 0
+
+
+def cmd_solicit(app: App, args: argparse.Namespace) -> int:
+    from ingest.notices import mailer_for, send_notices
+
+    now = datetime.now(UTC)
+    if args.action == "open":
+        deadline = _instant(app, args.deadline, "--deadline")
+        units = [u for u in args.units.split(",")] if args.units else None
+        with app.ledger.transaction() as session:
+            sol = open_solicitation(
+                session, args.code, args.topic, deadline, units=units, by=_by(args),
+                at=_instant(app, args.at, "--at"),
+            )  # fmt: skip
+            mails = send_notices(session, mailer_for(app.config), sol, now)
+            targets = len(sol.targets)
+        if not args.no_send:
+            app.deliver()
+        print(f"opened 约稿 {args.code}: {targets} target units, {mails} notices queued")
+        return 0
+    if args.action == "close":
+        with app.ledger.transaction() as session:
+            close_solicitation(session, args.code, by=_by(args), at=_instant(app, args.at, "--at"))
+        print(f"closed 约稿 {args.code}")
+        return 0
+    zone = app.config.reports.zone
+    with app.ledger.reader() as session:
+        data: list[dict[str, Any]] = [
+            {
+                "code": sol.code,
+                "topic": sol.topic,
+                "deadline": _iso(sol.deadline),
+                "closed": sol.closed_at is not None,
+                "targets": [
+                    {
+                        "unit_code": t.unit_code,
+                        "unit_name": t.unit_name,
+                        "state": t.state,
+                        "answered_at": _iso(t.answered_at),
+                        "tracking_no": t.tracking_no,
+                    }
+                    for t in target_states(session, sol, now)
+                ],
+            }
+            for sol in list_solicitations(session)
+        ]
+    if args.json:
+        _print_json(data)
+        return 0
+    rows = []
+    for d in data:
+        local = datetime.fromisoformat(d["deadline"]).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        for t in d["targets"]:
+            rows.append([d["code"], local, "closed" if d["closed"] else "open",
+                         t["unit_code"], t["state"], t["tracking_no"] or ""])  # fmt: skip
+    _table(rows, ["code", "deadline", "约稿", "unit", "state", "tracking"])
+    return 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -346,6 +637,13 @@ COMMANDS = {
     "registry": cmd_registry,
     "intake": cmd_intake,
     "items": cmd_items,
+    "adopt": cmd_adopt,
+    "instruct": cmd_instruct,
+    "clue": cmd_clue,
+    "deduct": cmd_deduct,
+    "undo": cmd_undo,
+    "standings": cmd_standings,
+    "solicit": cmd_solicit,
     "outbox": cmd_outbox,
     "report": cmd_report,
 }

@@ -124,6 +124,11 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True)
+class SolicitConfig:
+    remind_before_hours: int = 24
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -134,6 +139,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    solicit: SolicitConfig = field(default_factory=SolicitConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -304,6 +310,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "clock_skew_minutes": _non_negative_int,
         "late_report_days": _non_negative_int,
     },
+    "solicit": {"remind_before_hours": _positive_int},
 }
 
 _IMAP_KEYS: dict[str, Checker] = {
@@ -426,6 +433,7 @@ def parse_config(
         security=replace(SecurityConfig(), **checked["security"]),
         reports=replace(ReportsConfig(), **checked["reports"]),
         intake=intake,
+        solicit=SolicitConfig(**checked["solicit"]),
         base_dir=base_dir,
     )
 

@@ -11,6 +11,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+from ingest.notices import ReminderCheck
 from ingest.smtp import IntakeHandler, smtp_factory
 from ingest.worker import drain
 from mailroom.app import App
@@ -19,6 +20,7 @@ from mailroom.reporting import start_report_scheduler
 log = logging.getLogger("mailroom.serve")
 
 POLL_SECONDS = 1.0
+REMINDER_CHECK_SECONDS = 60.0  # how often the outbound worker looks for due 约稿 reminders
 
 
 async def _loop_worker(
@@ -80,9 +82,15 @@ async def run(app: App, *, process: bool = True) -> None:
             tasks.append(
                 asyncio.create_task(_loop_worker("pipeline", work, spooled, stop, pipeline_pool))
             )
+            reminders = ReminderCheck(app.ledger, cfg, REMINDER_CHECK_SECONDS)
+
+            def outbound() -> None:
+                reminders()
+                app.deliver()
+
             tasks.append(
                 asyncio.create_task(
-                    _loop_worker("outbound", app.deliver, delivered, stop, outbound_pool)
+                    _loop_worker("outbound", outbound, delivered, stop, outbound_pool)
                 )
             )
             reports = start_report_scheduler(app, lambda: loop.call_soon_threadsafe(delivered.set))

@@ -1,0 +1,161 @@
+"""约稿 notices and reminders (SPEC §5.5), rendered from the office's Jinja2 templates and
+queued in the outbox. Each (约稿, unit, kind) is claimed in the ledger first, so a notice or
+a reminder goes to a unit once, even when two service instances run the same check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
+
+from ingest.replies import TEMPLATE_DIR, wire_bytes
+from ledger.db import Ledger
+from ledger.filing import queue_mail
+from ledger.models import Solicitation, Unit
+from ledger.solicit import claim_mail, due_reminders, officers_of
+from mailroom.config import Config
+from parser.classify import OWN_MARKER_HEADER
+
+
+class SolicitMailer:
+    """Builds the notice and the reminder of a 约稿 for one unit."""
+
+    def __init__(
+        self,
+        *,
+        sender: str,
+        sender_name: str,
+        reply_to: str,
+        zone: tzinfo,
+        language: str = "zh-Hans",
+    ) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATE_DIR / language),
+            autoescape=select_autoescape(["html.j2"]),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.sender = sender
+        self.sender_name = sender_name
+        self.reply_to = reply_to
+        self.zone = zone
+
+    def build(
+        self, kind: str, sol: Solicitation, unit: Unit, to: str, message_id: str, now: datetime
+    ) -> EmailMessage:
+        deadline = sol.deadline.astimezone(self.zone).strftime("%Y年%m月%d日 %H:%M")
+        context = {
+            "unit_name": unit.name,
+            "unit_mark": unit.mark,
+            "code": sol.code,
+            "topic": sol.topic,
+            "deadline_local": deadline,
+            "mailbox": self.reply_to,
+            "office_name": self.sender_name,
+        }
+        msg = EmailMessage()
+        local, _, domain = self.sender.partition("@")
+        msg["From"] = Address(display_name=self.sender_name, username=local, domain=domain)
+        msg["To"] = to
+        msg["Reply-To"] = self.reply_to
+        if kind == "solicit_notice":
+            msg["Subject"] = f"【约稿】{sol.code} {sol.topic}"
+        else:
+            msg["Subject"] = f"【约稿提醒】{sol.code} {sol.topic}（{deadline}截止）"
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = message_id
+        msg["Auto-Submitted"] = "auto-generated"
+        msg[OWN_MARKER_HEADER] = kind
+        msg.set_content(self.env.get_template(f"{kind}.txt.j2").render(context), charset="utf-8")
+        msg.add_alternative(
+            self.env.get_template(f"{kind}.html.j2").render(context),
+            subtype="html",
+            charset="utf-8",
+        )
+        return msg
+
+    def new_message_id(self, sol: Solicitation, kind: str) -> str:
+        _, _, domain = self.sender.rpartition("@")
+        return make_msgid(idstring=f"mailroom.{kind}.{sol.id}", domain=domain or None)
+
+
+def _queue(
+    session: Session, mailer: SolicitMailer, kind: str, sol: Solicitation, unit: Unit, now: datetime
+) -> int:
+    officers = officers_of(session, unit.id)
+    if not officers:
+        return 0
+    message_id = mailer.new_message_id(sol, kind)
+    if not claim_mail(session, sol.id, unit.id, kind.removeprefix("solicit_"), message_id, now):
+        return 0
+    for person in officers:
+        msg = mailer.build(kind, sol, unit, person.email, message_id, now)
+        queue_mail(
+            session,
+            kind="notice",
+            to_address=person.email,
+            subject=str(msg["Subject"]),
+            message=wire_bytes(msg),
+            now=now,
+        )
+    return len(officers)
+
+
+def send_notices(session: Session, mailer: SolicitMailer, sol: Solicitation, now: datetime) -> int:
+    """Queue the notice to the officers of every target unit; returns how many mails."""
+    return sum(_queue(session, mailer, "solicit_notice", sol, t.unit, now) for t in sol.targets)
+
+
+def send_due_reminders(
+    ledger: Ledger, mailer: SolicitMailer, *, before: timedelta, now: datetime
+) -> int:
+    """Queue the one reminder due to each target unit that has not answered a 约稿 whose
+    deadline is within `before`; returns how many mails were queued. Safe to call often."""
+    with ledger.transaction() as session:
+        return sum(
+            _queue(session, mailer, "solicit_reminder", sol, unit, now)
+            for sol, unit in due_reminders(session, now, before)
+        )
+
+
+def mailer_for(config: Config) -> SolicitMailer:
+    return SolicitMailer(
+        sender=config.sender_address,
+        sender_name=config.outbound.from_name,
+        reply_to=config.mailboxes.solicited,
+        zone=config.reports.zone,
+    )
+
+
+class ReminderCheck:
+    """`send_due_reminders` for a service loop: run it at most once every `every` seconds."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        config: Config,
+        every: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ledger = ledger
+        self.mailer = mailer_for(config)
+        self.before = timedelta(hours=config.solicit.remind_before_hours)
+        self.every = every
+        self.clock = clock
+        self.next_at: float | None = None
+
+    def __call__(self) -> int:
+        now = self.clock()
+        if self.next_at is not None and now < self.next_at:
+            return 0
+        self.next_at = now + self.every
+        return send_due_reminders(
+            self.ledger, self.mailer, before=self.before, now=datetime.now(UTC)
+        )

@@ -1,0 +1,321 @@
+"""Scoring events (SPEC §4.2, §4.5, §5.2): adoptions, bonuses, clues, deductions, undo.
+
+Each function records one event with who (`by`), when (`at`) and from where (`source`: `cli`,
+a message id, `solicit:CODE` …) and checks it against the rulebook; none of them stores points.
+Points are read back through `item_points`/`event_points`, under whatever rulebook is in force,
+so a rule change or an undo recomputes cleanly. The editors' email commands call these same
+functions. A mistake raises `ScoringError` with one line that names the item, unit or rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.models import ScoreEvent, Submission, Unit
+from ledger.rulebook import Rulebook, name_key
+from mailroom.errors import UserError
+
+ITEM_KINDS = ("adoption", "bonus", "clue")
+
+
+class ScoringError(UserError):
+    """An event that cannot be recorded (unknown item, rule or level; a duplicate)."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What was recorded: the event id (for an undo) and the points it is worth now."""
+
+    event_id: int
+    unit_code: str
+    points: int
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ScoringError("the time of an event must carry its time zone")
+    return at
+
+
+def _item(session: Session, tracking_no: str) -> Submission:
+    item = session.scalars(
+        select(Submission).where(Submission.tracking_no == tracking_no.strip())
+    ).first()
+    if item is None:
+        raise ScoringError(f"no item with tracking number {tracking_no}")
+    if item.status == "withdrawn":
+        raise ScoringError(f"item {tracking_no} is withdrawn and cannot score")
+    return item
+
+
+def live_events(session: Session, submission_id: int) -> list[ScoreEvent]:
+    """The item's events that have not been undone, oldest first."""
+    return list(
+        session.scalars(
+            select(ScoreEvent)
+            .where(ScoreEvent.submission_id == submission_id, ScoreEvent.undone_at.is_(None))
+            .order_by(ScoreEvent.id)
+        )
+    )
+
+
+def _add(session: Session, event: ScoreEvent) -> ScoreEvent:
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_adoption(
+    session: Session,
+    rulebook: Rulebook,
+    tracking_no: str,
+    publication: str,
+    grade: str | None = None,
+    *,
+    by: str,
+    at: datetime,
+    source: str,
+    note: str = "",
+) -> Recorded:
+    """An item adopted in a publication (采用 穗府信息 标题); once per publication per item."""
+    item = _item(session, tracking_no)
+    try:
+        pub = rulebook.publication(publication)
+        chosen = pub.grade(grade)
+    except LookupError as exc:
+        raise ScoringError(str(exc)) from None
+    for ev in live_events(session, item.id):
+        if ev.kind == "adoption" and name_key(ev.rule) == name_key(pub.name):
+            raise ScoringError(f"item {tracking_no} is already adopted in {pub.name}")
+    ev = _add(
+        session,
+        ScoreEvent(
+            kind="adoption",
+            unit_id=item.unit_id,
+            submission_id=item.id,
+            rule=pub.name,
+            level=chosen.name if chosen else None,
+            occurred_at=_aware(at),
+            recorded_by=by,
+            source=source,
+            note=note,
+        ),
+    )
+    return Recorded(ev.id, item.unit.code, pub.points_for(grade))
+
+
+def record_bonus(
+    session: Session,
+    rulebook: Rulebook,
+    tracking_no: str,
+    bonus: str,
+    level: str,
+    *,
+    by: str,
+    at: datetime,
+    source: str,
+    note: str = "",
+) -> Recorded:
+    """A bonus on an item (批示 市领导; 上报 国办采用); each level once per item.
+
+    Whether it adds to the others of its kind or only the highest counts is the rulebook's
+    `mode`, applied when points are read (`item_points`).
+    """
+    item = _item(session, tracking_no)
+    try:
+        rule = rulebook.bonus(bonus)
+        chosen = rule.level(level)
+    except LookupError as exc:
+        raise ScoringError(str(exc)) from None
+    events = live_events(session, item.id)
+    if rule.requires_adoption and not any(e.kind in ("adoption", "clue") for e in events):
+        raise ScoringError(f"item {tracking_no} is not adopted; {rule.name} needs an adoption")
+    for ev in events:
+        if (
+            ev.kind == "bonus"
+            and name_key(ev.rule) == name_key(rule.name)
+            and ev.level == chosen.name
+        ):
+            raise ScoringError(f"item {tracking_no} already has {rule.name} {chosen.name}")
+    ev = _add(
+        session,
+        ScoreEvent(
+            kind="bonus",
+            unit_id=item.unit_id,
+            submission_id=item.id,
+            rule=rule.name,
+            level=chosen.name,
+            occurred_at=_aware(at),
+            recorded_by=by,
+            source=source,
+            note=note,
+        ),
+    )
+    return Recorded(ev.id, item.unit.code, chosen.points)
+
+
+def record_instruction(
+    session: Session,
+    rulebook: Rulebook,
+    tracking_no: str,
+    bonus: str,
+    level: str,
+    *,
+    by: str,
+    at: datetime,
+    source: str,
+    note: str = "",
+) -> Recorded:
+    """A leader's instruction (批示) or an upper-level adoption (上报): a bonus by name."""
+    return record_bonus(
+        session, rulebook, tracking_no, bonus, level, by=by, at=at, source=source, note=note
+    )
+
+
+def record_clue(
+    session: Session,
+    rulebook: Rulebook,
+    tracking_no: str,
+    *,
+    by: str,
+    at: datetime,
+    source: str,
+    note: str = "",
+) -> Recorded:
+    """A clue (线索) verified and taken up; once per item."""
+    if rulebook.clue_points is None:
+        raise ScoringError(f"rulebook {rulebook.name} has no [clues]")
+    item = _item(session, tracking_no)
+    if any(e.kind == "clue" for e in live_events(session, item.id)):
+        raise ScoringError(f"item {tracking_no} is already taken up as a clue")
+    ev = _add(
+        session,
+        ScoreEvent(
+            kind="clue",
+            unit_id=item.unit_id,
+            submission_id=item.id,
+            rule="",
+            level=None,
+            occurred_at=_aware(at),
+            recorded_by=by,
+            source=source,
+            note=note,
+        ),
+    )
+    return Recorded(ev.id, item.unit.code, rulebook.clue_points)
+
+
+def record_deduction(
+    session: Session,
+    rulebook: Rulebook,
+    unit_code: str,
+    kind: str,
+    *,
+    by: str,
+    at: datetime,
+    source: str,
+    note: str = "",
+    dedupe_key: str | None = None,
+) -> Recorded | None:
+    """A deduction against a unit (扣分 天河区 迟报); counts in the quarter of `at`.
+
+    With a `dedupe_key` the deduction is recorded at most once (None when it already was).
+    """
+    try:
+        rule = rulebook.deduction(kind)
+    except LookupError as exc:
+        raise ScoringError(str(exc)) from None
+    unit = session.scalars(select(Unit).where(Unit.code == unit_code.strip())).first()
+    if unit is None:
+        raise ScoringError(f"no unit with code {unit_code}")
+    if unit.sequence == "office":
+        raise ScoringError(f"unit {unit_code} is the office itself and is not scored")
+    if dedupe_key is not None and session.scalar(
+        select(ScoreEvent.id).where(ScoreEvent.dedupe_key == dedupe_key)
+    ):
+        return None
+    ev = _add(
+        session,
+        ScoreEvent(
+            kind="deduction",
+            unit_id=unit.id,
+            submission_id=None,
+            rule=rule.name,
+            level=None,
+            occurred_at=_aware(at),
+            recorded_by=by,
+            source=source,
+            note=note,
+            dedupe_key=dedupe_key,
+        ),
+    )
+    return Recorded(ev.id, unit.code, -rule.points)
+
+
+def undo_event(
+    session: Session, event_id: int, *, by: str, at: datetime, source: str
+) -> ScoreEvent:
+    """Undo (撤销) an event: it stays in the ledger, marked, and stops counting."""
+    ev = session.get(ScoreEvent, event_id)
+    if ev is None:
+        raise ScoringError(f"no scoring event {event_id}")
+    if ev.undone_at is not None:
+        raise ScoringError(f"scoring event {event_id} is already undone")
+    ev.undone_at = _aware(at)
+    ev.undone_by = by
+    ev.undo_source = source
+    session.flush()
+    return ev
+
+
+# --- reading points back -------------------------------------------------------------------
+
+
+def _missing(rulebook: Rulebook, ev: ScoreEvent, what: str) -> ScoringError:
+    return ScoringError(f"scoring event {ev.id} names {what}, which rulebook {rulebook.name} lacks")
+
+
+def item_points(rulebook: Rulebook, events: Iterable[ScoreEvent]) -> int:
+    """The points of one item from its live events: adoptions and clues add; a `cumulative`
+    bonus adds every level recorded; a `highest` bonus adds only its highest level."""
+    total = 0
+    highest: dict[str, int] = defaultdict(int)
+    for ev in events:
+        try:
+            if ev.kind == "adoption":
+                total += rulebook.publication(ev.rule).points_for(ev.level)
+            elif ev.kind == "clue":
+                if rulebook.clue_points is None:
+                    raise LookupError
+                total += rulebook.clue_points
+            elif ev.kind == "bonus":
+                bonus = rulebook.bonus(ev.rule)
+                points = bonus.level(ev.level or "").points
+                if bonus.mode == "cumulative":
+                    total += points
+                else:
+                    highest[bonus.name] = max(highest[bonus.name], points)
+        except LookupError:
+            raise _missing(rulebook, ev, f"{ev.kind} {ev.rule} {ev.level or ''}".strip()) from None
+    return total + sum(highest.values())
+
+
+def deduction_points(rulebook: Rulebook, ev: ScoreEvent) -> int:
+    """The (positive) number of points a deduction event subtracts."""
+    try:
+        return rulebook.deduction(ev.rule).points
+    except LookupError:
+        raise _missing(rulebook, ev, f"deduction {ev.rule}") from None
+
+
+def event_points(rulebook: Rulebook, ev: ScoreEvent) -> int:
+    """What one event is worth on its own (a highest-only bonus at its full level value)."""
+    if ev.kind == "deduction":
+        return -deduction_points(rulebook, ev)
+    return item_points(rulebook, [ev])

@@ -1,0 +1,364 @@
+"""Standings (SPEC §5.4): per-sequence points, targets and ranks; officers; the core team;
+streak outcomes. Everything is computed from the ledger's events under the rulebook — this is
+the one calculation of points that the CLI and the reports share.
+
+Decisions, documented in docs/scoring.md:
+- An item's events count in the period the item was received; a deduction in the period of
+  its `occurred_at`.
+- A 直报点's gross points (adoptions, bonuses, clues — not its deductions) are credited to its
+  parent at the rulebook's share, exactly (Decimal, no rounding: 7 points at 50% → 3.5).
+- Ranks are per sequence, by points; equal points share a rank and the next rank is skipped
+  (1, 1, 3). Rows of equal points are listed by unit code.
+- A month has no target (met is None); a sequence without a quarterly target has no quarterly
+  met/missed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, tzinfo
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from ledger.calendar import Period, parse_period
+from ledger.models import Person, ScoreEvent, Submission, Unit
+from ledger.rulebook import RANKED_SEQUENCES, Rulebook
+from ledger.scoring import ITEM_KINDS, deduction_points, item_points
+
+OUTCOME_KINDS = ("praise", "criticism", "annual_missed", "award_candidate")
+COUNTED_STATUSES = ("filed",)  # a superseded item is counted through its revision
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One unit's line in a period. `points` = own + share − deductions."""
+
+    unit_code: str
+    unit_name: str
+    sequence: str
+    points: Decimal
+    target: int | None
+    met: bool | None
+    rank: int
+    submitted: int
+    adopted: int
+    own_points: Decimal = Decimal(0)
+    share_points: Decimal = Decimal(0)
+    deducted: Decimal = Decimal(0)
+    points_by_kind: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OfficerStanding:
+    """An info officer's points from the items they authored (no deductions, no share)."""
+
+    person_id: int
+    name: str
+    unit_code: str
+    unit_name: str
+    sequence: str
+    points: Decimal
+    items: int
+    adopted: int
+    rank: int
+
+
+@dataclass(frozen=True)
+class StreakOutcome:
+    """A praise, criticism, annual miss or award candidacy, with whom to tell."""
+
+    unit_code: str
+    unit_name: str
+    sequence: str
+    kind: str  # praise, criticism, annual_missed, award_candidate
+    period: str  # the quarter in which it fired, or the year
+    count: int  # quarters met (praise) or missed (criticism); 0 for the annual ones
+    notify: str | None  # registry role: supervising_leader, principal_leader
+    replace_officer: bool = False
+
+
+def _active(period: Period, zone: tzinfo) -> ColumnElement[bool]:
+    start: date = period.start.astimezone(zone).date()
+    last: date = period.end.astimezone(zone).date()
+    return and_(
+        or_(Unit.active_from.is_(None), Unit.active_from < last),
+        or_(Unit.active_to.is_(None), Unit.active_to >= start),
+    )
+
+
+def _ranked(values: Sequence[tuple[str, Decimal]]) -> dict[str, int]:
+    """Competition ranking: (key, points) → rank, equal points share a rank (1, 1, 3)."""
+    ordered = sorted(values, key=lambda kv: (-kv[1], kv[0]))
+    ranks: dict[str, int] = {}
+    previous: Decimal | None = None
+    rank = 0
+    for position, (key, points) in enumerate(ordered, 1):
+        if points != previous:
+            rank, previous = position, points
+        ranks[key] = rank
+    return ranks
+
+
+def _item_events(session: Session, period: Period) -> dict[int, list[ScoreEvent]]:
+    rows = session.scalars(
+        select(ScoreEvent)
+        .join(Submission, ScoreEvent.submission_id == Submission.id)
+        .where(
+            ScoreEvent.kind.in_(ITEM_KINDS),
+            ScoreEvent.undone_at.is_(None),
+            Submission.status != "withdrawn",
+            Submission.received_at >= period.start,
+            Submission.received_at < period.end,
+        )
+        .order_by(ScoreEvent.id)
+    )
+    by_item: dict[int, list[ScoreEvent]] = defaultdict(list)
+    for ev in rows:
+        assert ev.submission_id is not None
+        by_item[ev.submission_id].append(ev)
+    return by_item
+
+
+def standings(
+    session: Session, rulebook: Rulebook, period: Period | str, zone: tzinfo
+) -> list[Standing]:
+    """Every ranked unit's standing in a period (quarter, year or month), by sequence and rank."""
+    if isinstance(period, str):
+        period = parse_period(period, zone, rulebook.calendar)
+    units = list(
+        session.scalars(
+            select(Unit).where(Unit.sequence != "office", _active(period, zone)).order_by(Unit.code)
+        )
+    )
+    items = session.execute(
+        select(Submission.id, Submission.unit_id, Submission.status).where(
+            Submission.received_at >= period.start,
+            Submission.received_at < period.end,
+            Submission.status != "withdrawn",
+        )
+    ).all()
+    item_unit = {item_id: unit_id for item_id, unit_id, _ in items}
+    submitted: dict[int, int] = defaultdict(int)
+    for _, unit_id, status in items:
+        if status in COUNTED_STATUSES:
+            submitted[unit_id] += 1
+
+    gross: dict[int, Decimal] = defaultdict(Decimal)
+    by_kind: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    adopted: dict[int, int] = defaultdict(int)
+    for item_id, events in _item_events(session, period).items():
+        unit_id = item_unit[item_id]
+        gross[unit_id] += item_points(rulebook, events)
+        for kind in ITEM_KINDS:
+            of_kind = [e for e in events if e.kind == kind]
+            if of_kind:
+                by_kind[unit_id][kind] += item_points(rulebook, of_kind)
+        if any(e.kind in ("adoption", "clue") for e in events):
+            adopted[unit_id] += 1
+
+    deducted: dict[int, Decimal] = defaultdict(Decimal)
+    for ev in session.scalars(
+        select(ScoreEvent).where(
+            ScoreEvent.kind == "deduction",
+            ScoreEvent.undone_at.is_(None),
+            ScoreEvent.occurred_at >= period.start,
+            ScoreEvent.occurred_at < period.end,
+        )
+    ):
+        deducted[ev.unit_id] += deduction_points(rulebook, ev)
+
+    share: dict[int, Decimal] = defaultdict(Decimal)
+    percent = Decimal(rulebook.direct_share_percent) / 100
+    for unit in units:
+        if unit.sequence == "direct" and unit.parent_id is not None:
+            share[unit.parent_id] += gross[unit.id] * percent
+
+    totals: dict[int, Decimal] = {u.id: gross[u.id] + share[u.id] - deducted[u.id] for u in units}
+    result: list[Standing] = []
+    for seq in sorted({u.sequence for u in units}, key=_sequence_order):
+        members = [u for u in units if u.sequence == seq]
+        ranks = _ranked([(u.code, totals[u.id]) for u in members])
+        rule = rulebook.sequence(seq)
+        target: int | None = None
+        if rule is not None and period.kind == "quarter":
+            target = rule.quarterly_target
+        elif rule is not None and period.kind == "year":
+            target = rule.annual_target
+        for u in sorted(members, key=lambda m: (ranks[m.code], m.code)):
+            points = totals[u.id]
+            result.append(
+                Standing(
+                    unit_code=u.code,
+                    unit_name=u.name,
+                    sequence=seq,
+                    points=points,
+                    target=target,
+                    met=None if target is None else points >= target,
+                    rank=ranks[u.code],
+                    submitted=submitted[u.id],
+                    adopted=adopted[u.id],
+                    own_points=gross[u.id],
+                    share_points=share[u.id],
+                    deducted=deducted[u.id],
+                    points_by_kind=dict(by_kind[u.id]),
+                )
+            )
+    return result
+
+
+def _sequence_order(seq: str) -> int:
+    return RANKED_SEQUENCES.index(seq) if seq in RANKED_SEQUENCES else len(RANKED_SEQUENCES)
+
+
+def _period(rulebook: Rulebook, period: Period | str, zone: tzinfo) -> Period:
+    return parse_period(period, zone, rulebook.calendar) if isinstance(period, str) else period
+
+
+def officer_standings(
+    session: Session, rulebook: Rulebook, period: Period | str, zone: tzinfo
+) -> list[OfficerStanding]:
+    """Info officers ranked within their unit's sequence by the points of items they authored."""
+    period = _period(rulebook, period, zone)
+    rows = session.execute(
+        select(Submission.id, Submission.status, Person, Unit)
+        .join(Person, Submission.author_id == Person.id)
+        .join(Unit, Person.unit_id == Unit.id)
+        .where(
+            Submission.received_at >= period.start,
+            Submission.received_at < period.end,
+            Submission.status != "withdrawn",
+            Unit.sequence != "office",
+        )
+    ).all()
+    events = _item_events(session, period)
+    people: dict[int, tuple[Person, Unit]] = {}
+    points: dict[int, Decimal] = defaultdict(Decimal)
+    items: dict[int, int] = defaultdict(int)
+    adopted: dict[int, int] = defaultdict(int)
+    for item_id, status, person, unit in rows:
+        people[person.id] = (person, unit)
+        evs = events.get(item_id, [])
+        points[person.id] += item_points(rulebook, evs)
+        items[person.id] += status in COUNTED_STATUSES
+        adopted[person.id] += any(e.kind in ("adoption", "clue") for e in evs)
+    result: list[OfficerStanding] = []
+    for seq in sorted({u.sequence for _, u in people.values()}, key=_sequence_order):
+        members = [pid for pid, (_, u) in people.items() if u.sequence == seq]
+        ranks = _ranked([(str(pid), points[pid]) for pid in members])
+        for pid in sorted(
+            members, key=lambda p: (ranks[str(p)], people[p][1].code, people[p][0].name)
+        ):
+            person, unit = people[pid]
+            result.append(
+                OfficerStanding(
+                    person_id=pid,
+                    name=person.name,
+                    unit_code=unit.code,
+                    unit_name=unit.name,
+                    sequence=seq,
+                    points=points[pid],
+                    items=items[pid],
+                    adopted=adopted[pid],
+                    rank=ranks[str(pid)],
+                )
+            )
+    return result
+
+
+def core_team(
+    session: Session, rulebook: Rulebook, quarter: Period | str, zone: tzinfo
+) -> list[OfficerStanding]:
+    """The quarter's core team (优秀信息员核心队伍): the best `[core_team] size` officers by the
+    quarter's points (ties at the cut-off all stay), leaving out officers with no points and
+    officers whose unit missed its quarterly target — recomputed each quarter."""
+    quarter = _period(rulebook, quarter, zone)
+    if quarter.kind != "quarter":
+        raise ValueError(f"the core team is per quarter, not {quarter.label}")
+    missed = {s.unit_code for s in standings(session, rulebook, quarter, zone) if s.met is False}
+    eligible = sorted(
+        (
+            o
+            for o in officer_standings(session, rulebook, quarter, zone)
+            if o.points > 0 and o.unit_code not in missed
+        ),
+        key=lambda o: (-o.points, o.unit_code, o.name),
+    )
+    size = rulebook.core_team_size
+    if len(eligible) <= size:
+        return eligible
+    cut = eligible[size - 1].points if size else None
+    return [o for o in eligible if cut is not None and o.points >= cut]
+
+
+def streak_outcomes(
+    session: Session, rulebook: Rulebook, year: int, zone: tzinfo, through: int | None = None
+) -> list[StreakOutcome]:
+    """Praise and criticism fired in quarters 1..`through` of the assessment year; with the
+    whole year (`through` None or the last quarter), also the annual misses and the award
+    candidates. Praise: the first N quarters all met. Criticism: the Nth quarter missed."""
+    quarters = rulebook.quarters_per_year
+    through = quarters if through is None else through
+    if not 1 <= through <= quarters:
+        raise ValueError(f"quarter {through} is not in 1..{quarters}")
+    per_quarter = [
+        {s.unit_code: s for s in standings(session, rulebook, f"{year}Q{q}", zone)}
+        for q in range(1, through + 1)
+    ]
+    annual = (
+        {s.unit_code: s for s in standings(session, rulebook, str(year), zone)}
+        if through == quarters
+        else {}
+    )
+    codes = sorted({code for q in per_quarter for code in q})
+    outcomes: list[StreakOutcome] = []
+    for code in codes:
+        rows = [q[code] for q in per_quarter if code in q]
+        outcomes.extend(_unit_streaks(rulebook, year, rows, annual.get(code)))
+    # Quarters in order, then the year; within a period by kind, count and unit code.
+    outcomes.sort(key=_outcome_order)
+    return outcomes
+
+
+def _outcome_order(o: StreakOutcome) -> tuple[bool, str, int, int, str]:
+    return ("Q" not in o.period, o.period, OUTCOME_KINDS.index(o.kind), o.count, o.unit_code)
+
+
+def _unit_streaks(
+    rulebook: Rulebook, year: int, rows: list[Standing], whole: Standing | None
+) -> list[StreakOutcome]:
+    """One unit's outcomes from its quarterly standings (in order) and its annual one."""
+    first = rows[0]
+
+    def outcome(
+        kind: str, period: str, count: int, notify: str | None, replace: bool = False
+    ) -> StreakOutcome:
+        return StreakOutcome(
+            first.unit_code, first.unit_name, first.sequence, kind, period, count, notify, replace
+        )
+
+    found: list[StreakOutcome] = []
+    met = [s.met for s in rows]
+    if any(m is not None for m in met):
+        for praise in rulebook.praise:
+            n = praise.first_quarters_met
+            if n <= len(met) and all(m is True for m in met[:n]):
+                found.append(outcome("praise", f"{year}Q{n}", n, praise.notify))
+        missed_at = [i + 1 for i, m in enumerate(met) if m is False]
+        for crit in rulebook.criticism:
+            n = crit.quarters_missed
+            if n <= len(missed_at):
+                quarter = f"{year}Q{missed_at[n - 1]}"
+                found.append(outcome("criticism", quarter, n, crit.notify, crit.replace_officer))
+    if whole is None:
+        return found
+    if whole.met is False:
+        found.append(outcome("annual_missed", str(year), 0, None))
+    every_quarter = len(met) == rulebook.quarters_per_year and all(m is True for m in met)
+    no_quarterly = all(m is None for m in met)
+    if rulebook.award_names and (every_quarter or (no_quarterly and whole.met is True)):
+        found.append(outcome("award_candidate", str(year), 0, None))
+    return found
