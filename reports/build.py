@@ -193,26 +193,10 @@ def build_annual(
 ) -> AnnualReport:
     year = report_period("annual", label, zone, rulebook.calendar)
     rows = scoring.standings(session, rulebook, year, zone)
-    quarters = 12 // rulebook.calendar.months_per_quarter
-    quarter_rows = [
-        scoring.standings(
-            session, rulebook, parse_period(f"{year.label}Q{n}", zone, rulebook.calendar), zone
-        )
-        for n in range(1, quarters + 1)
-    ]
-    met_every_quarter: dict[str, bool] = {}
-    for standing in quarter_rows:
-        for r in standing:
-            # A sequence with no quarterly target (直报点) is judged on the year alone.
-            ok = r.met is not False
-            met_every_quarter[r.unit_code] = met_every_quarter.get(r.unit_code, True) and ok
+    candidate_codes, missed_codes = scoring.annual_outcomes(session, rulebook, year, zone)
     tables = _tables(rows)
     ranked = [r for t in tables for r in t.rows]
-    candidates = tuple(
-        r
-        for r in ranked
-        if r.met is True and met_every_quarter.get(r.unit_code, False) and r.points > 0
-    )
+    candidates = tuple(r for r in ranked if r.unit_code in candidate_codes)
     header = ReportHeader(
         kind="annual",
         period=year.label,
@@ -225,7 +209,7 @@ def build_annual(
         header=header,
         tables=tables,
         award_candidates=candidates,
-        missed_target=tuple(r for r in ranked if r.met is False),
+        missed_target=tuple(r for r in ranked if r.unit_code in missed_codes),
         excellent=tuple(scoring.excellent_items(session, rulebook, year, zone, excellent_limit)),
     )
 

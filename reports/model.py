@@ -43,8 +43,8 @@ class StandingRow:
     points: Decimal
     target: Decimal | None
     met: bool | None
-    # Points by publication title (《穗府信息》…), in the rulebook's order.
-    by_publication: tuple[tuple[str, Decimal], ...] = ()
+    # Where the points come from, as labelled columns: 采用得分, 线索得分, 直报点分成.
+    breakdown: tuple[tuple[str, Decimal], ...] = ()
     bonuses: Decimal = Decimal(0)
     deductions: Decimal = Decimal(0)
 
@@ -73,11 +73,11 @@ class SequenceTable:
         return SEQUENCE_SHEETS.get(self.sequence, self.sequence)
 
     @property
-    def publications(self) -> tuple[str, ...]:
-        """The publication columns this table needs, in first-seen order."""
+    def columns(self) -> tuple[str, ...]:
+        """The breakdown columns this table needs, in first-seen order."""
         seen: dict[str, None] = {}
         for row in self.rows:
-            for name, _ in row.by_publication:
+            for name, _ in row.breakdown:
                 seen.setdefault(name, None)
         return tuple(seen)
 

@@ -67,7 +67,7 @@ def _sheet(
 
 
 def _standings_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
-    pubs = table.publications
+    pubs = table.columns
     headers = [
         "排名",
         "单位代码",
@@ -83,7 +83,7 @@ def _standings_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
     ]
     rows: list[list[Cell]] = []
     for r in table.rows:
-        by_pub = dict(r.by_publication)
+        by_pub = dict(r.breakdown)
         rows.append(
             [
                 r.rank,

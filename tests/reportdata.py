@@ -20,7 +20,7 @@ from reports.model import (
 )
 
 D = Decimal
-PUBS = ("《穗府信息》", "《穗府要情》", "《穗府信息调研》")
+PARTS = ("采用得分", "线索得分", "直报点分成")
 
 
 def row(
@@ -35,7 +35,7 @@ def row(
     deductions: str,
     target: str | None,
 ) -> StandingRow:
-    by_pub = tuple((p, D(v)) for p, v in zip(PUBS, pubs, strict=True))
+    by_pub = tuple((p, D(v)) for p, v in zip(PARTS, pubs, strict=True))
     points = sum((v for _, v in by_pub), D(0)) + D(bonuses) - D(deductions)
     goal = None if target is None else D(target)
     return StandingRow(
@@ -48,7 +48,7 @@ def row(
         points=points,
         target=goal,
         met=None if goal is None else points >= goal,
-        by_publication=by_pub,
+        breakdown=by_pub,
         bonuses=D(bonuses),
         deductions=D(deductions),
     )

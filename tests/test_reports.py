@@ -74,7 +74,7 @@ def test_html_text_and_xlsx_carry_exactly_the_standings_numbers() -> None:
         assert got["指标"] == (None if r.target is None else int(r.target))
         assert Decimal(str(got["加分"])) == r.bonuses
         assert Decimal(str(got["扣分"])) == r.deductions
-        for pub, value in r.by_publication:
+        for pub, value in r.breakdown:
             assert Decimal(str(got[pub])) == value
         assert got["完成情况"] == {None: "—", True: "达标", False: "未达标"}[r.met]
         # The text line of the unit carries the same figures in the same order.
