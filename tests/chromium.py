@@ -137,14 +137,40 @@ def near(rgb: tuple[int, int, int], colour: str, tolerance: int = 24) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(rgb, target, strict=True))
 
 
-def main() -> None:
-    """Remake docs/img/quarterly.png and docs/img/refusal.png."""
+def worked_example_html(quarter: str) -> str:
+    """The quarterly summary of the scoring tests' worked example year, as mailed."""
+    from datetime import date
+
+    from ledger.db import Ledger
+    from ledger.rulebook import load_rulebook
+    from mailroom.app import migrate
+    from reports.deliver import ReportSettings, build
     from reports.render import ReportWriter
-    from tests.reportdata import refusal_html, sample_quarterly
+    from tests.scoring_kit import SHANGHAI, Office
+    from tests.test_scoring_worked_example import build_year
+
+    rules = load_rulebook("guangzhou-2004")
+    settings = ReportSettings(zone=SHANGHAI, sender="inf@mailroom.test", sender_name="政务信息处")
+    with tempfile.TemporaryDirectory(prefix="mailroom-example-") as tmp:
+        url = f"sqlite:///{tmp}/mailroom.db"
+        migrate(url)
+        ledger = Ledger.from_url(url)
+        try:
+            with ledger.transaction() as session:
+                build_year(Office(session, rules))
+            report = build(ledger, rules, settings, "quarterly", quarter, date(2026, 6, 1))
+        finally:
+            ledger.dispose()
+    return ReportWriter().html(report)
+
+
+def main() -> None:
+    """Remake docs/img/quarterly.png (the worked example's 2026Q2) and docs/img/refusal.png."""
+    from tests.reportdata import refusal_html
 
     img = Path(__file__).resolve().parent.parent / "docs" / "img"
     img.mkdir(parents=True, exist_ok=True)
-    screenshot(ReportWriter().html(sample_quarterly()), img / "quarterly.png")
+    screenshot(worked_example_html("2026Q2"), img / "quarterly.png")
     screenshot(refusal_html(), img / "refusal.png", (1000, 700))
     print(f"wrote {img / 'quarterly.png'} and {img / 'refusal.png'}")
 
