@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 import time
 import types
 from collections.abc import Callable
@@ -155,8 +156,13 @@ class ReportScheduler:
         calendar: Calendar,
         zone: tzinfo,
         clock: Clock | None = None,
+        retry_delays: tuple[float, ...] = (60.0, 300.0, 900.0),
     ) -> None:
         self._url = database_url
+        # A run that fails (the database away, say) is tried again after these many seconds:
+        # the stored job has already moved on to the next period.
+        self.retry_delays = retry_delays
+        self._stopping = threading.Event()
         self._run = run
         self.schedule = schedule
         self.calendar = calendar
@@ -167,13 +173,21 @@ class ReportScheduler:
     def _fire(self, kind: ReportKind, scheduled: datetime) -> None:
         period = closed_period(kind, scheduled, self.zone, self.calendar)
         log.info("%s report for %s (scheduled %s)", kind, period, scheduled.isoformat())
-        try:
-            self._run(kind, period)
-        except Exception:
-            log.exception("%s report for %s failed", kind, period)
-            raise
+        for delay in (*self.retry_delays, None):
+            try:
+                self._run(kind, period)
+                return
+            except Exception:
+                if delay is None:
+                    log.exception("%s report for %s failed; giving up", kind, period)
+                    raise
+                log.exception("%s report for %s failed; again in %s s", kind, period, delay)
+            if self._stopping.wait(delay):
+                log.warning("%s report for %s not sent: stopping", kind, period)
+                return
 
     def start(self) -> None:
+        self._stopping.clear()
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=make_engine(self._url))},
             executors={"default": ReportExecutor(self._fire)},
@@ -220,6 +234,7 @@ class ReportScheduler:
         return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
 
     def shutdown(self) -> None:
+        self._stopping.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None

@@ -164,6 +164,33 @@ def test_a_close_missed_while_down_is_sent_once_at_start(runs: Runs) -> None:
     assert later.next_runs() == {JOB_IDS["quarterly"]: at("2026-06-01 08:00")}
 
 
+def test_a_failed_run_is_tried_again(office: Ledger, db_url: str) -> None:
+    attempts: list[str] = []
+
+    def run(kind: ReportKind, period: str) -> None:
+        attempts.append(period)
+        if len(attempts) == 1:
+            raise RuntimeError("database away")  # as a dropped connection would
+        send_report(office, RULEBOOK, SETTINGS, kind, period)
+
+    scheduler = ReportScheduler(
+        db_url,
+        run,
+        Schedule(kinds=("quarterly",)),
+        CAL,
+        ZONE,
+        clock=offset_clock(at("2026-03-01 07:59:59")),
+        retry_delays=(0.5,),
+    )
+    scheduler.start()
+    try:
+        expected = _leaders(office)
+        wait_for(lambda: _queued(office) == expected, timeout=30, what="the retried report")
+    finally:
+        scheduler.shutdown()
+    assert attempts == ["2026Q1", "2026Q1"]
+
+
 def test_a_changed_schedule_replaces_the_stored_job(runs: Runs) -> None:
     runs.stop(runs.start("2026-02-27 12:00", kinds=("monthly", "quarterly")))
     scheduler = runs.start("2026-02-27 12:00", kinds=("annual",))
