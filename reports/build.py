@@ -174,7 +174,7 @@ def build_monthly(
         kind="monthly",
         period=month.label,
         title=f"{local.year}年{local.month}月政务信息积分通报",
-        span=f"{span_text(month, zone)}（累计自{date_text(year.start.astimezone(zone).date())}起）",
+        span=f"{span_text(month, zone)}；累计自{date_text(year.start.astimezone(zone).date())}起",
         office_name=office,
         issued=date_text(issued),
     )

@@ -16,8 +16,9 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import partial
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -188,7 +189,7 @@ def _send_each(
                 recipient=recipient,
                 kind=kind,
                 subject=subject,
-                message=lambda r=recipient: message(r),  # type: ignore[misc]
+                message=partial(message, recipient),
                 now=now,
             )
         if queued:
@@ -315,14 +316,3 @@ def send_report(
         summary.already_sent,
     )
     return summary
-
-
-def sent_count(session: Session, report: str, period: str) -> int:
-    return (
-        session.scalar(
-            select(func.count(ReportSend.id)).where(
-                ReportSend.report == report, ReportSend.period == period
-            )
-        )
-        or 0
-    )
