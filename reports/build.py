@@ -63,11 +63,11 @@ def quarter_number(label: str) -> tuple[int, int]:
     return int(year), int(number)
 
 
-def previous_quarter(label: str, calendar: Calendar) -> str:
+def previous_quarter(label: str, quarters_per_year: int) -> str:
     year, number = quarter_number(label)
     if number > 1:
         return f"{year}Q{number - 1}"
-    return f"{year - 1}Q{12 // calendar.months_per_quarter}"
+    return f"{year - 1}Q{quarters_per_year}"
 
 
 def office_name(session: Session, fallback: str) -> str:
@@ -105,7 +105,7 @@ def build_quarterly(
     year, number = quarter_number(period.label)
     rows = scoring.standings(session, rulebook, period, zone)
     previous = parse_period(
-        previous_quarter(period.label, rulebook.calendar), zone, rulebook.calendar
+        previous_quarter(period.label, rulebook.quarters_per_year), zone, rulebook.calendar
     )
     before = scoring.standings(session, rulebook, previous, zone)
     notices = scoring.streak_notices(session, rulebook, period, zone)

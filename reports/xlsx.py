@@ -36,6 +36,7 @@ HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
 THIN = Side(style="thin", color="9E9E9E")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 MISSED_FONT = Font(color="C62828", bold=True)
+CHART_WIDTH_CM = 20
 
 
 def _met_text(met: bool | None) -> str:
@@ -120,7 +121,7 @@ def _chart(
     chart.y_axis.title = "分"
     chart.x_axis.scaling.orientation = "maxMin"  # first-ranked unit at the top
     chart.height = max(7.5, 0.8 * len(rows) + 3)
-    chart.width = 18
+    chart.width = CHART_WIDTH_CM
     chart.add_data(
         Reference(ws, min_col=points_col, max_col=target_col, min_row=1, max_row=last),
         titles_from_data=True,
@@ -177,7 +178,7 @@ def _excellent_sheet(wb: Workbook, items: Sequence[ExcellentItem]) -> None:
     _sheet(
         wb,
         "优秀信息篇目",
-        ["序号", "登记编号", "标题", "报送单位", "采用情况", "得分"],
+        ["序号", "登记编号", "题目", "报送单位", "采用情况", "得分"],
         [
             [i, e.tracking_no, e.title, e.unit_name, e.publication, e.points]
             for i, e in enumerate(items, 1)
