@@ -98,25 +98,37 @@ def unit_leaders(session: Session, unit_code: str, role: str) -> list[Recipient]
     return [Recipient(p.email, p.name) for p in people]
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A mail rendered once; each recipient gets it with their own To and Message-ID."""
+
+    rest: bytes  # every other header and the body, on the wire
+    domain: str
+
+    def to(self, recipient: Recipient) -> bytes:
+        head = EmailMessage()
+        local, _, domain = recipient.address.partition("@")
+        head["To"] = Address(display_name=recipient.name, username=local, domain=domain)
+        head["Message-ID"] = make_msgid(idstring="mailroom.report", domain=self.domain or None)
+        # A message of headers only ends with the blank line that separates the body: drop it.
+        return head.as_bytes(policy=policy.SMTP).removesuffix(b"\r\n") + self.rest
+
+
 def compose(
     settings: ReportSettings,
     *,
-    to: Recipient,
     subject: str,
     text: str,
     html: str,
     now: datetime,
     attachment: tuple[str, bytes] | None = None,
-) -> bytes:
-    """One report mail on the wire: text and HTML alternatives, and the .xlsx if any."""
+) -> Composed:
+    """A report mail: text and HTML alternatives, and the .xlsx if any; addressed later."""
     msg = EmailMessage()
     local, _, domain = settings.sender.partition("@")
     msg["From"] = Address(display_name=settings.sender_name, username=local, domain=domain)
-    to_local, _, to_domain = to.address.partition("@")
-    msg["To"] = Address(display_name=to.name, username=to_local, domain=to_domain)
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(idstring="mailroom.report", domain=domain or None)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     for name, value in settings.headers.items():
@@ -126,7 +138,7 @@ def compose(
     if attachment is not None:
         filename, data = attachment
         msg.add_attachment(data, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=filename)
-    return msg.as_bytes(policy=policy.SMTP)
+    return Composed(msg.as_bytes(policy=policy.SMTP), domain)
 
 
 def send_once(
@@ -229,7 +241,7 @@ def send_notices(
 
         def message(r: Recipient, n: StreakNotice = notice, s: str = subject) -> bytes:
             text, html = writer.notice(n, report.header, r.name or "")
-            return compose(settings, to=r, subject=s, text=text, html=html, now=now)
+            return compose(settings, subject=s, text=text, html=html, now=now).to(r)
 
         summary.add(
             _send_each(
@@ -281,7 +293,14 @@ def send_report(
     writer = writer or ReportWriter()
     report = build(ledger, rulebook, settings, kind, label, now.astimezone(settings.zone).date())
     text, html = writer.text(report), writer.html(report)
-    attachment = (f"{report.header.basename}.xlsx", xlsx_bytes(report))
+    mail = compose(
+        settings,
+        subject=report.header.title,
+        text=text,
+        html=html,
+        now=now,
+        attachment=(f"{report.header.basename}.xlsx", xlsx_bytes(report)),
+    )
     with ledger.reader() as session:
         recipients = summary_recipients(session, settings.recipients)
     summary = _send_each(
@@ -291,15 +310,7 @@ def send_report(
         recipients=recipients,
         kind="report",
         subject=report.header.title,
-        message=lambda r: compose(
-            settings,
-            to=r,
-            subject=report.header.title,
-            text=text,
-            html=html,
-            now=now,
-            attachment=attachment,
-        ),
+        message=mail.to,
         now=now,
     )
     if isinstance(report, QuarterlyReport):

@@ -188,6 +188,16 @@ def test_each_recipient_gets_the_report_once(office: Ledger) -> None:
     assert "text/plain" in parts and "text/html" in parts
     attachment = next(msg.iter_attachments())
     assert attachment.get_filename() == "quarterly-2026Q1.xlsx"
+    # Rendered once, addressed to each: its own To (with the leader's name) and Message-ID.
+    parsed = [email.message_from_bytes(m.message, policy=email.policy.default) for m in mails]
+    assert [p["To"].addresses[0].addr_spec for p in parsed] == [m.to_address for m in mails]
+    assert len({p["Message-ID"] for p in parsed}) == len(mails)
+    named = next(p for p in parsed if p["To"].addresses[0].addr_spec == "liuyang@yx.gz.test")
+    assert named["To"].addresses[0].display_name == "刘洋"
+    for m in mails:
+        assert b"\n" not in m.message.replace(b"\r\n", b"")  # CRLF only, as SMTP requires
+        assert max(len(line) for line in m.message.split(b"\r\n")) <= 998
+        assert m.message.count(b"\r\nTo: ") + m.message.startswith(b"To: ") == 1
     # Another period, and another kind for the same period, are other reports.
     assert send_report(office, RULEBOOK, SETTINGS, "monthly", "2026-02").queued == len(expected)
     with office.reader() as session:
