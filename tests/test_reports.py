@@ -326,9 +326,14 @@ def test_report_command_sends_once(mailroom: MailroomInstance) -> None:
     assert {o["subject"] for o in reports} == {"2026年3月政务信息积分通报"}
 
 
-def test_report_command_mistakes_are_one_line(tmp_path: Path) -> None:
+def test_report_command_mistakes_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mailroom.cli import main
+
     # The period is checked before the database is touched: no `init` needed.
-    instance = MailroomInstance(tmp_path / "office", f"sqlite:///{tmp_path}/none.db")
+    config = tmp_path / "mailroom.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/none.db"\n', encoding="utf-8")
     cases = [
         (
             ["quarterly", "--period", "2026-03"],
@@ -341,8 +346,9 @@ def test_report_command_mistakes_are_one_line(tmp_path: Path) -> None:
         ),
     ]
     for args, message in cases:
-        result = instance.cli("report", *args, check=False)
-        assert (result.returncode, result.stderr) == (2, f"mailroom: {message}\n")
+        assert main(["--config", str(config), "report", *args]) == 2
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err) == ("", f"mailroom: {message}\n")
 
 
 def test_pipeline_items_count_in_the_report_quarter(
