@@ -1,8 +1,11 @@
 """The outbound sender: drains the outbox to the relay, or to a local Maildir when none is set.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED` on PostgreSQL so several instances can share
-one queue. A failed attempt is retried with exponential back-off and given up after
-`MAX_ATTEMPTS`, recorded in the outbox.
+one queue: each row is sent by one of them. A failed attempt is retried with exponential
+back-off; a permanent refusal (`5xx` to the message) or `max_attempts` failures end it
+`failed`, with the last error, in the outbox. Trouble with the relay itself (down, TLS, login)
+is never held against a message: every due message waits for the next attempt, and none is
+given up for it.
 """
 
 from __future__ import annotations
@@ -13,20 +16,38 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
 
 from ledger.db import Ledger
-from ledger.filing import retry_delay
 from ledger.models import OutboundMessage
 from mailroom.config import OutboundConfig
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 10
-BATCH = 50
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential back-off: `first`, twice that, four times … at most `longest`."""
+
+    first: timedelta = timedelta(minutes=1)
+    longest: timedelta = timedelta(hours=6)
+    max_attempts: int = 10
+
+    def delay(self, attempts: int) -> timedelta:
+        return min(self.first * (1 << min(max(attempts - 1, 0), 30)), self.longest)
+
+    @classmethod
+    def of(cls, config: OutboundConfig) -> RetryPolicy:
+        return cls(first=timedelta(seconds=config.retry_seconds), max_attempts=config.max_attempts)
+
+
+class RelayUnavailable(Exception):
+    """The relay could not be reached, or refused our TLS or login: no fault of the message."""
 
 
 class Transport:
@@ -58,19 +79,34 @@ class MaildirTransport(Transport):
 
 
 class RelayTransport(Transport):
+    """SMTP to the configured relay, with STARTTLS and AUTH when configured."""
+
     def __init__(self, config: OutboundConfig, timeout: float = 30.0) -> None:
         assert config.relay_host
         self.config = config
         self.timeout = timeout
 
+    def _tls(self) -> ssl.SSLContext:
+        ca_file = self.config.ca_file
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
     def send(self, row_id: int, mail_from: str, to: str, message: bytes) -> None:
         cfg = self.config
         assert cfg.relay_host
-        with smtplib.SMTP(cfg.relay_host, cfg.relay_port, timeout=self.timeout) as smtp:
-            if cfg.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if cfg.username and cfg.password:
-                smtp.login(cfg.username, cfg.password)
+        try:
+            smtp = smtplib.SMTP(cfg.relay_host, cfg.relay_port, timeout=self.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise RelayUnavailable(
+                f"cannot reach {cfg.relay_host}:{cfg.relay_port}: {exc}"
+            ) from exc
+        with smtp:
+            try:
+                if cfg.starttls:
+                    smtp.starttls(context=self._tls())
+                if cfg.username and cfg.password:
+                    smtp.login(cfg.username, cfg.password)
+            except (OSError, smtplib.SMTPException) as exc:
+                raise RelayUnavailable(f"relay refused TLS or login: {exc}") from exc
             smtp.sendmail(mail_from, [to], message)
 
 
@@ -80,43 +116,85 @@ def transport_for(config: OutboundConfig) -> Transport:
     return MaildirTransport(config.maildir)
 
 
+def _permanent(exc: Exception) -> bool:
+    """A `5xx` answer to the message itself: retrying cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
+
+
+def _never() -> bool:
+    return False
+
+
 def deliver_due(
     ledger: Ledger,
     transport: Transport,
     mail_from: str,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    retry: RetryPolicy = RetryPolicy(),
+    should_stop: Callable[[], bool] = _never,
 ) -> int:
-    """Send what is due; returns how many were sent. One transaction per message."""
+    """Send what is due; returns how many were sent. One transaction per message.
+
+    The row stays locked while it is handed over, so another instance skips it; it is marked
+    `sent` only after the next hop accepted it (a crash in between sends it again).
+    """
     sent = 0
-    while True:
+    while not should_stop():
         with ledger.transaction() as session:
             now = clock()
-            query = (
-                select(OutboundMessage)
-                .where(OutboundMessage.state == "queued", OutboundMessage.next_attempt_at <= now)
-                .order_by(OutboundMessage.id)
-                .limit(1)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            row = session.scalars(query).first()
+            row = session.scalars(_due(session, now).limit(1)).first()
             if row is None:
                 return sent
             row.attempts += 1
             try:
                 transport.send(row.id, mail_from, row.to_address, row.message)
-            except (OSError, smtplib.SMTPException) as exc:
-                row.last_error = f"{type(exc).__name__}: {exc}"
-                permanent = isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
-                if permanent or row.attempts >= MAX_ATTEMPTS:
+            except RelayUnavailable as exc:
+                # Nothing will get through now: every due message waits for the same retry.
+                row.last_error = f"{exc}"[:2000]
+                row.next_attempt_at = now + retry.delay(row.attempts)
+                others = _due(session, now).where(OutboundMessage.id != row.id)
+                session.execute(
+                    update(OutboundMessage)
+                    .where(OutboundMessage.id.in_(others.with_only_columns(OutboundMessage.id)))
+                    .values(next_attempt_at=row.next_attempt_at)
+                )
+                log.warning("relay unavailable (%s); next attempt at %s", exc, _at(row))
+                return sent
+            except Exception as exc:
+                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                if _permanent(exc) or row.attempts >= retry.max_attempts:
                     row.state = "failed"
+                    log.error("outbox %s to %s failed: %s", row.id, row.to_address, row.last_error)
                 else:
-                    row.next_attempt_at = now + retry_delay(row.attempts)
-                log.warning("outbox %s to %s: %s", row.id, row.to_address, row.last_error)
+                    row.next_attempt_at = now + retry.delay(row.attempts)
+                    log.warning(
+                        "outbox %s to %s: %s; next attempt at %s",
+                        row.id,
+                        row.to_address,
+                        row.last_error,
+                        _at(row),
+                    )
                 continue
             row.state = "sent"
             row.sent_at = now
             row.last_error = None
             sent += 1
-        if sent >= BATCH:
-            return sent
+    return sent
+
+
+def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
+    """Queued rows whose time has come, oldest first; rows another instance holds are skipped."""
+    query = (
+        select(OutboundMessage)
+        .where(OutboundMessage.state == "queued", OutboundMessage.next_attempt_at <= now)
+        .order_by(OutboundMessage.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def _at(row: OutboundMessage) -> str:
+    return row.next_attempt_at.isoformat(timespec="seconds")

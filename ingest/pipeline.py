@@ -1,19 +1,21 @@
 """The pipeline of one message: classify → parse/validate → file in the ledger → queue replies.
 
-`process()` runs in one transaction and is idempotent on the spool id, so a message spooled
-before a crash is processed exactly once after restart. Anything that raises while judging a
-message ends `quarantined` with the traceback, the raw message kept for a re-run.
+`process()` runs in one transaction and is idempotent on the spool id and on the IMAP origin
+(account, folder, UIDVALIDITY, UID), so a message spooled or polled before a crash is processed
+exactly once after restart. Anything that raises while judging a message ends `quarantined`
+with the traceback, the raw message kept for a re-run.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ingest.replies import ReplyWriter, wire_bytes
@@ -27,19 +29,34 @@ from ledger.filing import (
     queue_mail,
     refusals_since,
 )
-from ledger.models import Intake, RawMessage, Submission
+from ledger.models import ImapMessage, Intake, RawMessage, Submission
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
 from mailroom.config import Config
 from parser import Limits, classify, decode_message, validate
+from parser.decode import content_hash
 from parser.types import DecodedMessage, Problem
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ImapOrigin:
+    """Where a polled message sits on the IMAP server: the key of its `ImapMessage` row."""
+
+    account: str  # user@host
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+@dataclass(frozen=True)
 class Arrival:
-    """How a message arrived: the envelope, the mailbox, and when."""
+    """How a message arrived: the envelope, the mailbox, and when.
+
+    `mail_from` is the SMTP envelope sender ("" for the null sender of bounces), or None when
+    unknown (IMAP, files): then the message's `Return-Path:` stands in for it.
+    """
 
     mailbox: str
     channel: str
@@ -47,6 +64,7 @@ class Arrival:
     mail_from: str | None = None
     rcpt: str = ""
     spool_id: str | None = None
+    imap: ImapOrigin | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,32 @@ class Outcome:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# States of a message that was judged (a later copy of it is a `duplicate`).
+JUDGED_STATES = ("filed", "rejected", "command", "command_refused")
+
+_ANGLE_ADDRESS = re.compile(r"<([^<>]*)>")
+
+
+def return_path(msg: DecodedMessage) -> str | None:
+    """The envelope sender the final delivery recorded (`Return-Path:`), "" for `<>`."""
+    value = msg.header("Return-Path")
+    if value is None:
+        return None
+    found = _ANGLE_ADDRESS.search(value)
+    return (found.group(1) if found else value).strip()
+
+
+def same_content(a: DecodedMessage, b: DecodedMessage) -> bool:
+    """Two deliveries of what one sender wrote: sender, subject, text and attachments agree."""
+    return (
+        a.from_address == b.from_address
+        and a.subject == b.subject
+        and a.body_text.strip() == b.body_text.strip()
+        and [(x.filename, x.data) for x in a.attachments]
+        == [(y.filename, y.data) for y in b.attachments]
+    )
 
 
 class Pipeline:
@@ -87,27 +131,10 @@ class Pipeline:
 
     def process(self, raw: bytes, arrival: Arrival) -> Outcome:
         with self.ledger.transaction() as session:
-            if arrival.spool_id:
-                done = session.scalars(
-                    select(Intake).where(Intake.spool_id == arrival.spool_id)
-                ).first()
-                if done is not None:
-                    return self._outcome(session, done)
-            intake = Intake(
-                spool_id=arrival.spool_id,
-                channel=arrival.channel,
-                mailbox=arrival.mailbox,
-                envelope_from=arrival.mail_from or "",
-                envelope_to=arrival.rcpt,
-                received_at=arrival.received_at,
-                state="received",
-                reasons=[],
-                details={},
-                size=len(raw),
-            )
-            intake.raw = RawMessage(data=raw)
-            session.add(intake)
-            session.flush()
+            done = self._already_processed(session, raw, arrival)
+            if done is not None:
+                return self._outcome(session, done)
+            intake = self._new_intake(session, raw, arrival)
             try:
                 with session.begin_nested():
                     self._judge(session, intake, raw, arrival)
@@ -119,6 +146,97 @@ class Pipeline:
             intake.processed_at = self.clock()
             session.flush()
             return self._outcome(session, intake)
+
+    def quarantine(self, raw: bytes, arrival: Arrival, reason: str, error: str) -> Outcome:
+        """Record a message that could not be processed at all, raw bytes kept for a person.
+
+        For what `process()` itself could not store (the database refused the row), or what
+        the IMAP poller could not fetch whole. Idempotent like `process()`.
+        """
+        with self.ledger.transaction() as session:
+            done = self._already_processed(session, raw, arrival)
+            if done is not None:
+                return self._outcome(session, done)
+            intake = self._new_intake(session, raw, arrival)
+            intake.state = "quarantined"
+            intake.reasons = [reason]
+            intake.error = error
+            intake.processed_at = self.clock()
+            session.flush()
+            return self._outcome(session, intake)
+
+    def _already_processed(self, session: Session, raw: bytes, arrival: Arrival) -> Intake | None:
+        if arrival.spool_id:
+            done = session.scalars(
+                select(Intake).where(Intake.spool_id == arrival.spool_id)
+            ).first()
+            if done is not None:
+                return done
+        origin = arrival.imap
+        if origin is None:
+            return None
+        seen = session.scalars(
+            select(Intake)
+            .join(ImapMessage, ImapMessage.intake_id == Intake.id)
+            .where(
+                ImapMessage.account == origin.account,
+                ImapMessage.folder == origin.folder,
+                ImapMessage.uidvalidity == origin.uidvalidity,
+                ImapMessage.uid == origin.uid,
+            )
+        ).first()
+        if seen is not None:
+            return seen
+        # After a UIDVALIDITY change the server numbers its messages afresh: one filed from
+        # this folder before is recognised by its content, and only its new place is recorded.
+        renumbered = session.scalars(
+            select(Intake)
+            .join(ImapMessage, ImapMessage.intake_id == Intake.id)
+            .where(
+                ImapMessage.account == origin.account,
+                ImapMessage.folder == origin.folder,
+                ImapMessage.uidvalidity != origin.uidvalidity,
+                Intake.content_hash == content_hash(raw),
+            )
+            .order_by(Intake.id)
+            .limit(1)
+        ).first()
+        if renumbered is not None:
+            self._record_origin(session, renumbered, origin)
+        return renumbered
+
+    def _record_origin(self, session: Session, intake: Intake, origin: ImapOrigin) -> None:
+        session.add(
+            ImapMessage(
+                account=origin.account,
+                folder=origin.folder,
+                uidvalidity=origin.uidvalidity,
+                uid=origin.uid,
+                intake_id=intake.id,
+                seen_at=self.clock(),
+            )
+        )
+        session.flush()
+
+    def _new_intake(self, session: Session, raw: bytes, arrival: Arrival) -> Intake:
+        intake = Intake(
+            spool_id=arrival.spool_id,
+            channel=arrival.channel,
+            mailbox=arrival.mailbox,
+            envelope_from=arrival.mail_from or "",
+            envelope_to=arrival.rcpt,
+            received_at=arrival.received_at,
+            state="received",
+            reasons=[],
+            details={},
+            size=len(raw),
+        )
+        intake.raw = RawMessage(data=raw)
+        session.add(intake)
+        session.flush()
+        if arrival.imap is not None:
+            self._record_origin(session, intake, arrival.imap)
+        return intake
 
     def _outcome(self, session: Session, intake: Intake) -> Outcome:
         tracking = session.scalar(
@@ -133,11 +251,17 @@ class Pipeline:
         intake.subject = msg.subject
         intake.content_hash = msg.content_hash
 
-        not_to_answer = classify(msg, arrival.mail_from, self.own_addresses)
+        envelope_from = arrival.mail_from
+        if envelope_from is None:
+            envelope_from = return_path(msg)
+        not_to_answer = classify(msg, envelope_from, self.own_addresses)
         if not_to_answer:
             intake.state, intake.reasons = "ignored", [not_to_answer]
             return
+        self._serialise_copies(session, msg)
         earlier = find_duplicate(session, msg.message_id, msg.content_hash)
+        if earlier is None or earlier.id == intake.id:
+            earlier = self._same_message(session, msg, intake.id)
         if earlier is not None and earlier.id != intake.id:
             intake.state, intake.reasons = "duplicate", ["duplicate"]
             intake.details = {"duplicate_of": earlier.id}
@@ -228,6 +352,43 @@ class Pipeline:
             now=now,
             intake_id=intake.id,
         )
+
+    def _serialise_copies(self, session: Session, msg: DecodedMessage) -> None:
+        """On PostgreSQL, two copies of one message (SMTP and IMAP at once) are judged in turn.
+
+        A transaction lock keyed on the Message-ID makes the second wait for the first to
+        commit, so it sees the first and ends `duplicate`. (SQLite already runs one writer.)
+        """
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        key = msg.message_id or msg.content_hash
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 4))"), {"key": key}
+        )
+
+    def _same_message(self, session: Session, msg: DecodedMessage, intake_id: int) -> Intake | None:
+        """An earlier judged message with this Message-ID and the same content once decoded.
+
+        The content hash ignores trace headers, but mail servers add headers of their own on
+        delivery (Coremail's `X-CM-*`, Exchange's `X-MS-*`): the copy polled from a mailbox
+        and the copy sent to the listener then differ in bytes, not in what the sender wrote.
+        """
+        if not msg.message_id:
+            return None
+        earlier = session.scalars(
+            select(Intake)
+            .where(
+                Intake.message_id == msg.message_id,
+                Intake.state.in_(JUDGED_STATES),
+                Intake.id != intake_id,
+            )
+            .order_by(Intake.id)
+            .limit(5)
+        ).all()
+        for candidate in earlier:
+            if candidate.raw is not None and same_content(decode_message(candidate.raw.data), msg):
+                return candidate
+        return None
 
     def _refuse(
         self,

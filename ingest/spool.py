@@ -2,6 +2,8 @@
 
 Maildir-style: write to `tmp/`, fsync the file, rename into `new/`, fsync the directory.
 Each file starts with one line of envelope JSON, then the message bytes exactly as received.
+A file in `tmp/` was never answered `250` (the process died while writing it): it is removed
+at the next start.
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _writer_alive(spool_id: str) -> bool:
+    """Whether the process that named this spool file (`<ns>.<pid>.<seq>.<hex>`) still runs."""
+    try:
+        pid = int(spool_id.split(".")[1])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -49,6 +66,16 @@ class Spool:
     def ensure(self) -> None:
         for d in (self.tmp, self.new, self.bad):
             d.mkdir(parents=True, exist_ok=True)
+
+    def clear_unfinished(self) -> int:
+        """Remove half-written files that dead processes left in `tmp/`; returns how many."""
+        removed = 0
+        for path in self.tmp.iterdir():
+            if _writer_alive(path.name):
+                continue
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def _new_id(self) -> str:
         # Sortable by time of arrival, unique across processes and hosts sharing a database.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -117,8 +117,3 @@ def queue_mail(
     )
     session.add(row)
     return row
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential back-off for outbound mail: 1, 2, 4 … minutes, at most 6 hours."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))

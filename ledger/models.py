@@ -291,6 +291,27 @@ class SolicitationMail(Base):
     created_at: Mapped[datetime]
 
 
+class ImapMessage(Base):
+    """A message found in a polled IMAP folder: where it sits, and the intake it became.
+
+    Keyed on the server's (UIDVALIDITY, UID) within one folder of one account, so a re-poll
+    never files it twice and a new UIDVALIDITY starts a fresh key space. `acted_at` is when it
+    was moved to the processed folder or flagged, always after the intake was committed.
+    """
+
+    __tablename__ = "imap_messages"
+    __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(320))  # user@host
+    folder: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intake.id"), index=True)
+    seen_at: Mapped[datetime]
+    acted_at: Mapped[datetime | None]
+
+
 class ReportSend(Base):
     """One report for one period to one recipient: the UNIQUE key makes each go out once.
 

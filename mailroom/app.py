@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from alembic import command
 
-from ingest.outbound import Transport, deliver_due, transport_for
+from ingest.outbound import RetryPolicy, Transport, deliver_due, transport_for
 from ingest.pipeline import Pipeline
 from ingest.spool import Spool
 from ledger.db import Ledger
@@ -46,8 +47,14 @@ class App:
             transport=transport_for(config.outbound),
         )
 
-    def deliver(self) -> int:
-        return deliver_due(self.ledger, self.transport, self.config.sender_address)
+    def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        return deliver_due(
+            self.ledger,
+            self.transport,
+            self.config.sender_address,
+            retry=RetryPolicy.of(self.config.outbound),
+            should_stop=should_stop,
+        )
 
     def close(self) -> None:
         self.ledger.dispose()

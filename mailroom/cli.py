@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ingest.pipeline import Arrival
 from ledger.calendar import Period, parse_period, quarter_of
-from ledger.models import Intake, OutboundMessage, ScoreEvent, Submission, Unit
+from ledger.models import ImapMessage, Intake, OutboundMessage, ScoreEvent, Submission, Unit
 from ledger.scoring import (
     Recorded,
     event_points,
@@ -252,6 +252,13 @@ def cmd_registry(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def _imap_origins(app: App) -> dict[int, ImapMessage]:
+    """Where each IMAP-polled intake was first found on the server (account, folder, UID)."""
+    with app.ledger.reader() as session:
+        rows = session.scalars(select(ImapMessage).order_by(ImapMessage.id.desc())).all()
+    return {row.intake_id: row for row in rows}
+
+
 def cmd_intake(app: App, args: argparse.Namespace) -> int:
     with app.ledger.reader() as session:
         query = select(Intake, Submission.tracking_no).outerjoin(
@@ -260,21 +267,32 @@ def cmd_intake(app: App, args: argparse.Namespace) -> int:
         if args.state:
             query = query.where(Intake.state == args.state)
         rows = session.execute(query.order_by(Intake.id)).all()
-    data: list[dict[str, Any]] = [
-        {
-            "id": intake.id,
-            "message_id": intake.message_id,
-            "mailbox": intake.mailbox,
-            "channel": intake.channel,
-            "from": intake.from_address,
-            "subject": intake.subject,
-            "received_at": _iso(intake.received_at),
-            "state": intake.state,
-            "reasons": list(intake.reasons),
-            "tracking_no": tracking,
-        }
-        for intake, tracking in rows
-    ]
+    origins = _imap_origins(app)
+    data: list[dict[str, Any]] = []
+    for intake, tracking in rows:
+        origin = origins.get(intake.id)
+        data.append(
+            {
+                "id": intake.id,
+                "message_id": intake.message_id,
+                "mailbox": intake.mailbox,
+                "channel": intake.channel,
+                "imap": None
+                if origin is None
+                else {
+                    "account": origin.account,
+                    "folder": origin.folder,
+                    "uidvalidity": origin.uidvalidity,
+                    "uid": origin.uid,
+                },
+                "from": intake.from_address,
+                "subject": intake.subject,
+                "received_at": _iso(intake.received_at),
+                "state": intake.state,
+                "reasons": list(intake.reasons),
+                "tracking_no": tracking,
+            }
+        )
     if args.json:
         _print_json(data)
     else:
@@ -284,6 +302,7 @@ def cmd_intake(app: App, args: argparse.Namespace) -> int:
                     str(d["id"]),
                     str(d["received_at"])[:19],
                     d["mailbox"],
+                    _origin_text(d),
                     d["state"],
                     ",".join(d["reasons"]),
                     d["tracking_no"] or "",
@@ -291,7 +310,7 @@ def cmd_intake(app: App, args: argparse.Namespace) -> int:
                 ]
                 for d in data
             ],
-            ["id", "received (UTC)", "mailbox", "state", "reasons", "tracking", "subject"],
+            ["id", "received (UTC)", "mailbox", "via", "state", "reasons", "tracking", "subject"],
         )
     return 0
 
@@ -300,6 +319,13 @@ def _number(points: Decimal | int) -> int | float:
     """Points for JSON: whole numbers stay whole; a 直报点 share may leave a half (18.5)."""
     value = Decimal(points)
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _origin_text(row: dict[str, Any]) -> str:
+    imap = row["imap"]
+    if imap is None:
+        return str(row["channel"])
+    return f"imap {imap['account']}/{imap['folder']} uid {imap['uid']}"
 
 
 def _item_json(

@@ -35,6 +35,8 @@ class SmtpConfig:
     listen_port: int = 8025
     max_message_bytes: int = 25 * 1024 * 1024
     hostname: str = "mailroom.localhost"
+    tls_cert: Path | None = None  # with tls_key: STARTTLS is offered
+    tls_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class OutboundConfig:
     starttls: bool = False
     username: str | None = None
     password: str | None = None
+    ca_file: Path | None = None  # CA bundle that signed the relay's certificate (else system's)
+    retry_seconds: int = 60  # first retry after this; doubling, at most 6 hours
+    max_attempts: int = 10
     maildir: Path = Path("var/outbox")
 
 
@@ -83,6 +88,12 @@ class ImapConfig:
     folder: str = "INBOX"
     processed_folder: str | None = "Processed"
     mailbox: str = "daily"
+    poll_seconds: int = 60  # look again at least this often (IDLE wakes sooner)
+
+    @property
+    def account(self) -> str:
+        """The mailbox's identity in the ledger (`user@host`), whatever the table is called."""
+        return f"{self.username}@{self.host.lower()}"
 
 
 @dataclass(frozen=True)
@@ -235,6 +246,14 @@ def _mailbox_kind(value: Any) -> str:
     return text
 
 
+def _poll_seconds(value: Any) -> int:
+    seconds = _positive_int(value)
+    if seconds > 1500:
+        # IMAP IDLE must be renewed within 29 minutes (RFC 2177); a poll renews it.
+        raise ValueError("must be at most 1500 (25 minutes)")
+    return seconds
+
+
 def _int_from(lo: int, hi: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -273,6 +292,8 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "listen": _host_port,
         "max_message_bytes": _positive_int,
         "hostname": _nonempty,
+        "tls_cert": _nonempty,
+        "tls_key": _nonempty,
     },
     "mailboxes": {
         "daily": _address,
@@ -287,6 +308,9 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "starttls": _bool,
         "username": _str,
         "password": _str,
+        "ca_file": _nonempty,
+        "retry_seconds": _positive_int,
+        "max_attempts": _positive_int,
         "maildir": _nonempty,
     },
     "rules": {"rulebook": _nonempty},
@@ -322,6 +346,7 @@ _IMAP_KEYS: dict[str, Checker] = {
     "folder": _nonempty,
     "processed_folder": _str,
     "mailbox": _mailbox_kind,
+    "poll_seconds": _poll_seconds,
 }
 
 
@@ -384,6 +409,11 @@ def parse_config(
     smtp = SmtpConfig()
     if "listen" in s:
         smtp = replace(smtp, listen_host=s["listen"][0], listen_port=s["listen"][1])
+    if ("tls_cert" in s) != ("tls_key" in s):
+        raise ConfigError("config: [smtp] tls_cert and tls_key must be set together")
+    for key in ("tls_cert", "tls_key"):
+        if key in s:
+            s[key] = _resolve(base_dir, s[key])
     smtp = replace(smtp, **{k: v for k, v in s.items() if k != "listen"})
 
     mailboxes = replace(MailboxesConfig(), **checked["mailboxes"])
@@ -399,6 +429,9 @@ def parse_config(
         starttls=o.get("starttls", False),
         username=o.get("username") or None,
         password=o.get("password") or None,
+        ca_file=_resolve(base_dir, o["ca_file"]) if "ca_file" in o else None,
+        retry_seconds=o.get("retry_seconds", OutboundConfig.retry_seconds),
+        max_attempts=o.get("max_attempts", OutboundConfig.max_attempts),
         maildir=_resolve(base_dir, o.get("maildir", OutboundConfig.maildir)),
     )
 

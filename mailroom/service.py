@@ -1,37 +1,53 @@
-"""`mailroom serve`: SMTP listener, spool worker, outbound sender, report scheduler in one process.
+"""`mailroom serve`: SMTP listener, spool worker, IMAP pollers, outbound sender, report scheduler.
 
-SIGTERM (or SIGINT) stops accepting connections, lets the current message finish, and exits;
-whatever was answered `250` is in the spool and is processed at the next start.
+SIGTERM (or SIGINT): the listener stops accepting connections and new transactions; a session
+in the middle of one finishes it (within `GRACE_SECONDS`) and hears its answer; the worker, the
+pollers and the sender finish the message in hand; then the process exits. Whatever was
+answered `250` is in the spool and is processed at the next start, and an IMAP message is moved
+only after its commit, so SIGKILL at any moment loses nothing either.
+
+On SQLite one `serve` runs per database (a lock file beside it says so); on PostgreSQL several
+may share one database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import signal
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
+from ingest.health import DatabaseHealth
+from ingest.imap import ImapPoller, lease_for
 from ingest.notices import ReminderCheck
-from ingest.smtp import IntakeHandler, smtp_factory
+from ingest.smtp import IntakeHandler, smtp_factory, tls_context
 from ingest.worker import drain
 from mailroom.app import App
+from mailroom.errors import UserError
 from mailroom.reporting import start_report_scheduler
 
 log = logging.getLogger("mailroom.serve")
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # the worker and the sender look for work at least this often
+GRACE_SECONDS = 30.0  # how long shutdown waits for an SMTP transaction in progress
+HEALTH_TTL = 1.0  # how long a verdict on the database is trusted before asking again
 REMINDER_CHECK_SECONDS = 60.0  # how often the outbound worker looks for due 约稿 reminders
 
 
 async def _loop_worker(
     name: str,
-    work: object,
+    work: Callable[[], object],
     wake: asyncio.Event,
     stop: asyncio.Event,
     executor: ThreadPoolExecutor,
 ) -> None:
     loop = asyncio.get_running_loop()
-    assert callable(work)
     while not stop.is_set():
         try:
             await loop.run_in_executor(executor, work)
@@ -47,26 +63,82 @@ async def _loop_worker(
             fut.cancel()
 
 
+@contextmanager
+def sole_instance(database_url: str) -> Iterator[None]:
+    """SQLite: refuse a second `serve` on the same database file (PostgreSQL: no limit)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or database_url.endswith(":memory:"):
+        yield
+        return
+    path = Path(database_url[len(prefix) :])
+    lock_path = path.with_name(path.name + ".serve-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another `mailroom serve` runs on {path}: SQLite allows one instance "
+                "(use PostgreSQL for several)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 async def run(app: App, *, process: bool = True) -> None:
     cfg = app.config
     app.spool.ensure()
+    cleared = app.spool.clear_unfinished()
+    if cleared:
+        log.info("removed %d half-written spool files of a process that died", cleared)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    stopping = threading.Event()  # the same signal, for the worker threads
     spooled = asyncio.Event()
     delivered = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    handler = IntakeHandler(cfg.mailboxes, app.spool, on_spooled=spooled.set)
+    tls = None
+    if cfg.smtp.tls_cert and cfg.smtp.tls_key:
+        tls = tls_context(cfg.smtp.tls_cert, cfg.smtp.tls_key)
+    health = DatabaseHealth(app.ledger, ttl=HEALTH_TTL)
+    handler = IntakeHandler(cfg.mailboxes, app.spool, health, on_spooled=spooled.set)
     server = await loop.create_server(
-        smtp_factory(handler, cfg.smtp.max_message_bytes, cfg.smtp.hostname),
+        smtp_factory(handler, cfg.smtp.max_message_bytes, cfg.smtp.hostname, tls),
         host=cfg.smtp.listen_host,
         port=cfg.smtp.listen_port,
     )
     where = f"{cfg.smtp.listen_host}:{cfg.smtp.listen_port}"
     outgoing = cfg.outbound.relay_host or str(cfg.outbound.maildir)
-    log.info("listening for SMTP on %s; replies go to %s", where, outgoing)
+    log.info(
+        "listening for SMTP on %s%s; replies go to %s",
+        where,
+        " (STARTTLS offered)" if tls else "",
+        outgoing,
+    )
     print(f"mailroom: listening on {where}", flush=True)
+
+    def wake_sender() -> None:
+        loop.call_soon_threadsafe(delivered.set)
+
+    pollers = [
+        ImapPoller(
+            imap,
+            app.pipeline,
+            lease_for(app.ledger.engine, imap),
+            cfg.smtp.max_message_bytes,
+            on_filed=wake_sender,
+        )
+        for imap in (cfg.imap if process else ())
+    ]
+    threads = [
+        threading.Thread(
+            target=poller.run, args=(stopping,), name=f"imap-{poller.config.name}", daemon=True
+        )
+        for poller in pollers
+    ]
 
     tasks = []
     with (
@@ -76,33 +148,49 @@ async def run(app: App, *, process: bool = True) -> None:
         if process:
 
             def work() -> None:
-                if drain(app.spool, app.pipeline):
-                    loop.call_soon_threadsafe(delivered.set)
+                done = drain(
+                    app.spool,
+                    app.pipeline,
+                    should_stop=stopping.is_set,
+                    on_database_error=health.mark_down,
+                )
+                if done:
+                    wake_sender()
 
-            tasks.append(
-                asyncio.create_task(_loop_worker("pipeline", work, spooled, stop, pipeline_pool))
-            )
             reminders = ReminderCheck(app.ledger, cfg, REMINDER_CHECK_SECONDS)
 
             def outbound() -> None:
                 reminders()
-                app.deliver()
+                app.deliver(should_stop=stopping.is_set)
+
+            tasks.append(
+                asyncio.create_task(_loop_worker("pipeline", work, spooled, stop, pipeline_pool))
+            )
 
             tasks.append(
                 asyncio.create_task(
                     _loop_worker("outbound", outbound, delivered, stop, outbound_pool)
                 )
             )
-            reports = start_report_scheduler(app, lambda: loop.call_soon_threadsafe(delivered.set))
+            for thread in threads:
+                thread.start()
+            for poller in pollers:
+                log.info("polling %s", poller.where)
+            reports = start_report_scheduler(app, wake_sender)
         await stop.wait()
+        log.info("stopping: no new connections; finishing the message in hand")
+        stopping.set()
         if process:
             await loop.run_in_executor(None, reports.shutdown)
-        log.info("stopping: no new connections; finishing the current message")
         server.close()
+        await handler.close_sessions(GRACE_SECONDS)
         await server.wait_closed()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for thread in threads:
+            await loop.run_in_executor(None, thread.join, GRACE_SECONDS)
     print("mailroom: stopped", flush=True)
 
 
 def serve(app: App, *, process: bool = True) -> None:
-    asyncio.run(run(app, process=process))
+    with sole_instance(app.config.database.url):
+        asyncio.run(run(app, process=process))

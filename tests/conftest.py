@@ -13,6 +13,7 @@ from alembic import command
 
 from ledger.db import Ledger
 from migrations import alembic_config
+from tests.dovecot import Dovecot
 from tests.pgcluster import PgCluster
 
 DATA = Path(__file__).parent / "data"
@@ -58,7 +59,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    yield from _fresh_pg_database(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """A freshly migrated, empty PostgreSQL database (for tests that only make sense there)."""
+    yield from _fresh_pg_database(pg_cluster)
+
+
+def _fresh_pg_database(cluster: PgCluster) -> Iterator[str]:
     name = f"t_{next(_db_counter)}"
     cluster.execute(f"CREATE DATABASE {name} TEMPLATE mailroom_template")
     try:
@@ -74,3 +84,13 @@ def ledger(db_url: str) -> Iterator[Ledger]:
         yield handle
     finally:
         handle.dispose()
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A private Dovecot IMAP server on 127.0.0.1 with the mailboxes `inf` and `sfxx`."""
+    server = Dovecot(users={"inf": "secret", "sfxx": "secret"})
+    try:
+        yield server.start()
+    finally:
+        server.close()

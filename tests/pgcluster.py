@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -69,6 +70,9 @@ class PgCluster:
             pw = pwd.getpwnam(self._run_as)
             os.chmod(self.base, 0o755)
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        if (self.data / "PG_VERSION").exists():
+            self._run()  # started again after stop(): same data, same port
+            return
         subprocess.run(
             [
                 str(self.bin / "initdb"),
@@ -86,7 +90,10 @@ class PgCluster:
             stderr=subprocess.PIPE,
             **self._popen_kwargs(),  # type: ignore[arg-type]
         )
-        log = open(self.base / "postgres.log", "wb")  # noqa: SIM115 - kept for the server's life
+        self._run()
+
+    def _run(self) -> None:
+        log = open(self.base / "postgres.log", "ab")  # noqa: SIM115 - kept for the server's life
         self.proc = subprocess.Popen(
             [
                 str(self.bin / "postgres"),
@@ -150,7 +157,8 @@ class PgCluster:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
+        # Fast shutdown: connected clients are cut off (a smart one would wait for them).
+        self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,7 +33,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
 class MailroomInstance:
     """One configured Mailroom: its config file, its `var/`, and a `serve` process."""
 
-    def __init__(self, root: Path, db_url: str, **overrides: str) -> None:
+    def __init__(self, root: Path, db_url: str, **overrides: Any) -> None:
+        """`overrides` are `section.key` settings (e.g. `imap.inf.host`), added or replaced."""
         self.root = root
         self.port = free_port()
         self.db_url = db_url
@@ -46,13 +48,14 @@ class MailroomInstance:
                 "desk": "desk@mailroom.test",
             },
         }
+        for dotted, value in overrides.items():
+            section, _, key = dotted.rpartition(".")
+            settings.setdefault(section, {})[key] = value
         lines = []
         for section, values in settings.items():
             lines.append(f"[{section}]")
             for key, value in values.items():
-                value = overrides.pop(f"{section}.{key}", value)
                 lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
-        assert not overrides, f"unknown overrides {overrides}"
         self.config = root / "mailroom.toml"
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -141,6 +144,19 @@ class MailroomInstance:
         return out
 
 
+def with_message_id(raw: bytes, message_id: str) -> bytes:
+    """The same mail under another Message-ID: to Mailroom, another item (not a duplicate)."""
+    replaced, count = re.subn(
+        rb"^Message-ID: *<[^>]*>",
+        b"Message-ID: <" + message_id.encode() + b">",
+        raw,
+        count=1,
+        flags=re.MULTILINE | re.IGNORECASE,
+    )
+    assert count == 1, "the message has no Message-ID header to replace"
+    return replaced
+
+
 def plain_text(msg: EmailMessage) -> str:
     body = msg.get_body(("plain",))
     assert body is not None
@@ -157,4 +173,4 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["MailroomInstance", "pid_alive", "plain_text", "signal", "wait_for"]
+__all__ = ["MailroomInstance", "pid_alive", "plain_text", "signal", "wait_for", "with_message_id"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -15,6 +19,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    tls: bool = False  # the session had done STARTTLS
+    login: str | None = None  # the user it authenticated as
 
 
 @dataclass
@@ -24,15 +30,31 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         assert isinstance(data, bytes)
-        self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+        login = session.auth_data.login.decode() if session.authenticated else None
+        self.messages.append(
+            Received(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                data,
+                tls=session.ssl is not None,
+                login=login,
+            )
+        )
         return "250 OK"
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
+    """`smtp_parameters` go to aiosmtpd's SMTP (e.g. `tls_context`, `authenticator`)."""
+
+    def __init__(
+        self, port: int | None = None, handler: SinkHandler | None = None, **smtp_parameters: Any
+    ) -> None:
         self.port = port or free_port()
-        self.handler = SinkHandler()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.handler = handler or SinkHandler()
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, **smtp_parameters
+        )
+        self.running = False
 
     @property
     def messages(self) -> list[Received]:
@@ -40,7 +62,46 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         self.controller.start()
+        self.running = True
         return self
 
-    def stop(self) -> None:
+    def stop(self, missing_ok: bool = False) -> None:
+        if missing_ok and not self.running:
+            return
         self.controller.stop()
+        self.running = False
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key) that is its own CA: trust it by `cafile`."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    return context

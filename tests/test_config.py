@@ -42,6 +42,9 @@ def test_no_file_means_embedded_defaults() -> None:
         ('[outbound]\nstarttls = "yes"\n', "[outbound] starttls must be true or false"),
         ('[imap.inf]\nhost = "127.0.0.1"\n', "[imap.inf] username is required"),
         ('[imap.inf]\nhost = "h"\nusername = "u"\nmailbox = "x"\n', "[imap.inf] mailbox"),
+        ('[imap.inf]\nhost = "h"\nusername = "u"\npoll_seconds = 3600\n', "poll_seconds must be"),
+        ('[smtp]\ntls_cert = "cert.pem"\n', "[smtp] tls_cert and tls_key must be set together"),
+        ("[outbound]\nretry_seconds = 0\n", "[outbound] retry_seconds must be a positive"),
         ("[database\n", "is not valid TOML"),
     ],
 )

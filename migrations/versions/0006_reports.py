@@ -1,7 +1,7 @@
 """reports: report_sends (sent once per report, period, recipient) and the scheduler job store
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0003
 Create Date: 2026-11-22 03:46:04.657765
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ledger.models
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,252 @@
+"""The service's life: SIGKILL at any moment, SIGTERM mid-transaction, a database that goes
+away, and one instance per SQLite database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ledger.db import Ledger
+from ledger.models import Intake
+from tests.conftest import REPO
+from tests.pgcluster import PgCluster
+from tests.service import MailroomInstance, pid_alive, wait_for, with_message_id
+
+VALID = (REPO / "examples" / "valid.eml").read_bytes()
+
+
+def states(db_url: str) -> list[tuple[str, str | None]]:
+    ledger = Ledger.from_url(db_url)
+    try:
+        with ledger.reader() as s:
+            return [(r.state, r.message_id) for r in s.scalars(select(Intake).order_by(Intake.id))]
+    finally:
+        ledger.dispose()
+
+
+@pytest.fixture
+def mailroom(tmp_path: Path, db_url: str) -> Iterator[MailroomInstance]:
+    instance = MailroomInstance(tmp_path / "office", db_url)
+    instance.cli("init", "--demo")
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+class PatientSender:
+    """Sends like a real MTA: on a dropped connection, a refused one or a 4xx, it waits a
+    moment and tries again, until the message is answered 250 (within a deadline)."""
+
+    def __init__(self, port: int, deadline: float) -> None:
+        self.port = port
+        self.deadline = deadline
+        self.accepted: list[str] = []  # Message-IDs answered 250
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+
+    def send_all(self, messages: list[tuple[str, bytes]]) -> None:
+        smtp: smtplib.SMTP | None = None
+        for message_id, raw in messages:
+            while time.monotonic() < self.deadline:
+                try:
+                    if smtp is None:
+                        smtp = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
+                    smtp.sendmail("liming@th.gz.test", ["inf@mailroom.test"], raw)
+                except smtplib.SMTPResponseException as exc:
+                    if exc.smtp_code >= 500:
+                        with self.lock:
+                            self.errors.append(f"{message_id}: {exc.smtp_code} {exc.smtp_error!r}")
+                        break
+                    smtp = _closed(smtp)
+                except (OSError, smtplib.SMTPException):
+                    smtp = _closed(smtp)
+                else:
+                    with self.lock:
+                        self.accepted.append(message_id)
+                    break
+                time.sleep(0.05)
+        _closed(smtp)
+
+
+def _closed(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        with contextlib.suppress(OSError):
+            smtp.close()
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_loses_nothing_answered_250(tmp_path: Path, pg_url: str) -> None:
+    # On PostgreSQL, the production database; SQLite's restart after SIGKILL is covered by
+    # the single-instance test below and by test_service.
+    mailroom = MailroomInstance(tmp_path / "office", pg_url)
+    mailroom.cli("init", "--demo")
+    messages = [
+        (f"<kill-{n}@th.gz.test>", with_message_id(VALID, f"kill-{n}@th.gz.test"))
+        for n in range(500)
+    ]
+    sender = PatientSender(mailroom.port, deadline=time.monotonic() + 150)
+    threads = [
+        threading.Thread(target=sender.send_all, args=(messages[i::4],), daemon=True)
+        for i in range(4)
+    ]
+    # Kill points spread over the run (answered-250 counts), a little different each time.
+    jitter = random.Random()
+    kill_at = [point + jitter.randint(-15, 15) for point in (40, 110, 180, 250, 320, 390)]
+    kills = 0
+    try:
+        mailroom.start()
+        for thread in threads:
+            thread.start()
+        for point in kill_at:
+            wait_for(
+                lambda point=point: len(sender.accepted) >= point, timeout=60, what=f"{point} sent"
+            )
+            mailroom.kill()  # SIGKILL: no chance to finish anything
+            kills += 1
+            mailroom.start()
+        for thread in threads:
+            thread.join(timeout=max(sender.deadline - time.monotonic(), 1))
+        assert not sender.errors
+        assert sorted(sender.accepted) == sorted(mid for mid, _ in messages)  # all got 250
+        wait_for(
+            lambda: not list(mailroom.spool_new.iterdir()), timeout=120, what="the spool drained"
+        )
+        mailroom.stop()
+    finally:
+        mailroom.close()
+    assert kills == 6
+    rows = states(pg_url)
+    filed = Counter(mid for state, mid in rows if state == "filed")
+    assert filed == Counter({mid: 1 for mid, _ in messages})
+    # A message spooled just before a kill, whose 250 the sender never heard, came again:
+    # that second copy is a duplicate, never a second item.
+    assert {state for state, _ in rows} <= {"filed", "duplicate"}
+
+
+def _data_in_two_halves(smtp: smtplib.SMTP, raw: bytes) -> tuple[bytes, bytes]:
+    code, _ = smtp.docmd("DATA")
+    assert code == 354
+    stuffed = re.sub(rb"(?m)^\.", b"..", raw)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    middle = len(stuffed) // 2
+    return stuffed[:middle], stuffed[middle:] + b".\r\n"
+
+
+@pytest.mark.slow
+def test_sigterm_lets_a_transaction_in_progress_finish(
+    mailroom: MailroomInstance, db_url: str
+) -> None:
+    mailroom.start()
+    assert mailroom.proc is not None
+    pid = mailroom.proc.pid
+    idle = smtplib.SMTP("127.0.0.1", mailroom.port, timeout=10)
+    idle.ehlo()
+    busy = smtplib.SMTP("127.0.0.1", mailroom.port, timeout=10)
+    busy.ehlo()
+    busy.mail("liming@th.gz.test")
+    busy.rcpt("inf@mailroom.test")
+    first, rest = _data_in_two_halves(busy, VALID)
+    busy.send(first)
+
+    mailroom.proc.send_signal(signal.SIGTERM)
+    # The idle session is told to come back later and closed; no new connection is taken.
+    code, text = idle.getreply()
+    assert code == 421 and b"shutting down" in text
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", mailroom.port), timeout=2).close()
+    time.sleep(0.5)
+    assert pid_alive(pid)  # still waiting for the message in progress
+
+    busy.send(rest)
+    code, _ = busy.getreply()
+    assert code == 250
+    assert mailroom.proc.wait(timeout=30) == 0
+    mailroom.proc = None
+    _closed(idle)
+    _closed(busy)
+
+    mailroom.start()  # whatever was answered 250 is filed at the next start
+    wait_for(lambda: states(db_url) == [("filed", "<202611221015320911274@th.gz.test>")])
+    mailroom.stop()
+
+
+@pytest.mark.slow
+def test_a_second_instance_on_one_sqlite_database_is_refused(tmp_path: Path) -> None:
+    first = MailroomInstance(tmp_path / "one", f"sqlite:///{tmp_path}/shared.db")
+    first.cli("init", "--demo")
+    second = MailroomInstance(tmp_path / "two", f"sqlite:///{tmp_path}/shared.db")
+    try:
+        first.start()
+        refused = second.cli("serve", check=False)
+        assert refused.returncode != 0
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert "SQLite allows one instance" in refused.stderr
+        first.kill()  # even a SIGKILL frees the database for the next instance
+        second.start()
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.slow
+def test_database_outage_answers_451_and_the_retry_is_filed(tmp_path: Path) -> None:
+    # A cluster of its own: the shared one must stay up for the other tests.
+    base = Path(tempfile.mkdtemp(prefix="mailroom-pg-outage-"))
+    base.chmod(0o755)
+    cluster = PgCluster(base / "cluster")
+    mailroom: MailroomInstance | None = None
+    try:
+        cluster.start()
+        cluster.execute("CREATE DATABASE outage")
+        db_url = cluster.url("outage")
+        mailroom = MailroomInstance(tmp_path / "office", db_url)
+        mailroom.cli("init", "--demo")
+        mailroom.start()
+        first = with_message_id(VALID, "before@th.gz.test")
+        second = with_message_id(VALID, "during@th.gz.test")
+        with smtplib.SMTP("127.0.0.1", mailroom.port, timeout=30) as smtp:
+            smtp.sendmail("liming@th.gz.test", ["inf@mailroom.test"], first)
+        wait_for(lambda: [s for s, _ in states(db_url)] == ["filed"], what="the first item")
+
+        cluster.stop()
+        time.sleep(1.5)  # longer than the listener trusts its last look at the database
+        with (
+            smtplib.SMTP("127.0.0.1", mailroom.port, timeout=30) as smtp,
+            pytest.raises(smtplib.SMTPDataError) as refused,
+        ):
+            smtp.sendmail("liming@th.gz.test", ["inf@mailroom.test"], second)
+        assert refused.value.smtp_code == 451
+        assert not list(mailroom.spool_new.iterdir())  # nothing was taken on
+
+        cluster.start()
+        sender = PatientSender(mailroom.port, deadline=time.monotonic() + 60)
+        sender.send_all([("<during@th.gz.test>", second)])
+        assert sender.accepted == ["<during@th.gz.test>"]
+        wait_for(lambda: len(states(db_url)) == 2, what="the retried item")
+        assert states(db_url) == [
+            ("filed", "<before@th.gz.test>"),
+            ("filed", "<during@th.gz.test>"),
+        ]
+        assert "database unavailable" in mailroom.log.read_text()
+    finally:
+        if mailroom is not None:
+            mailroom.close()
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
