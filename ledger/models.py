@@ -14,16 +14,20 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -368,3 +372,33 @@ class ImapMessage(Base):
     intake_id: Mapped[int] = mapped_column(ForeignKey("intake.id"), index=True)
     seen_at: Mapped[datetime]
     acted_at: Mapped[datetime | None]
+
+
+class ReportSend(Base):
+    """One report for one period to one recipient: the UNIQUE key makes each go out once.
+
+    The row and its outbox mail are inserted in one transaction, so two service instances on
+    one database queue a report once between them (SPEC §6, §8).
+    """
+
+    __tablename__ = "report_sends"
+    __table_args__ = (UniqueConstraint("report", "period", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report: Mapped[str] = mapped_column(String(64))  # quarterly, or notice/<unit>/<rule>
+    period: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))  # lower-cased address
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    created_at: Mapped[datetime]
+
+
+# APScheduler's SQLAlchemy job store keeps the report schedule in this table. It is declared
+# here, exactly as the job store declares it, so that the migration creates it and
+# `alembic check` knows it; the job store then finds it in place.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

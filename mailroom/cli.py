@@ -42,6 +42,7 @@ from mailroom.config import MAILBOX_KINDS, config_path, load_config
 from mailroom.desk_cli import add_parsers as add_desk_parsers
 from mailroom.desk_cli import cmd_audit, cmd_editor, ensure_reply_key_secret
 from mailroom.errors import UserError
+from mailroom.reporting import add_report_parser, cmd_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     sclose = ssub.add_parser("close", help="stop matching answers to a 约稿")
     sclose.add_argument("code", metavar="CODE")
     who(sclose)
+
+    add_report_parser(sub)
 
     outbox = sub.add_parser("outbox", help="outgoing mail and its state")
     outbox.add_argument("--json", action="store_true")
@@ -674,6 +677,7 @@ COMMANDS = {
     "outbox": cmd_outbox,
     "editor": cmd_editor,
     "audit": cmd_audit,
+    "report": cmd_report,
 }
 
 

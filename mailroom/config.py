@@ -109,11 +109,17 @@ class SecurityConfig:
     refusals_per_hour: int = 20
 
 
+REPORT_KINDS = ("monthly", "quarterly", "annual")
+
+
 @dataclass(frozen=True)
 class ReportsConfig:
     timezone: str = "Asia/Shanghai"
     recipients: tuple[str, ...] = ()
     schedule_hour: int = 8
+    schedule_minute: int = 0
+    schedule_day: int = 1
+    send: tuple[str, ...] = REPORT_KINDS
 
     @property
     def zone(self) -> ZoneInfo:
@@ -255,6 +261,21 @@ def _poll_seconds(value: Any) -> int:
     return seconds
 
 
+def _int_from(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"must be a whole number from {lo} to {hi}")
+        return value
+
+    return check
+
+
+def _report_kinds(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(v in REPORT_KINDS for v in value):
+        raise ValueError(f"must be a list of {', '.join(REPORT_KINDS)}")
+    return tuple(dict.fromkeys(value))
+
+
 def _db_url(value: Any) -> str:
     text = _nonempty(value)
     if not text.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
@@ -309,7 +330,10 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
     "reports": {
         "timezone": _timezone,
         "recipients": _address_list,
-        "schedule_hour": _non_negative_int,
+        "schedule_hour": _int_from(0, 23),
+        "schedule_minute": _int_from(0, 59),
+        "schedule_day": _int_from(1, 28),
+        "send": _report_kinds,
     },
     "intake": {
         "spool_dir": _nonempty,

@@ -1,4 +1,4 @@
-"""`mailroom serve`: SMTP listener, spool worker, IMAP pollers and outbound sender in one process.
+"""`mailroom serve`: SMTP listener, spool worker, IMAP pollers, outbound sender, report scheduler.
 
 SIGTERM (or SIGINT): the listener stops accepting connections and new transactions; a session
 in the middle of one finishes it (within `GRACE_SECONDS`) and hears its answer; the worker, the
@@ -30,6 +30,7 @@ from ingest.smtp import IntakeHandler, smtp_factory, tls_context
 from ingest.worker import drain
 from mailroom.app import App
 from mailroom.errors import UserError
+from mailroom.reporting import start_report_scheduler
 
 log = logging.getLogger("mailroom.serve")
 
@@ -175,9 +176,12 @@ async def run(app: App, *, process: bool = True) -> None:
                 thread.start()
             for poller in pollers:
                 log.info("polling %s", poller.where)
+            reports = start_report_scheduler(app, wake_sender)
         await stop.wait()
         log.info("stopping: no new connections; finishing the message in hand")
         stopping.set()
+        if process:
+            await loop.run_in_executor(None, reports.shutdown)
         server.close()
         await handler.close_sessions(GRACE_SECONDS)
         await server.wait_closed()

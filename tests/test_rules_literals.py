@@ -36,6 +36,7 @@ UNRELATED_USES = {
     ("ledger/calendar.py", 12): "months in a year",
     ("ledger/rulebook.py", 12): "months in a year (validating months_per_quarter)",
     ("ingest/outbound.py", 50): "outbound rows claimed per batch",
+    ("reports/schedule.py", 12): "months in a year (the months in which quarters begin)",
     ("parser/validate.py", 6): "the Chinese digit 六 in written dates",
     ("parser/validate.py", 50): "longest author name kept from a sign-off (characters)",
     ("parser/tnef.py", 6): "TNEF binary format: PT_CURRENCY tag and the 6-byte header",

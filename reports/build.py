@@ -1,0 +1,231 @@
+"""Builders: a period label in, a monthly 通报, quarterly or annual summary out (SPEC §6).
+
+Each builder reads the ledger through `reports.scoring` only, in one session, and returns the
+plain values of `reports.model`; rendering and sending are elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date, timedelta, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.calendar import Period, parse_period, quarter_of
+from ledger.models import Unit
+from ledger.rulebook import Calendar, Rulebook
+from reports import scoring
+from reports.model import (
+    SEQUENCE_TITLES,
+    Analysis,
+    AnnualReport,
+    MonthlyReport,
+    MonthlyRow,
+    MonthlyTable,
+    QuarterlyReport,
+    Report,
+    ReportHeader,
+    ReportKind,
+    SequenceTable,
+    StandingRow,
+)
+
+CHINESE_NUMBERS = "一二三四五六七八九十"
+PERIOD_FORMS: dict[ReportKind, tuple[str, str]] = {
+    "monthly": (r"\d{4}-\d{1,2}", "a month such as 2026-03"),
+    "quarterly": (r"\d{4}Q\d{1,2}", "a quarter such as 2026Q1"),
+    "annual": (r"\d{4}", "an assessment year such as 2026"),
+}
+
+
+def report_period(kind: ReportKind, label: str, zone: tzinfo, calendar: Calendar) -> Period:
+    """The period a report of this kind covers; ValueError names what was expected."""
+    pattern, expected = PERIOD_FORMS[kind]
+    if not re.fullmatch(pattern, label.strip().upper()):
+        raise ValueError(f"{label!r} is not {expected}")
+    return parse_period(label, zone, calendar)
+
+
+def date_text(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def span_text(period: Period, zone: tzinfo) -> str:
+    first = period.start.astimezone(zone).date()
+    last = period.end.astimezone(zone).date() - timedelta(days=1)
+    return f"{date_text(first)}至{date_text(last)}"
+
+
+def quarter_number(label: str) -> tuple[int, int]:
+    year, _, number = label.partition("Q")
+    return int(year), int(number)
+
+
+def previous_quarter(label: str, quarters_per_year: int) -> str:
+    year, number = quarter_number(label)
+    if number > 1:
+        return f"{year}Q{number - 1}"
+    return f"{year - 1}Q{quarters_per_year}"
+
+
+def office_name(session: Session, fallback: str) -> str:
+    """The office's own unit in the registry (sequence `office`), else the configured name."""
+    name = session.scalar(select(Unit.name).where(Unit.sequence == "office").order_by(Unit.id))
+    return name or fallback
+
+
+def _tables(rows: Iterable[StandingRow]) -> tuple[SequenceTable, ...]:
+    by_sequence: dict[str, list[StandingRow]] = {}
+    for row in rows:
+        by_sequence.setdefault(row.sequence, []).append(row)
+    return tuple(
+        SequenceTable(
+            sequence=seq,
+            title=title,
+            rows=tuple(sorted(by_sequence[seq], key=lambda r: (r.rank, -r.points, r.unit_code))),
+        )
+        for seq, title in SEQUENCE_TITLES.items()
+        if by_sequence.get(seq)
+    )
+
+
+def build_quarterly(
+    session: Session,
+    rulebook: Rulebook,
+    label: str,
+    zone: tzinfo,
+    *,
+    office: str,
+    issued: date,
+    excellent_limit: int = 10,
+) -> QuarterlyReport:
+    period = report_period("quarterly", label, zone, rulebook.calendar)
+    year, number = quarter_number(period.label)
+    rows = scoring.standings(session, rulebook, period, zone)
+    previous = parse_period(
+        previous_quarter(period.label, rulebook.quarters_per_year), zone, rulebook.calendar
+    )
+    before = scoring.standings(session, rulebook, previous, zone)
+    notices = scoring.streak_notices(session, rulebook, period, zone)
+    tables = _tables(rows)
+    ranked = [r for t in tables for r in t.rows]
+    analysis = Analysis(
+        submitted=sum(r.submitted for r in rows),
+        adopted=sum(r.adopted for r in rows),
+        previous_submitted=sum(r.submitted for r in before),
+        previous_adopted=sum(r.adopted for r in before),
+        units_without_adoption=tuple(r.unit_name for r in ranked if r.adopted == 0),
+        late_answers=scoring.late_answers(session, rulebook, period, zone),
+    )
+    header = ReportHeader(
+        kind="quarterly",
+        period=period.label,
+        title=f"{year}年度第{CHINESE_NUMBERS[number - 1]}季度政务信息工作总结",
+        span=span_text(period, zone),
+        office_name=office,
+        issued=date_text(issued),
+    )
+    return QuarterlyReport(
+        header=header,
+        tables=tables,
+        praise=tuple(n for n in notices if n.kind == "praise"),
+        criticism=tuple(n for n in notices if n.kind == "criticism"),
+        excellent=tuple(scoring.excellent_items(session, rulebook, period, zone, excellent_limit)),
+        core_team=tuple(scoring.core_team(session, rulebook, period, zone)),
+        analysis=analysis,
+    )
+
+
+def build_monthly(
+    session: Session, rulebook: Rulebook, label: str, zone: tzinfo, *, office: str, issued: date
+) -> MonthlyReport:
+    month = report_period("monthly", label, zone, rulebook.calendar)
+    year_label = str(quarter_of(month.start, zone, rulebook.calendar).year)
+    year = parse_period(year_label, zone, rulebook.calendar)
+    so_far = Period(f"{year.label}..{month.label}", year.start, month.end)
+    this_month = {r.unit_code: r for r in scoring.standings(session, rulebook, month, zone)}
+    annual = {r.unit_code: r for r in scoring.standings(session, rulebook, year, zone)}
+    cumulative = _tables(scoring.standings(session, rulebook, so_far, zone))
+    tables = tuple(
+        MonthlyTable(
+            sequence=t.sequence,
+            title=t.title,
+            rows=tuple(
+                MonthlyRow(
+                    unit_code=r.unit_code,
+                    unit_name=r.unit_name,
+                    sequence=r.sequence,
+                    month_points=this_month[r.unit_code].points
+                    if r.unit_code in this_month
+                    else scoring.as_points(0),
+                    cumulative_points=r.points,
+                    rank=r.rank,
+                    annual_target=annual[r.unit_code].target if r.unit_code in annual else None,
+                )
+                for r in t.rows
+            ),
+        )
+        for t in cumulative
+    )
+    local = month.start.astimezone(zone)
+    header = ReportHeader(
+        kind="monthly",
+        period=month.label,
+        title=f"{local.year}年{local.month}月政务信息积分通报",
+        span=f"{span_text(month, zone)}；累计自{date_text(year.start.astimezone(zone).date())}起",
+        office_name=office,
+        issued=date_text(issued),
+    )
+    return MonthlyReport(header=header, tables=tables)
+
+
+def build_annual(
+    session: Session,
+    rulebook: Rulebook,
+    label: str,
+    zone: tzinfo,
+    *,
+    office: str,
+    issued: date,
+    excellent_limit: int = 20,
+) -> AnnualReport:
+    year = report_period("annual", label, zone, rulebook.calendar)
+    rows = scoring.standings(session, rulebook, year, zone)
+    candidate_codes, missed_codes = scoring.annual_outcomes(session, rulebook, year, zone)
+    tables = _tables(rows)
+    ranked = [r for t in tables for r in t.rows]
+    candidates = tuple(r for r in ranked if r.unit_code in candidate_codes)
+    header = ReportHeader(
+        kind="annual",
+        period=year.label,
+        title=f"{year.label}年度政务信息工作总结",
+        span=span_text(year, zone),
+        office_name=office,
+        issued=date_text(issued),
+    )
+    return AnnualReport(
+        header=header,
+        tables=tables,
+        award_candidates=candidates,
+        missed_target=tuple(r for r in ranked if r.unit_code in missed_codes),
+        excellent=tuple(scoring.excellent_items(session, rulebook, year, zone, excellent_limit)),
+    )
+
+
+def build_report(
+    session: Session,
+    rulebook: Rulebook,
+    kind: ReportKind,
+    label: str,
+    zone: tzinfo,
+    *,
+    office: str,
+    issued: date,
+) -> Report:
+    if kind == "monthly":
+        return build_monthly(session, rulebook, label, zone, office=office, issued=issued)
+    if kind == "quarterly":
+        return build_quarterly(session, rulebook, label, zone, office=office, issued=issued)
+    return build_annual(session, rulebook, label, zone, office=office, issued=issued)

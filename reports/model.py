@@ -1,0 +1,208 @@
+"""What a report says, as plain values: the builders fill these, the writers render them.
+
+Every number here comes from the scoring seam (`reports.scoring`), which asks the ledger's
+standings queries; nothing in `reports/` computes points a second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+# The order and the formal names of the sequences a report lists (SPEC §5.1; the office's own
+# unit is never ranked).
+SEQUENCE_TITLES = {
+    "district": "区、县级市序列",
+    "dept_a": "工作部门序列A类",
+    "dept_b": "工作部门序列B类",
+    "direct": "直报点序列",
+}
+# Short names: sheet names of the .xlsx (at most 31 characters, no punctuation Excel refuses).
+SEQUENCE_SHEETS = {
+    "district": "区县级市",
+    "dept_a": "部门A类",
+    "dept_b": "部门B类",
+    "direct": "直报点",
+}
+
+ReportKind = Literal["monthly", "quarterly", "annual"]
+REPORT_KINDS: tuple[ReportKind, ...] = ("monthly", "quarterly", "annual")
+
+
+@dataclass(frozen=True)
+class StandingRow:
+    """One unit's line in a period's standings, as the scoring queries give it."""
+
+    unit_code: str
+    unit_name: str
+    sequence: str
+    rank: int
+    submitted: int
+    adopted: int
+    points: Decimal
+    target: Decimal | None
+    met: bool | None
+    # Where the points come from, as labelled columns: 采用得分, 线索得分, 直报点分成.
+    breakdown: tuple[tuple[str, Decimal], ...] = ()
+    bonuses: Decimal = Decimal(0)
+    deductions: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class MonthlyRow:
+    """A unit in the monthly 通报: the month's points and the year's so far, ranked by those."""
+
+    unit_code: str
+    unit_name: str
+    sequence: str
+    month_points: Decimal
+    cumulative_points: Decimal
+    rank: int
+    annual_target: Decimal | None
+
+
+@dataclass(frozen=True)
+class SequenceTable:
+    sequence: str
+    title: str
+    rows: tuple[StandingRow, ...]
+
+    @property
+    def sheet_name(self) -> str:
+        return SEQUENCE_SHEETS.get(self.sequence, self.sequence)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The breakdown columns this table needs, in first-seen order."""
+        seen: dict[str, None] = {}
+        for row in self.rows:
+            for name, _ in row.breakdown:
+                seen.setdefault(name, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class MonthlyTable:
+    sequence: str
+    title: str
+    rows: tuple[MonthlyRow, ...]
+
+    @property
+    def sheet_name(self) -> str:
+        return SEQUENCE_SHEETS.get(self.sequence, self.sequence)
+
+
+@dataclass(frozen=True)
+class StreakNotice:
+    """A streak rule that fired for a unit: praise or criticism to one of its leaders."""
+
+    unit_code: str
+    unit_name: str
+    kind: Literal["praise", "criticism"]
+    quarters: int
+    audience: Literal["supervising_leader", "principal_leader"]
+    replace_officer: bool = False
+
+    @property
+    def rule(self) -> str:
+        return f"{self.kind}{self.quarters}"
+
+    @property
+    def audience_title(self) -> str:
+        return "主管领导" if self.audience == "supervising_leader" else "主要领导"
+
+
+@dataclass(frozen=True)
+class ExcellentItem:
+    """One of the period's 优秀信息篇目."""
+
+    tracking_no: str
+    unit_name: str
+    title: str
+    publication: str
+    points: Decimal
+
+
+@dataclass(frozen=True)
+class CoreMember:
+    """A member of the 优秀信息员核心队伍 for the quarter."""
+
+    name: str
+    unit_name: str
+    points: Decimal
+    items: int
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The quarter in figures, against the previous quarter."""
+
+    submitted: int
+    adopted: int
+    previous_submitted: int
+    previous_adopted: int
+    units_without_adoption: tuple[str, ...]
+    late_answers: int
+
+    @staticmethod
+    def rate(adopted: int, submitted: int) -> Decimal | None:
+        """Adoption rate in per cent, one decimal; None when nothing was submitted."""
+        if submitted == 0:
+            return None
+        return (Decimal(adopted) * 100 / Decimal(submitted)).quantize(Decimal("0.1"))
+
+    @property
+    def adoption_rate(self) -> Decimal | None:
+        return self.rate(self.adopted, self.submitted)
+
+    @property
+    def previous_adoption_rate(self) -> Decimal | None:
+        return self.rate(self.previous_adopted, self.previous_submitted)
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What every report says about itself."""
+
+    kind: ReportKind
+    period: str  # 2026-03, 2026Q1 or 2026
+    title: str  # 2026年度第一季度政务信息工作总结
+    span: str  # 2025年12月1日至2026年2月28日
+    office_name: str
+    issued: str  # 2026年3月1日
+
+    @property
+    def basename(self) -> str:
+        """Files of this report are named like `quarterly-2026Q1.xlsx`."""
+        return f"{self.kind}-{self.period}"
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    header: ReportHeader
+    tables: tuple[MonthlyTable, ...]
+
+
+@dataclass(frozen=True)
+class QuarterlyReport:
+    header: ReportHeader
+    tables: tuple[SequenceTable, ...]
+    praise: tuple[StreakNotice, ...]
+    criticism: tuple[StreakNotice, ...]
+    excellent: tuple[ExcellentItem, ...]
+    core_team: tuple[CoreMember, ...]
+    analysis: Analysis
+
+
+@dataclass(frozen=True)
+class AnnualReport:
+    header: ReportHeader
+    tables: tuple[SequenceTable, ...]
+    # Units whose every quarter met its target: candidates for 先进单位/积极单位.
+    award_candidates: tuple[StandingRow, ...]
+    missed_target: tuple[StandingRow, ...]
+    excellent: tuple[ExcellentItem, ...] = field(default=())
+
+
+Report = MonthlyReport | QuarterlyReport | AnnualReport

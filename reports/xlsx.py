@@ -1,0 +1,243 @@
+"""The .xlsx attachment: the report's tables, one sheet per sequence, with a native bar chart.
+
+Headers are bold on a tinted fill, columns are sized to their text, the header row is frozen,
+and each sequence sheet carries an Excel bar chart of points against target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, StrRef
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from reports.model import (
+    AnnualReport,
+    ExcellentItem,
+    MonthlyReport,
+    QuarterlyReport,
+    Report,
+    SequenceTable,
+    StandingRow,
+)
+from reports.render import display_width
+
+Cell = str | int | Decimal | None
+
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
+THIN = Side(style="thin", color="9E9E9E")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+MISSED_FONT = Font(color="C62828", bold=True)
+CHART_WIDTH_CM = 20
+
+
+def _met_text(met: bool | None) -> str:
+    return "—" if met is None else ("达标" if met else "未达标")
+
+
+def _sheet(
+    wb: Workbook, title: str, headers: Sequence[str], rows: Sequence[Sequence[Cell]]
+) -> Worksheet:
+    ws = wb.create_sheet(title=title[:31])
+    ws.append(list(headers))
+    for row in rows:
+        ws.append(list(row))
+    for cell in ws[1]:
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for line in ws.iter_rows(min_row=1, max_row=ws.max_row):
+        for cell in line:
+            cell.border = BORDER
+    for index, header in enumerate(headers, start=1):
+        values = [header, *(str(r[index - 1]) for r in rows if r[index - 1] is not None)]
+        ws.column_dimensions[get_column_letter(index)].width = min(
+            max(display_width(v) for v in values) + 3, 60
+        )
+    ws.freeze_panes = "A2"
+    ws.row_dimensions[1].height = 22
+    return ws
+
+
+def _standings_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
+    pubs = table.columns
+    headers = [
+        "排名",
+        "单位代码",
+        "单位",
+        "报送",
+        "采用",
+        *pubs,
+        "加分",
+        "扣分",
+        "得分",
+        "指标",
+        "完成情况",
+    ]
+    rows: list[list[Cell]] = []
+    for r in table.rows:
+        by_pub = dict(r.breakdown)
+        rows.append(
+            [
+                r.rank,
+                r.unit_code,
+                r.unit_name,
+                r.submitted,
+                r.adopted,
+                *(by_pub.get(p, Decimal(0)) for p in pubs),
+                r.bonuses,
+                r.deductions,
+                r.points,
+                r.target,
+                _met_text(r.met),
+            ]
+        )
+    ws = _sheet(wb, table.sheet_name, headers, rows)
+    for row_index, r in enumerate(table.rows, start=2):
+        if r.met is False:
+            ws.cell(row=row_index, column=len(headers)).font = MISSED_FONT
+    _chart(ws, table.rows, name_col=3, points_col=len(headers) - 2, target_col=len(headers) - 1)
+    return ws
+
+
+def _chart(
+    ws: Worksheet, rows: Sequence[StandingRow], *, name_col: int, points_col: int, target_col: int
+) -> None:
+    if not rows:
+        return
+    last = len(rows) + 1
+    chart = BarChart()
+    chart.type = "bar"  # horizontal bars: long unit names stay readable
+    chart.grouping = "clustered"
+    chart.title = "得分与指标"
+    chart.y_axis.title = "分"
+    chart.x_axis.scaling.orientation = "maxMin"  # first-ranked unit at the top
+    chart.height = max(7.5, 0.8 * len(rows) + 3)
+    chart.width = CHART_WIDTH_CM
+    chart.add_data(
+        Reference(ws, min_col=points_col, max_col=target_col, min_row=1, max_row=last),
+        titles_from_data=True,
+    )
+    names = Reference(ws, min_col=name_col, min_row=2, max_row=last)
+    for series in chart.series:  # unit names are text: a string reference, not a number one
+        series.cat = AxDataSource(strRef=StrRef(f=str(names)))
+    chart.x_axis.delete = False  # show both axes (openpyxl leaves it to the reader otherwise)
+    chart.y_axis.delete = False
+    ws.add_chart(chart, f"{get_column_letter(target_col + 3)}2")
+
+
+def _quarterly_extras(wb: Workbook, report: QuarterlyReport) -> None:
+    notices = [*report.praise, *report.criticism]
+    _sheet(
+        wb,
+        "表扬与批评",
+        ["单位代码", "单位", "类别", "季度数", "通报对象", "提请更换信息员"],
+        [
+            [
+                n.unit_code,
+                n.unit_name,
+                "通报表扬" if n.kind == "praise" else "通报批评",
+                n.quarters,
+                n.audience_title,
+                "是" if n.replace_officer else "",
+            ]
+            for n in notices
+        ],
+    )
+    _excellent_sheet(wb, report.excellent)
+    _sheet(
+        wb,
+        "核心队伍",
+        ["序号", "姓名", "单位", "得分", "信息条数"],
+        [[i, c.name, c.unit_name, c.points, c.items] for i, c in enumerate(report.core_team, 1)],
+    )
+    a = report.analysis
+    _sheet(
+        wb,
+        "分析",
+        ["项目", "本季度", "上季度"],
+        [
+            ["报送信息（条）", a.submitted, a.previous_submitted],
+            ["采用信息（条）", a.adopted, a.previous_adopted],
+            ["采用率（%）", a.adoption_rate, a.previous_adoption_rate],
+            ["无信息被采用的单位（个）", len(a.units_without_adoption), None],
+            ["约稿逾期报送（次）", a.late_answers, None],
+        ],
+    )
+
+
+def _excellent_sheet(wb: Workbook, items: Sequence[ExcellentItem]) -> None:
+    _sheet(
+        wb,
+        "优秀信息篇目",
+        ["序号", "登记编号", "题目", "报送单位", "采用情况", "得分"],
+        [
+            [i, e.tracking_no, e.title, e.unit_name, e.publication, e.points]
+            for i, e in enumerate(items, 1)
+        ],
+    )
+
+
+def workbook(report: Report) -> Workbook:
+    wb = Workbook()
+    assert wb.active is not None
+    wb.remove(wb.active)
+    if isinstance(report, MonthlyReport):
+        for t in report.tables:
+            _sheet(
+                wb,
+                t.sheet_name,
+                ["排名", "单位代码", "单位", "本月得分", "累计得分", "年度指标"],
+                [
+                    [
+                        r.rank,
+                        r.unit_code,
+                        r.unit_name,
+                        r.month_points,
+                        r.cumulative_points,
+                        r.annual_target,
+                    ]
+                    for r in t.rows
+                ],
+            )
+    else:
+        for table in report.tables:
+            _standings_sheet(wb, table)
+        if isinstance(report, QuarterlyReport):
+            _quarterly_extras(wb, report)
+        elif isinstance(report, AnnualReport):
+            _sheet(
+                wb,
+                "评选候选与未达标",
+                ["单位代码", "单位", "序列", "得分", "指标", "类别"],
+                [
+                    [r.unit_code, r.unit_name, r.sequence, r.points, r.target, "先进/积极单位候选"]
+                    for r in report.award_candidates
+                ]
+                + [
+                    [r.unit_code, r.unit_name, r.sequence, r.points, r.target, "未完成年度指标"]
+                    for r in report.missed_target
+                ],
+            )
+            _excellent_sheet(wb, report.excellent)
+    if not wb.worksheets:
+        _sheet(wb, "无数据", ["说明"], [["本期无参加排名的单位"]])
+    return wb
+
+
+def xlsx_bytes(report: Report) -> bytes:
+    buffer = BytesIO()
+    workbook(report).save(buffer)
+    return buffer.getvalue()
+
+
+def write_xlsx(report: Report, path: Path) -> None:
+    path.write_bytes(xlsx_bytes(report))
