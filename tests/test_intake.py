@@ -15,11 +15,18 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ledger.db import Ledger
 from ledger.models import ImapMessage
 from tests.conftest import DATA, REPO
 from tests.dovecot import Dovecot
 from tests.pgcluster import free_port
-from tests.service import LedgerView, MailroomInstance, wait_for, with_message_id
+from tests.service import (
+    LedgerView,
+    MailroomInstance,
+    remove_editors,
+    wait_for,
+    with_message_id,
+)
 from tests.smtpsink import SmtpSink
 
 VALID = (REPO / "examples" / "valid.eml").read_bytes()
@@ -58,6 +65,12 @@ def view(db_url: str) -> Iterator[LedgerView]:
 def office(root: Path, db_url: str, **overrides: Any) -> MailroomInstance:
     instance = MailroomInstance(root, db_url, **overrides)
     instance.init()
+    ledger = Ledger.from_url(db_url)
+    try:
+        with ledger.transaction() as session:
+            remove_editors(session)  # intake and its replies only: no desk forwards
+    finally:
+        ledger.dispose()
     return instance
 
 

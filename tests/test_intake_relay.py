@@ -19,6 +19,7 @@ from mailroom.app import App
 from mailroom.config import parse_config
 from tests.conftest import REPO
 from tests.pgcluster import free_port
+from tests.service import remove_editors
 from tests.smtpsink import SinkHandler, SmtpSink, self_signed_certificate, server_tls
 
 VALID = (REPO / "examples" / "valid.eml").read_bytes()
@@ -33,6 +34,7 @@ def office(db_url: str, tmp_path: Path, **outbound: Any) -> App:
     app = App.open(config)
     with app.ledger.transaction() as session:
         load_demo(session)
+        remove_editors(session)  # one reply to follow: no desk forwards
     assert app.pipeline.process(VALID, Arrival("daily", "smtp", now())).state == "filed"
     return app
 
