@@ -11,6 +11,7 @@ reused; `new8` eight concurrent senders that open a new connection per message.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import re
@@ -124,10 +125,8 @@ def run(
     threads = [threading.Thread(target=guarded, args=(s,), daemon=True) for s in senders]
     for t in threads:
         t.start()
-    try:
+    with contextlib.suppress(threading.BrokenBarrierError):  # a sender failed: it says why
         start_line.wait(timeout=60)
-    except threading.BrokenBarrierError:
-        pass
     started = time.monotonic()
     deadline[0] = started + time_limit
     for t in threads:

@@ -273,9 +273,7 @@ def run_intake(
 def _progress(
     sink: dict[str, list[LoadRun]], mr: dict[str, list[LoadRun]], pg: list[LoadRun]
 ) -> str:
-    parts = [
-        f"{mode} {mr[mode][-1].rate:.0f}/{sink[mode][-1].rate:.0f} msgs/s" for mode in MODES
-    ]
+    parts = [f"{mode} {mr[mode][-1].rate:.0f}/{sink[mode][-1].rate:.0f} msgs/s" for mode in MODES]
     if pg:
         parts.append(f"pg filed in {pg[-1].filed_s:.1f} s")
     return "; ".join(parts)

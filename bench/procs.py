@@ -203,7 +203,8 @@ def mailroom(
     """A Mailroom with the demo registry on a fresh database; `serve` started, then stopped."""
     root.mkdir(parents=True)
     url = databases.url(kind, root)
-    instance = MailroomInstance(root, url, **{"smtp.max_message_bytes": MAX_MESSAGE_BYTES})
+    overrides: dict[str, Any] = {"smtp.max_message_bytes": MAX_MESSAGE_BYTES}
+    instance = MailroomInstance(root, url, **overrides)
     if extra_config:
         with open(instance.config, "a", encoding="utf-8") as fh:
             fh.write(extra_config)
@@ -239,7 +240,7 @@ def workdir_filesystem(path: Path) -> str:
     for line in Path("/proc/mounts").read_text().splitlines():
         fields = line.split()
         mount = fields[1]
-        if target.startswith(mount.rstrip("/") + "/") or target == mount:
-            if len(mount) > len(best):
-                best, fstype = mount, fields[2]
+        inside = target.startswith(mount.rstrip("/") + "/") or target == mount
+        if inside and len(mount) > len(best):
+            best, fstype = mount, fields[2]
     return fstype

@@ -76,9 +76,7 @@ class Row:
             out["skipped"] = self.skipped
             return out
         if self.runs:
-            out.update(
-                median=statistics.median(self.runs), min=min(self.runs), max=max(self.runs)
-            )
+            out.update(median=statistics.median(self.runs), min=min(self.runs), max=max(self.runs))
         if self.baseline:
             out.update(
                 baseline=self.baseline_name,

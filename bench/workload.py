@@ -173,7 +173,8 @@ def _qp(data: bytes) -> bytes:
 _DOCX_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
     '<Default Extension="png" ContentType="image/png"/>'
     '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
@@ -239,7 +240,7 @@ def build_item(
     text = f"{title}\r\n\r\n{body}\r\n\r\n{signoff}\r\n"
     html = (
         '<html><head><meta http-equiv="content-type" content="text/html; charset=GB2312">'
-        "<style>body { font-size: 14px; font-family: \"Microsoft YaHei UI\"; }</style>"
+        '<style>body { font-size: 14px; font-family: "Microsoft YaHei UI"; }</style>'
         "</head><body>\r\n"
         + "".join(
             f"<div>{line}</div>\r\n" if line else "<div><br></div>\r\n"
@@ -307,7 +308,7 @@ def build_item(
             alternative,
             f"--{mixed}".encode(),
             b"Content-Type: application/vnd.openxmlformats-officedocument."
-            b"wordprocessingml.document;\r\n\tname=\"" + filename.encode() + b'"',
+            b'wordprocessingml.document;\r\n\tname="' + filename.encode() + b'"',
             b"Content-Transfer-Encoding: base64",
             b'Content-Disposition: attachment;\r\n\tfilename="' + filename.encode() + b'"',
             b"",
@@ -329,7 +330,9 @@ def make_workload(
     letters = []
     for seq in range(count):
         officer = officers[seq % len(officers)]
-        data = build_item(officer, seq, rng, now, with_docx=docx_every > 0 and seq % docx_every == 0)
+        data = build_item(
+            officer, seq, rng, now, with_docx=docx_every > 0 and seq % docx_every == 0
+        )
         letters.append(Letter(officer.email, data))
     return letters
 

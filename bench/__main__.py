@@ -1,0 +1,146 @@
+"""`python -m bench`: run every benchmark the landed features allow; print the table; write JSON.
+
+python -m bench                 the full run: 5,000-item bursts, 3 runs, 10,000-message IMAP
+python -m bench --quick         small counts, to check the harness (a few minutes)
+python -m bench --only smtp     one part: smtp (benches 1, 2, 5), big, imap, decade
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.decade import run_decade
+from bench.imap import run_imap
+from bench.intake import Settings, run_big, run_intake
+from bench.procs import REPO, Databases, workdir_filesystem
+from bench.stats import Row, render
+
+PARTS = ("smtp", "big", "imap", "decade")
+RESULTS = REPO / "bench" / "results"
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small counts to check the harness")
+    p.add_argument("--runs", type=int, help="runs per figure (at least 3; default 3)")
+    p.add_argument("--count", type=int, help="items per SMTP burst (default 5,000)")
+    p.add_argument("--imap-count", type=int, help="messages in the IMAP backlog (default 10,000)")
+    p.add_argument("--decade-scale", type=float, help="1.0 = 2,000,000 items (default)")
+    p.add_argument("--only", action="append", choices=PARTS, help="run only this part")
+    p.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    p.add_argument("--profile", action="store_true", help="py-spy profile of mailroom serve")
+    p.add_argument("--out", type=Path, help="JSON results (default bench/results/latest.json)")
+    p.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir)")
+    p.add_argument("--time-limit", type=float, default=900.0, help="seconds per run, at most")
+    args = p.parse_args(argv)
+    if args.runs is not None and args.runs < 3:
+        p.error("--runs must be at least 3: every figure is a median of at least three runs")
+    return args
+
+
+def _machine(work: Path) -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
+        "workdir_filesystem": workdir_filesystem(work),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    quick = args.quick
+    parts = args.only or list(PARTS)
+    count = args.count or (300 if quick else 5_000)
+    runs = args.runs or 3
+    imap_count = args.imap_count or (500 if quick else 10_000)
+    scale = args.decade_scale or (0.002 if quick else 1.0)
+    out = args.out or (RESULTS / ("quick.json" if quick else "latest.json"))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="mailroom-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)
+    settings = Settings(
+        count=count,
+        runs=runs,
+        work=work,
+        time_limit=args.time_limit,
+        big_bytes=25_000_000,
+        profile=RESULTS / "profiles" if args.profile else None,
+    )
+    started = time.monotonic()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    machine = _machine(work)
+    settings.say(f"scratch in {work} ({machine['workdir_filesystem']}); parts: {', '.join(parts)}")
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
+    databases = Databases(work)
+    try:
+        if "smtp" in parts:
+            part_rows, details["smtp"] = run_intake(
+                settings, databases, postgres=not args.no_postgres
+            )
+            rows += part_rows
+        if "big" in parts:
+            part_rows, details["big"] = run_big(settings, databases)
+            rows += part_rows
+        if "imap" in parts:
+            part_rows, details["imap"] = run_imap(settings, databases, imap_count)
+            rows += part_rows
+        if "decade" in parts:
+            kinds = ["sqlite"] if args.no_postgres else ["sqlite", "postgresql"]
+            part_rows, details["decade"] = run_decade(settings, databases, scale, kinds)
+            rows += part_rows
+    finally:
+        databases.close()
+    rows.sort(key=lambda r: r.bench)
+    duration = time.monotonic() - started
+    table = render(rows)
+    print()
+    print(table)
+    print(f"\n{len(rows)} rows in {duration / 60:.1f} min; results in {out}")
+    machine["load_average_end"] = os.getloadavg()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "started": stamp,
+                "duration_s": round(duration, 1),
+                "settings": {
+                    "quick": quick,
+                    "runs": runs,
+                    "smtp_count": count,
+                    "imap_count": imap_count,
+                    "decade_scale": scale,
+                    "parts": parts,
+                    "postgres": not args.no_postgres,
+                },
+                "machine": machine,
+                "table": table,
+                "rows": [r.as_json() for r in rows],
+                "log": settings.log,
+                "details": details,
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
