@@ -141,6 +141,7 @@ def mailroom_run(
     wait_filed: bool,
     tag: str,
     profile_to: Path | None = None,
+    serve_args: tuple[str, ...] = (),
 ) -> LoadRun:
     """One load against `mailroom serve`; with `wait_filed`, also the time until all are filed.
 
@@ -148,7 +149,7 @@ def mailroom_run(
     transaction as its receipt (and, once the desk lands, its desk forwards).
     """
     root = settings.work / f"{tag}-{time.monotonic_ns()}"
-    with mailroom(databases, root, kind) as instance:
+    with mailroom(databases, root, kind, serve_args=serve_args) as instance:
         pid = serve_pid(instance)
         idle = proc_kib(pid, "VmRSS")
         spy = _start_profile(pid, profile_to) if profile_to else None
@@ -225,6 +226,7 @@ def run_intake(
     sink: dict[str, list[LoadRun]] = {m: [] for m in MODES}
     mr: dict[str, list[LoadRun]] = {m: [] for m in MODES}
     pg: list[LoadRun] = []
+    spool_only: list[LoadRun] = []
     for i in range(settings.runs):
         for mode in MODES:
             workload = loads.burst()
@@ -248,6 +250,19 @@ def run_intake(
                     profile_to=profile,
                 )
             )
+        settings.say(f"run {i + 1}/{settings.runs} reuse8: mailroom serve --no-process")
+        spool_only.append(
+            mailroom_run(
+                settings,
+                databases,
+                "sqlite",
+                "reuse8",
+                loads.burst(),
+                wait_filed=False,
+                tag="spool-reuse8",
+                serve_args=("--no-process",),
+            )
+        )
         if postgres:
             settings.say(f"run {i + 1}/{settings.runs} reuse8: mailroom serve (PostgreSQL)")
             pg.append(
@@ -266,8 +281,34 @@ def run_intake(
         "sink": {m: [r.summary() for r in runs] for m, runs in sink.items()},
         "sqlite": {m: [r.summary() for r in runs] for m, runs in mr.items()},
         "postgresql": {"reuse8": [r.summary() for r in pg]},
+        "spool_only": {"reuse8": [r.summary() for r in spool_only]},
     }
-    return _intake_rows(settings, sink, mr, pg, postgres), details
+    rows = _intake_rows(settings, sink, mr, pg, postgres)
+    n = f"{settings.count:,}"
+    rows.insert(
+        9,
+        Row(
+            "1",
+            f"accept {n}, (b), serve --no-process (spool only)",
+            "msgs/s",
+            runs=[r.rate for r in spool_only],
+            baseline=[r.rate for r in sink["reuse8"]],
+            baseline_name="sink",
+            note="the durable spool alone, without the filing worker in the same process",
+        ),
+    )
+    rows.insert(
+        10,
+        Row(
+            "1",
+            "  spool only: end of DATA → 250, p99",
+            "ms",
+            runs=[r.p(99) for r in spool_only],
+            baseline=[r.p(99) for r in sink["reuse8"]],
+            baseline_name="sink",
+        ),
+    )
+    return rows, details
 
 
 def _progress(
@@ -387,6 +428,7 @@ def run_big(settings: Settings, databases: Databases) -> tuple[list[Row], list[d
     loads = Workloads(settings)
     sink_hwm: list[float] = []
     mr_hwm: list[float] = []
+    spool_hwm: list[float] = []
     details: list[dict[str, Any]] = []
     for i in range(settings.runs):
         workload = loads.big()
@@ -395,9 +437,22 @@ def run_big(settings: Settings, databases: Databases) -> tuple[list[Row], list[d
         run = mailroom_run(
             settings, databases, "sqlite", "reuse1", workload, wait_filed=True, tag="big"
         )
+        spool = mailroom_run(
+            settings,
+            databases,
+            "sqlite",
+            "reuse1",
+            workload,
+            wait_filed=False,
+            tag="big-spool",
+            serve_args=("--no-process",),
+        )
         sink_hwm.append(base.hwm_kib / 1024)
         mr_hwm.append(run.hwm_kib / 1024)
-        details.append({"sink": base.summary(), "mailroom": run.summary()})
+        spool_hwm.append(spool.hwm_kib / 1024)
+        details.append(
+            {"sink": base.summary(), "mailroom": run.summary(), "spool_only": spool.summary()}
+        )
     size = workload.stat().st_size
     row = Row(
         "5",
@@ -409,4 +464,13 @@ def run_big(settings: Settings, databases: Databases) -> tuple[list[Row], list[d
         target=Target("<=", 150),
         note="VmHWM of the mailroom serve process (MiB), SQLite",
     )
-    return [row], details
+    spool_row = Row(
+        "5",
+        "  same item, serve --no-process (spool only)",
+        "MB",
+        runs=spool_hwm,
+        baseline=sink_hwm,
+        baseline_name="sink",
+        note="what taking the message costs before any filing",
+    )
+    return [row, spool_row], details

@@ -198,9 +198,13 @@ class Databases:
 
 @contextmanager
 def mailroom(
-    databases: Databases, root: Path, kind: str, extra_config: str = ""
+    databases: Databases,
+    root: Path,
+    kind: str,
+    extra_config: str = "",
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[MailroomInstance]:
-    """A Mailroom with the demo registry on a fresh database; `serve` started, then stopped."""
+    """A Mailroom with the demo registry on a fresh database; `serve` started, then killed."""
     root.mkdir(parents=True)
     url = databases.url(kind, root)
     overrides: dict[str, Any] = {"smtp.max_message_bytes": MAX_MESSAGE_BYTES}
@@ -210,7 +214,7 @@ def mailroom(
             fh.write(extra_config)
     try:
         instance.cli("init", "--demo")
-        instance.start()
+        instance.start(*serve_args)
         yield instance
     finally:
         if instance.proc is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 
-PROJECT = ("/mailroom/", "/ingest/", "/parser/", "/ledger/", "/reports/")
+_LINE = re.compile(r":\d+\)$")
+PROJECT = re.compile(r"[(/](mailroom|ingest|parser|ledger|reports)/")
 
 
 def py_spy() -> str:
@@ -36,8 +38,9 @@ def top_frames(raw: Path, n: int = 15) -> list[str]:
         frames, count = _frames(line)
         total += count
         own[frames[-1]] += count
-        for frame in set(frames):
-            if any(p in frame for p in PROJECT):
+        # One entry per function (py-spy names each line): drop the line number.
+        for frame in {_LINE.sub(")", f) for f in frames}:
+            if PROJECT.search(frame):
                 inclusive[frame] += count
     if not total:
         return ["(no samples)"]
