@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="JSON results (default bench/results/latest.json)")
     p.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir)")
     p.add_argument("--time-limit", type=float, default=900.0, help="seconds per run, at most")
+    p.add_argument(
+        "--update-readme", action="store_true", help="put the table in README.md's Performance"
+    )
     args = p.parse_args(argv)
     if args.runs is not None and args.runs < 3:
         p.error("--runs must be at least 3: every figure is a median of at least three runs")
@@ -85,21 +89,24 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     details: dict[str, Any] = {}
     databases = Databases(work)
+    kinds = ["sqlite"] if args.no_postgres else ["sqlite", "postgresql"]
+    benches: dict[str, tuple[str, Callable[[], tuple[list[Row], Any]]]] = {
+        "smtp": ("1", lambda: run_intake(settings, databases, postgres=not args.no_postgres)),
+        "big": ("5", lambda: run_big(settings, databases)),
+        "imap": ("3", lambda: run_imap(settings, databases, imap_count)),
+        "decade": ("4", lambda: run_decade(settings, databases, scale, kinds)),
+    }
+    failed = 0
     try:
-        if "smtp" in parts:
-            part_rows, details["smtp"] = run_intake(
-                settings, databases, postgres=not args.no_postgres
-            )
-            rows += part_rows
-        if "big" in parts:
-            part_rows, details["big"] = run_big(settings, databases)
-            rows += part_rows
-        if "imap" in parts:
-            part_rows, details["imap"] = run_imap(settings, databases, imap_count)
-            rows += part_rows
-        if "decade" in parts:
-            kinds = ["sqlite"] if args.no_postgres else ["sqlite", "postgresql"]
-            part_rows, details["decade"] = run_decade(settings, databases, scale, kinds)
+        for part in parts:
+            number, bench = benches[part]
+            try:
+                part_rows, details[part] = bench()
+            except Exception as exc:  # one failed part must not lose the others' figures
+                failed += 1
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+                settings.say(f"{part} failed: {reason}")
+                part_rows = [Row(number, f"{part} benchmarks", "", skipped=f"FAILED {reason}")]
             rows += part_rows
     finally:
         databases.close()
@@ -137,9 +144,32 @@ def main(argv: list[str] | None = None) -> int:
         + "\n",
         encoding="utf-8",
     )
+    if args.update_readme:
+        update_readme(REPO / "README.md", table, stamp, duration, machine)
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return 1 if failed else 0
+
+
+BEGIN, END = "<!-- bench:table -->", "<!-- /bench:table -->"
+
+
+def update_readme(
+    readme: Path, table: str, stamp: str, duration: float, machine: dict[str, Any]
+) -> None:
+    """Replace the table between the README's bench markers with this run's."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"bench: {readme.name} has no {BEGIN} … {END} block")
+    load = ", ".join(f"{x:.1f}" for x in machine["load_average"])
+    block = (
+        f"{BEGIN}\n"
+        f"Run of {stamp[:10]}, {duration / 60:.0f} min, {machine['cores']} cores, "
+        f"load average at start {load} (`bench/results/latest.json` has every run):\n\n"
+        f"{table}\n"
+    )
+    readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
 
 
 if __name__ == "__main__":

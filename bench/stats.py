@@ -122,7 +122,8 @@ def render(rows: Sequence[Row]) -> str:
     lines: list[list[str]] = []
     for row in rows:
         if row.skipped:
-            lines.append([row.bench, row.measure, "—", "—", "—", "—", f"skipped: {row.skipped}"])
+            why = row.skipped if row.skipped.startswith("FAILED") else f"skipped: {row.skipped}"
+            lines.append([row.bench, row.measure, "—", "—", "—", "—", why])
             continue
         if not row.runs:
             lines.append([row.bench, row.measure, "—", "—", "—", "—", "no runs"])
