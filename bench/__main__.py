@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.decade import run_decade
 from bench.imap import run_imap
-from bench.intake import Settings, run_big, run_intake
+from bench.intake import MODES, Settings, run_big, run_intake
 from bench.procs import REPO, Databases, workdir_filesystem
 from bench.stats import Row, render
 
@@ -39,6 +39,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--decade-scale", type=float, help="1.0 = 2,000,000 items (default)")
     p.add_argument("--only", action="append", choices=PARTS, help="run only this part")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    p.add_argument(
+        "--mode",
+        action="append",
+        choices=sorted(MODES),
+        help="SMTP client modes to run (default all; reuse8 always runs)",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy profile of mailroom serve")
     p.add_argument("--out", type=Path, help="JSON results (default bench/results/latest.json)")
     p.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir)")
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         time_limit=args.time_limit,
         big_bytes=25_000_000,
         profile=RESULTS / "profiles" if args.profile else None,
+        modes=tuple(args.mode or MODES),
     )
     started = time.monotonic()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
@@ -131,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                     "decade_scale": scale,
                     "parts": parts,
                     "postgres": not args.no_postgres,
+                    "modes": list(settings.modes),
                 },
                 "machine": machine,
                 "table": table,

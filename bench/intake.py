@@ -39,6 +39,7 @@ class Settings:
     time_limit: float
     big_bytes: int = 25_000_000
     profile: Path | None = None
+    modes: tuple[str, ...] = tuple(MODES)
     log: list[str] = field(default_factory=list)
 
     def say(self, text: str) -> None:
@@ -223,12 +224,14 @@ def run_intake(
 ) -> tuple[list[Row], dict[str, Any]]:
     """Benches 1, 2 and 5 (burst part): the table rows, and each run's figures."""
     loads = Workloads(settings)
-    sink: dict[str, list[LoadRun]] = {m: [] for m in MODES}
-    mr: dict[str, list[LoadRun]] = {m: [] for m in MODES}
+    # (b) always runs: filing and memory are measured on it.
+    modes = [m for m in MODES if m in settings.modes or m == "reuse8"]
+    sink: dict[str, list[LoadRun]] = {m: [] for m in modes}
+    mr: dict[str, list[LoadRun]] = {m: [] for m in modes}
     pg: list[LoadRun] = []
     spool_only: list[LoadRun] = []
     for i in range(settings.runs):
-        for mode in MODES:
+        for mode in modes:
             workload = loads.burst()
             settings.say(f"run {i + 1}/{settings.runs} {mode}: bare sink")
             sink[mode].append(sink_run(settings, mode, workload))
@@ -286,7 +289,7 @@ def run_intake(
     rows = _intake_rows(settings, sink, mr, pg, postgres)
     n = f"{settings.count:,}"
     rows.insert(
-        9,
+        3 * len(modes),
         Row(
             "1",
             f"accept {n}, (b), serve --no-process (spool only)",
@@ -298,7 +301,7 @@ def run_intake(
         ),
     )
     rows.insert(
-        10,
+        3 * len(modes) + 1,
         Row(
             "1",
             "  spool only: end of DATA → 250, p99",
@@ -314,7 +317,7 @@ def run_intake(
 def _progress(
     sink: dict[str, list[LoadRun]], mr: dict[str, list[LoadRun]], pg: list[LoadRun]
 ) -> str:
-    parts = [f"{mode} {mr[mode][-1].rate:.0f}/{sink[mode][-1].rate:.0f} msgs/s" for mode in MODES]
+    parts = [f"{mode} {mr[mode][-1].rate:.0f}/{sink[mode][-1].rate:.0f} msgs/s" for mode in mr]
     if pg:
         parts.append(f"pg filed in {pg[-1].filed_s:.1f} s")
     return "; ".join(parts)
@@ -329,7 +332,8 @@ def _intake_rows(
 ) -> list[Row]:
     n = f"{settings.count:,}"
     rows: list[Row] = []
-    for mode, label in MODES.items():
+    for mode in mr:
+        label = MODES[mode]
         ratio = TARGET_RATIO.get(mode)
         rows.append(
             Row(
