@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -26,7 +27,8 @@ from bench.intake import MODES, Settings, run_big, run_intake
 from bench.procs import REPO, Databases, workdir_filesystem
 from bench.stats import Row, render
 
-PARTS = ("smtp", "big", "imap", "decade")
+# Quick parts first, so a run cut short still has their figures in the JSON.
+PARTS = ("big", "imap", "decade", "smtp")
 RESULTS = REPO / "bench" / "results"
 
 
@@ -70,6 +72,7 @@ def _machine(work: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     quick = args.quick
     parts = args.only or list(PARTS)
     count = args.count or (300 if quick else 5_000)
@@ -104,6 +107,31 @@ def main(argv: list[str] | None = None) -> int:
         "decade": ("4", lambda: run_decade(settings, databases, scale, kinds)),
     }
     failed = 0
+
+    def results(done: list[Row]) -> dict[str, Any]:
+        return {
+            "started": stamp,
+            "duration_s": round(time.monotonic() - started, 1),
+            "settings": {
+                "quick": quick,
+                "runs": runs,
+                "smtp_count": count,
+                "imap_count": imap_count,
+                "decade_scale": scale,
+                "parts": parts,
+                "postgres": not args.no_postgres,
+                "modes": list(settings.modes),
+            },
+            "machine": machine,
+            "table": render(sorted(done, key=lambda r: r.bench)),
+            "rows": [r.as_json() for r in sorted(done, key=lambda r: r.bench)],
+            "log": settings.log,
+            "details": details,
+        }
+
+    settings.checkpoint = lambda part_rows, part_details: write_results(
+        out, results(rows + part_rows) | {"partial": part_details}
+    )
     try:
         for part in parts:
             number, bench = benches[part]
@@ -115,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings.say(f"{part} failed: {reason}")
                 part_rows = [Row(number, f"{part} benchmarks", "", skipped=f"FAILED {reason}")]
             rows += part_rows
+            write_results(out, results(rows))  # partial results survive a run cut short
     finally:
         databases.close()
     rows.sort(key=lambda r: r.bench)
@@ -124,39 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print(f"\n{len(rows)} rows in {duration / 60:.1f} min; results in {out}")
     machine["load_average_end"] = os.getloadavg()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "started": stamp,
-                "duration_s": round(duration, 1),
-                "settings": {
-                    "quick": quick,
-                    "runs": runs,
-                    "smtp_count": count,
-                    "imap_count": imap_count,
-                    "decade_scale": scale,
-                    "parts": parts,
-                    "postgres": not args.no_postgres,
-                    "modes": list(settings.modes),
-                },
-                "machine": machine,
-                "table": table,
-                "rows": [r.as_json() for r in rows],
-                "log": settings.log,
-                "details": details,
-            },
-            ensure_ascii=False,
-            indent=1,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    write_results(out, results(rows))
     if args.update_readme:
         update_readme(REPO / "README.md", table, stamp, duration, machine)
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
+
+
+def write_results(out: Path, data: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    # SIGTERM unwinds like an exception, so every server this run started is stopped.
+    sys.exit(143)
 
 
 BEGIN, END = "<!-- bench:table -->", "<!-- /bench:table -->"

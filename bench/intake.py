@@ -11,6 +11,7 @@ import signal
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from bench.stats import Row, Target, percentile
 from bench.workload import Letter, big_item, make_workload, write_workload
 from ledger.db import Ledger
 from ledger.models import Intake, OutboundMessage
+from tests.service import MailroomInstance
 
 MODES = {
     "reuse1": "(a) 1 connection reused",
@@ -42,9 +44,13 @@ class Settings:
     modes: tuple[str, ...] = tuple(MODES)
     log: list[str] = field(default_factory=list)
 
+    started: float = field(default_factory=time.monotonic)
+    checkpoint: Callable[[list[Row], dict[str, Any]], None] | None = None
+
     def say(self, text: str) -> None:
-        print(f"bench: {text}", flush=True)
-        self.log.append(text)
+        line = f"[{(time.monotonic() - self.started) / 60:5.1f} min] {text}"
+        print(f"bench: {line}", flush=True)
+        self.log.append(line)
 
 
 @dataclass
@@ -155,30 +161,54 @@ def mailroom_run(
         idle = proc_kib(pid, "VmRSS")
         spy = _start_profile(pid, profile_to) if profile_to else None
         client = Client(instance.port, mode, workload, settings.time_limit)
-        filed_at: float | None = None
-        states: dict[str, int] = {}
-        outbox: dict[str, int] = {}
-        if wait_filed:
-            ledger = Ledger.from_url(instance.db_url)
-            try:
-                total = sum(1 for _ in _letters_in(workload))
-                deadline = time.monotonic() + settings.time_limit
-                while time.monotonic() < deadline:
-                    done, states, outbox = _counts(ledger)
-                    if done >= total:
-                        filed_at = time.monotonic()
-                        break
-                    if client.proc.poll() not in (None, 0):
-                        break  # the client failed; result() says why
-                    time.sleep(0.2)
-            finally:
-                ledger.dispose()
-        result = client.result()
-        if wait_filed and filed_at is None:
-            raise RuntimeError(f"{tag}: not all messages were filed in {settings.time_limit} s")
-        if spy is not None and profile_to is not None:
-            _stop_profile(spy, profile_to, settings)
-        hwm = proc_kib(pid, "VmHWM")
+        try:
+            return _measure(
+                settings, instance, client, pid, idle, workload, wait_filed, tag, spy, profile_to
+            )
+        finally:
+            for proc in (client.proc, spy):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+
+def _measure(
+    settings: Settings,
+    instance: MailroomInstance,
+    client: Client,
+    pid: int,
+    idle: int,
+    workload: Path,
+    wait_filed: bool,
+    tag: str,
+    spy: subprocess.Popen[bytes] | None,
+    profile_to: Path | None,
+) -> LoadRun:
+    """Wait (bounded) for the client and, with `wait_filed`, for every message to be filed."""
+    filed_at: float | None = None
+    states: dict[str, int] = {}
+    outbox: dict[str, int] = {}
+    if wait_filed:
+        ledger = Ledger.from_url(instance.db_url)
+        try:
+            total = sum(1 for _ in _letters_in(workload))
+            deadline = time.monotonic() + settings.time_limit
+            while time.monotonic() < deadline:
+                done, states, outbox = _counts(ledger)
+                if done >= total:
+                    filed_at = time.monotonic()
+                    break
+                if client.proc.poll() not in (None, 0):
+                    break  # the client failed; result() says why
+                time.sleep(0.2)
+        finally:
+            ledger.dispose()
+    result = client.result()
+    if wait_filed and filed_at is None:
+        raise RuntimeError(f"{tag}: not all messages were filed in {settings.time_limit} s")
+    if spy is not None and profile_to is not None:
+        _stop_profile(spy, profile_to, settings)
+    hwm = proc_kib(pid, "VmHWM")
     run = LoadRun(result, hwm_kib=hwm, idle_kib=idle, states=states, outbox=outbox)
     if filed_at is not None:
         run.filed_s = filed_at - float(result["started"])
@@ -230,6 +260,7 @@ def run_intake(
     mr: dict[str, list[LoadRun]] = {m: [] for m in modes}
     pg: list[LoadRun] = []
     spool_only: list[LoadRun] = []
+    pg_failures: list[str] = []
     for i in range(settings.runs):
         for mode in modes:
             workload = loads.burst()
@@ -268,23 +299,49 @@ def run_intake(
         )
         if postgres:
             settings.say(f"run {i + 1}/{settings.runs} reuse8: mailroom serve (PostgreSQL)")
-            pg.append(
-                mailroom_run(
-                    settings,
-                    databases,
-                    "postgresql",
-                    "reuse8",
-                    loads.burst(),
-                    wait_filed=True,
-                    tag="pg-reuse8",
+            try:
+                pg.append(
+                    mailroom_run(
+                        settings,
+                        databases,
+                        "postgresql",
+                        "reuse8",
+                        loads.burst(),
+                        wait_filed=True,
+                        tag="pg-reuse8",
+                    )
                 )
-            )
+            except RuntimeError as exc:  # keep the SQLite figures; the row shows fewer runs
+                pg_failures.append(str(exc))
+                settings.say(f"PostgreSQL run {i + 1} failed: {exc}")
         settings.say(_progress(sink, mr, pg))
+        if settings.checkpoint is not None:
+            settings.checkpoint(
+                *_intake_result(settings, sink, mr, pg, spool_only, pg_failures, postgres)
+            )
+    settings.say(
+        "median idle RSS of mailroom serve: "
+        f"{statistics.median(r.idle_kib for r in mr['reuse8']) / 1024:.1f} MB"
+    )
+    return _intake_result(settings, sink, mr, pg, spool_only, pg_failures, postgres)
+
+
+def _intake_result(
+    settings: Settings,
+    sink: dict[str, list[LoadRun]],
+    mr: dict[str, list[LoadRun]],
+    pg: list[LoadRun],
+    spool_only: list[LoadRun],
+    pg_failures: list[str],
+    postgres: bool,
+) -> tuple[list[Row], dict[str, Any]]:
+    modes = list(mr)
     details = {
         "sink": {m: [r.summary() for r in runs] for m, runs in sink.items()},
         "sqlite": {m: [r.summary() for r in runs] for m, runs in mr.items()},
         "postgresql": {"reuse8": [r.summary() for r in pg]},
         "spool_only": {"reuse8": [r.summary() for r in spool_only]},
+        "postgresql_failures": pg_failures,
     }
     rows = _intake_rows(settings, sink, mr, pg, postgres)
     n = f"{settings.count:,}"
@@ -419,10 +476,6 @@ def _intake_rows(
             target=Target("<=", 150),
             note="VmHWM of the mailroom serve process (MiB); SQLite and PostgreSQL runs",
         )
-    )
-    settings.say(
-        "median idle RSS of mailroom serve: "
-        f"{statistics.median(r.idle_kib for r in mr['reuse8']) / 1024:.1f} MB"
     )
     return rows
 
