@@ -17,7 +17,7 @@ import struct
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -372,17 +372,3 @@ def read_workload(path: Path) -> Iterator[Letter]:
             n_sender, n_data = _RECORD.unpack(head)
             sender = fh.read(n_sender).decode()
             yield Letter(sender, fh.read(n_data))
-
-
-def _shanghai_now() -> datetime:
-    return datetime.now(ZONE)
-
-
-def fresh_workload(path: Path, count: int, max_age: timedelta = timedelta(minutes=5)) -> Path:
-    """The workload file, rebuilt when older than `max_age` (so `Date:` stays within the skew)."""
-    import time
-
-    if path.exists() and time.time() - path.stat().st_mtime < max_age.total_seconds():
-        return path
-    write_workload(make_workload(count, now=_shanghai_now()), path)
-    return path
