@@ -41,8 +41,10 @@ def free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, *, durable: bool = False) -> None:
         self.bin = find_pg_bin()
+        # Tests trade durability for speed; benchmarks keep PostgreSQL's defaults (fsync on).
+        self.durable = durable
         self.base = base
         self.data = base / "data"
         self.port = free_port()
@@ -105,10 +107,7 @@ class PgCluster:
                 str(self.port),
                 "-k",
                 str(self.base),
-                "-c",
-                "fsync=off",
-                "-c",
-                "full_page_writes=off",
+                *([] if self.durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]),
                 "-c",
                 "max_connections=200",
             ],

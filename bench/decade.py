@@ -1,0 +1,671 @@
+"""A synthetic decade at province scale, bulk-loaded into a Mailroom ledger (bench 4).
+
+`python -m bench.decade --url URL [--scale 1.0]` migrates the database and loads, by default,
+1,000 units with their people, 2,000,000 filed items spread over the 40 quarters that end with
+the last complete one, and 400,000 adoption events (once the ledger has an adoption table).
+SQLite gets `executemany` in large transactions, PostgreSQL gets `COPY`, so the full decade
+loads in minutes. Items are not uniform: some units report far more than others, as in life.
+
+Columns are filled from the models, not from a fixed list: a column added later with a default
+(or nullable) is filled with it; one that cannot be filled is named in the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Engine, Integer, String, Table, Text
+from sqlalchemy.sql.schema import ColumnDefault
+
+from ledger.calendar import Quarter, parse_period, quarter_of
+from ledger.db import make_engine
+from ledger.models import Base
+from ledger.rulebook import Calendar, load_rulebook
+from mailroom.app import migrate
+
+UNITS = 1_000
+ITEMS = 2_000_000
+ADOPTIONS = 400_000
+QUARTERS = 40
+CHUNK = 50_000
+ZONE_NAME = "Asia/Shanghai"
+EDITORS = 10
+
+
+class Unfillable(Exception):
+    """A required column the generator has no value for (the schema grew: teach it here)."""
+
+
+@dataclass
+class DecadeSummary:
+    url: str
+    units: int = 0
+    people: int = 0
+    items: int = 0
+    adoptions: int = 0
+    adoptions_skipped: str | None = None
+    first_quarter: str = ""
+    last_quarter: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "people": self.people,
+            "items": self.items,
+            "adoptions": self.adoptions,
+            "adoptions_skipped": self.adoptions_skipped,
+            "quarters": f"{self.first_quarter}–{self.last_quarter}",
+            "seconds": self.seconds,
+        }
+
+
+# --- filling rows from the models ---------------------------------------------------------
+
+
+def _table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def _constant_for(table: Table, name: str) -> tuple[bool, Any]:
+    """(include, value) for a column the generator does not set itself."""
+    column = table.columns[name]
+    if column.server_default is not None or (column.primary_key and column.autoincrement):
+        return False, None
+    default = column.default
+    if isinstance(default, ColumnDefault):
+        if default.is_scalar:
+            return True, default.arg
+        if default.is_callable:
+            return True, default.arg(None)
+    if column.nullable:
+        return True, None
+    raise Unfillable(f"column {table.name}.{name} is required and has no default")
+
+
+@dataclass
+class TablePlan:
+    """Which columns a bulk insert writes: the generator's own, then constants for the rest."""
+
+    table: Table
+    given: list[str]
+    constants: dict[str, Any]
+
+    @classmethod
+    def of(cls, table: Table, given: list[str]) -> TablePlan:
+        unknown = set(given) - set(table.columns.keys())
+        if unknown:
+            raise Unfillable(f"table {table.name} has no column {sorted(unknown)[0]}")
+        constants: dict[str, Any] = {}
+        for name in table.columns.keys():  # noqa: SIM118 - a ColumnCollection, not a dict
+            if name in given:
+                continue
+            include, value = _constant_for(table, name)
+            if include:
+                constants[name] = value
+        return cls(table, given, constants)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.given, *self.constants]
+
+    def rows(self, values: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        tail = tuple(self.constants.values())
+        for v in values:
+            yield v + tail
+
+
+def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
+    """SQLite stores what SQLAlchemy would: text datetimes, ISO dates, JSON text, 0/1."""
+    if isinstance(column_type, DateTime) or isinstance(
+        getattr(column_type, "impl_instance", None), DateTime
+    ):
+        return lambda v: None if v is None else v.isoformat(" ", "microseconds")
+    if isinstance(column_type, Date):
+        return lambda v: None if v is None else v.isoformat()
+    if isinstance(column_type, JSON):
+        return _json
+    if isinstance(column_type, Boolean):
+        return lambda v: None if v is None else int(v)
+    return None
+
+
+def _pg_converter(column_type: Any) -> Callable[[Any], Any] | None:
+    return _json if isinstance(column_type, JSON) else None
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not value and isinstance(value, list | dict):
+        return "[]" if isinstance(value, list) else "{}"
+    return json.dumps(value)
+
+
+def bulk_insert(engine: Engine, plan: TablePlan, values: Iterable[tuple[Any, ...]]) -> int:
+    """Insert rows fast: `executemany` in big transactions (SQLite) or `COPY` (PostgreSQL)."""
+    dialect = engine.dialect.name
+    columns = plan.columns
+    pick = _sqlite_converter if dialect == "sqlite" else _pg_converter
+    converters = [(i, pick(plan.table.columns[c].type)) for i, c in enumerate(columns)]
+    active = [(i, f) for i, f in converters if f is not None]
+
+    def converted(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        for row in rows:
+            if active:
+                out = list(row)
+                for i, f in active:
+                    out[i] = f(out[i])
+                yield tuple(out)
+            else:
+                yield row
+
+    rows = converted(plan.rows(values))
+    n = 0
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        names = ", ".join(f'"{c}"' for c in columns)
+        if dialect == "postgresql":
+            with cur.copy(f'COPY "{plan.table.name}" ({names}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    n += 1
+        else:
+            marks = ", ".join("?" * len(columns))
+            sql = f'INSERT INTO "{plan.table.name}" ({names}) VALUES ({marks})'
+            while True:
+                chunk = [row for _, row in zip(range(CHUNK), rows, strict=False)]
+                if not chunk:
+                    break
+                cur.executemany(sql, chunk)
+                raw.commit()
+                n += len(chunk)
+        raw.commit()
+    finally:
+        raw.close()
+    return n
+
+
+def _reset_sequence(engine: Engine, table: str) -> None:
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f'(SELECT COALESCE(MAX(id), 1) FROM "{table}"))'
+        )
+
+
+# --- the decade ----------------------------------------------------------------------------
+
+
+def decade_quarters(now: datetime, calendar: Calendar, zone: Any) -> tuple[Quarter, Quarter]:
+    """The first and the last of the `QUARTERS` quarters that end with the last complete one."""
+    per_year = 12 // calendar.months_per_quarter
+    current = quarter_of(now, zone, calendar)
+    last_index = current.year * per_year + current.number - 2
+    first_index = last_index - (QUARTERS - 1)
+
+    def at(index: int) -> Quarter:
+        return Quarter(index // per_year, index % per_year + 1)
+
+    return at(first_index), at(last_index)
+
+
+_SEQUENCES = (
+    ("district", "QX", 0.12, "区"),
+    ("dept_a", "BA", 0.30, "局"),
+    ("dept_b", "BB", 0.30, "办"),
+)
+
+
+def _units(n: int) -> list[tuple[Any, ...]]:
+    """(id, code, name, mark, sequence, parent_id): the office, then districts, departments
+    and direct-report units (直报点) under a district or department."""
+    rows: list[tuple[Any, ...]] = [
+        (1, "OFFICE", "省政府办公厅信息处", "【省府办公厅】", "office", None)
+    ]
+    uid = 1
+    parents: list[int] = []
+    for sequence, prefix, share, suffix in _SEQUENCES:
+        for k in range(max(1, round((n - 1) * share))):
+            uid += 1
+            name = (
+                f"第{k + 1:03d}{suffix}" if sequence == "district" else f"省第{k + 1:03d}{suffix}"
+            )
+            rows.append((uid, f"{prefix}{k + 1:04d}", name, f"【{name}】", sequence, None))
+            parents.append(uid)
+    k = 0
+    while uid < n:
+        uid += 1
+        k += 1
+        name = f"直报点{k:03d}"
+        rows.append((uid, f"DR{k:04d}", name, f"【{name}】", "direct", parents[k % len(parents)]))
+    return rows
+
+
+def _people(units: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], dict[int, list[int]]]:
+    """(id, unit_id, role, name, email, phone, title); two officers per unit, two leaders,
+    and the office's editors. Returns the rows and each unit's officer ids."""
+    rows: list[tuple[Any, ...]] = []
+    officers: dict[int, list[int]] = {}
+    pid = 0
+    for unit_id, code, _name, _mark, sequence, _parent in units:
+        domain = f"{code.lower()}.gd.test"
+        roles = (
+            [("editor", f"editor{i}", "编辑") for i in range(1, EDITORS + 1)]
+            if sequence == "office"
+            else [
+                ("officer", "xxy1", "信息员"),
+                ("officer", "xxy2", "信息员"),
+                ("supervising_leader", "fgld", "分管领导"),
+                ("principal_leader", "zyld", "主要领导"),
+            ]
+        )
+        for role, local, title in roles:
+            pid += 1
+            rows.append(
+                (
+                    pid,
+                    unit_id,
+                    role,
+                    f"{title}{pid}",
+                    f"{local}@{domain}",
+                    f"1380000{pid:04d}"[-11:],
+                    title,
+                )
+            )
+            if role == "officer":
+                officers.setdefault(unit_id, []).append(pid)
+    return rows, officers
+
+
+def generate(
+    url: str,
+    *,
+    scale: float = 1.0,
+    seed: int = 8,
+    now: datetime | None = None,
+    say: Callable[[str], None] = lambda _text: None,
+) -> DecadeSummary:
+    """Migrate `url` (an empty database) and load the decade into it."""
+    rng = random.Random(seed)
+    summary = DecadeSummary(url=url)
+    n_units = max(8, round(UNITS * scale))
+    n_items = max(1, round(ITEMS * scale))
+    n_adoptions = round(ADOPTIONS * scale)
+    rulebook = load_rulebook("guangzhou-2004")
+    calendar = rulebook.calendar
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(ZONE_NAME)
+    first, last = decade_quarters(now or datetime.now(UTC), calendar, zone)
+    summary.first_quarter, summary.last_quarter = first.label, last.label
+    # Naive UTC, as the ledger stores times (`UtcDateTime`): bulk inserts bypass the type.
+    start = parse_period(first.label, zone, calendar).start.astimezone(UTC).replace(tzinfo=None)
+    end = parse_period(last.label, zone, calendar).end.astimezone(UTC).replace(tzinfo=None)
+
+    clock = time.monotonic()
+    migrate(url)
+    engine = make_engine(url)
+    summary.seconds["migrate"] = time.monotonic() - clock
+    try:
+        clock = time.monotonic()
+        units = _units(n_units)
+        people, officers = _people(units)
+        summary.units = bulk_insert(
+            engine,
+            TablePlan.of(_table("units"), ["id", "code", "name", "mark", "sequence", "parent_id"]),
+            units,
+        )
+        summary.people = bulk_insert(
+            engine,
+            TablePlan.of(
+                _table("people"), ["id", "unit_id", "role", "name", "email", "phone", "title"]
+            ),
+            people,
+        )
+        for name in ("units", "people"):
+            _reset_sequence(engine, name)
+        summary.seconds["registry"] = time.monotonic() - clock
+
+        clock = time.monotonic()
+        reporting = [u for u in units if u[4] != "office"]
+        # Some units report much more than others (a long tail, as in real offices).
+        weights = [rng.paretovariate(1.5) for _ in reporting]
+        span = (end - start).total_seconds()
+        stamps = sorted(rng.random() * span for _ in range(n_items))
+        chosen = rng.choices(range(len(reporting)), weights=weights, k=n_items)
+        people_by_id = {p[0]: p for p in people}
+        item_unit = array("i", bytes(4 * n_items))
+        item_time = array("d", stamps)
+        counters: dict[int, int] = {}
+        year_start = calendar.year_start_month
+
+        def item_rows() -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+            for k in range(n_items):
+                unit = reporting[chosen[k]]
+                unit_id, _code, uname, mark, _seq, _parent = unit
+                author = people_by_id[rng.choice(officers[unit_id])]
+                received = start + timedelta(seconds=stamps[k])
+                local = received + timedelta(hours=8)  # Asia/Shanghai has had no DST since 1991
+                year = local.year + (1 if year_start != 1 and local.month >= year_start else 0)
+                counters[year] = counters.get(year, 0) + 1
+                item_unit[k] = unit_id
+                title = f"{uname}推进第{k % 97 + 1}项重点工作取得新成效"
+                digest = hashlib.sha256(f"{seed}:{k}".encode()).hexdigest()
+                intake: tuple[Any, ...] = (
+                    k + 1,
+                    "smtp",
+                    "daily",
+                    author[4],
+                    "inf@mailroom.test",
+                    f"<decade.{k}@{author[4].partition('@')[2]}>",
+                    author[4],
+                    f"{mark}{title}",
+                    received,
+                    received + timedelta(seconds=2),
+                    "filed",
+                    [],
+                    {},
+                    digest,
+                    2600,
+                )
+                item: tuple[Any, ...] = (
+                    k + 1,
+                    f"GZ-{year}-{counters[year]:06d}",
+                    k + 1,
+                    unit_id,
+                    author[0],
+                    "daily",
+                    received,
+                    title,
+                    f"{title}。今年以来，{uname}认真落实部署，细化任务分工，工作取得明显成效。",
+                    40 + k % 400,
+                    None,
+                    None,
+                    uname,
+                    author[3],
+                    author[5],
+                    local.date(),
+                    "filed",
+                    [],
+                )
+                yield intake, item
+
+        intake_plan = TablePlan.of(
+            _table("intake"),
+            ["id", "channel", "mailbox", "envelope_from", "envelope_to", "message_id",
+             "from_address", "subject", "received_at", "processed_at", "state", "reasons",
+             "details", "content_hash", "size"],
+        )  # fmt: skip
+        item_plan = TablePlan.of(
+            _table("submissions"),
+            ["id", "tracking_no", "intake_id", "unit_id", "author_id", "mailbox", "received_at",
+             "title", "body", "body_chars", "attachment_name", "attachment_chars", "signoff_unit",
+             "signoff_author", "signoff_phone", "signoff_date", "status", "warnings"],
+        )  # fmt: skip
+        # Intake rows first (items refer to them), in chunks so memory stays bounded.
+        done = 0
+        generator = item_rows()
+        while True:
+            batch = [pair for _, pair in zip(range(200_000), generator, strict=False)]
+            if not batch:
+                break
+            bulk_insert(engine, intake_plan, (p[0] for p in batch))
+            done += bulk_insert(engine, item_plan, (p[1] for p in batch))
+            say(f"decade: {done:,} of {n_items:,} items")
+        summary.items = done
+        counter_plan = TablePlan.of(_table("tracking_counters"), ["prefix", "year", "last"])
+        bulk_insert(engine, counter_plan, (("GZ", y, n) for y, n in sorted(counters.items())))
+        for name in ("intake", "submissions"):
+            _reset_sequence(engine, name)
+        summary.seconds["items"] = time.monotonic() - clock
+
+        clock = time.monotonic()
+        try:
+            table = adoption_table()
+            if table is None:
+                raise Unfillable("the ledger has no adoption table yet (scoring has not landed)")
+            summary.adoptions = fill_adoptions(
+                engine, table, rng, n_adoptions, item_unit, item_time, start, people, say
+            )
+        except Unfillable as exc:
+            summary.adoptions_skipped = str(exc)
+            say(f"decade: adoptions skipped: {exc}")
+        summary.seconds["adoptions"] = time.monotonic() - clock
+
+        clock = time.monotonic()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        summary.seconds["analyze"] = time.monotonic() - clock
+    finally:
+        engine.dispose()
+    return summary
+
+
+# --- adoption events: filled from whatever adoption table the ledger has --------------------
+
+_TEXT_HINTS = (
+    ("publication", "穗府信息"),
+    ("grade", "标题"),
+    ("level", "标题"),
+    ("tag", "采用 穗府信息 标题"),
+    ("kind", "adopt"),
+    ("type", "adopt"),
+    ("action", "adopt"),
+    ("state", "active"),
+    ("status", "active"),
+    ("source", "bench"),
+    ("channel", "bench"),
+    ("issue", "2026年第45期"),
+    ("note", ""),
+    ("reason", ""),
+    ("comment", ""),
+)
+
+
+def adoption_table() -> Table | None:
+    """The ledger's table of adoption events, once the scoring issue has landed."""
+    for name, table in Base.metadata.tables.items():
+        if "adoption" in name:
+            return table
+    return None
+
+
+def fill_adoptions(
+    engine: Engine,
+    table: Table,
+    rng: random.Random,
+    n: int,
+    item_unit: array[int],
+    item_time: array[float],
+    start: datetime,
+    people: list[tuple[Any, ...]],
+    say: Callable[[str], None],
+) -> int:
+    """Adoption events for `n` random items, each column filled by what it refers to or by its
+    name (publication, grade, points, …); raises `Unfillable` naming a column it cannot fill."""
+    if n == 0:
+        return 0
+    editors = [p[0] for p in people if p[2] == "editor"]
+    given: list[str] = []
+    makers: list[Callable[[int, datetime], Any]] = []
+    for column in table.columns:
+        name = column.name
+        fk = next(iter(column.foreign_keys), None)
+        target = fk.column.table.name if fk is not None else None
+        maker: Callable[[int, datetime], Any] | None = None
+        if column.primary_key and column.autoincrement and target is None:
+            continue
+        if target == "submissions":
+            maker = lambda k, _t: k + 1  # noqa: E731
+        elif target == "units":
+            maker = lambda k, _t: item_unit[k]  # noqa: E731
+        elif target == "people":
+            maker = lambda _k, _t: rng.choice(editors)  # noqa: E731
+        elif target == "intake":
+            if column.nullable:
+                continue
+            maker = lambda k, _t: k + 1  # noqa: E731
+        elif target is not None:
+            continue  # left to defaults, or named as unfillable below
+        elif isinstance(column.type, DateTime) or isinstance(
+            getattr(column.type, "impl_instance", None), DateTime
+        ):
+            maker = lambda _k, t: t  # noqa: E731
+        elif isinstance(column.type, Date):
+            maker = lambda _k, t: (t + timedelta(hours=8)).date()  # noqa: E731
+        elif isinstance(column.type, Boolean):
+            if column.nullable or column.default is not None:
+                continue
+            maker = lambda _k, _t: False  # noqa: E731
+        elif isinstance(column.type, Integer) and "point" in name:
+            maker = lambda _k, _t: rng.choice((1, 2, 2, 3, 5))  # noqa: E731
+        elif isinstance(column.type, String | Text):
+            hint = next((v for key, v in _TEXT_HINTS if key in name), None)
+            if hint is None:
+                continue
+            maker = lambda _k, _t, h=hint: h  # noqa: E731
+        if maker is not None:
+            given.append(name)
+            makers.append(maker)
+    plan = TablePlan.of(table, given)
+    picks = sorted(rng.sample(range(len(item_unit)), min(n, len(item_unit))))
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for k in picks:
+            when = start + timedelta(seconds=item_time[k], days=rng.randint(1, 20))
+            yield tuple(make(k, when) for make in makers)
+
+    count = bulk_insert(engine, plan, rows())
+    if any(c.primary_key for c in table.columns if c.name == "id"):
+        _reset_sequence(engine, table.name)
+    say(f"decade: {count:,} adoption events in {table.name}")
+    return count
+
+
+def landed() -> dict[str, str | None]:
+    """For standings and the quarterly report: None when landed, else why it is skipped."""
+    from bench.procs import cli_has, module_exists
+
+    return {
+        "standings": None
+        if module_exists("ledger.standings") and cli_has("standings")
+        else "ledger.standings not landed",
+        "report": None
+        if cli_has("report", "quarterly")
+        else "reports not landed (no `mailroom report quarterly`)",
+    }
+
+
+def _timed_cli(instance: Any, *args: str, check: bool = True) -> float:
+    """Seconds one `mailroom` command takes, as a person at the terminal sees it."""
+    start = time.monotonic()
+    instance.cli(*args, check=check)
+    return time.monotonic() - start
+
+
+def run_decade(
+    settings: Any, databases: Any, scale: float, kinds: list[str]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Bench 4: `standings` and the quarterly report on the decade, on each database."""
+    from bench.stats import Row, Target
+    from tests.service import MailroomInstance
+
+    skips = landed()
+    size = f"{round(ITEMS * scale):,} items"
+    rows: list[Row] = []
+    details: dict[str, Any] = {"landed": skips}
+    if all(skips.values()):
+        for kind in kinds:
+            rows.append(
+                Row("4", f"standings --period, {size} ({kind})", "s", skipped=skips["standings"])
+            )
+            rows.append(
+                Row("4", f"quarterly report, {size} ({kind})", "s", skipped=skips["report"])
+            )
+        return rows, details
+    for kind in kinds:
+        root = settings.work / f"decade-{kind}"
+        root.mkdir(parents=True)
+        url = databases.url(kind, root)
+        try:
+            settings.say(f"decade on {kind}: generating {size}")
+            summary = generate(url, scale=scale, say=settings.say)
+            details[kind] = summary.as_json()
+            settings.say(f"decade on {kind}: generated in {sum(summary.seconds.values()):.0f} s")
+            instance = MailroomInstance(root, url)
+            period = summary.last_quarter
+            start_s: list[float] = []
+            standings_s: list[float] = []
+            report_s: list[float] = []
+            for i in range(settings.runs + 1):  # the first run warms the caches, uncounted
+                start = _timed_cli(instance, "items", "show", "NONE-000000", check=False)
+                if not skips["standings"]:
+                    took = _timed_cli(instance, "standings", "--period", period, "--json")
+                    standings_s.append(max(0.0, took - start))
+                if not skips["report"]:
+                    out = root / f"report-{i}"
+                    took = _timed_cli(
+                        instance, "report", "quarterly", "--period", period, "--out", str(out)
+                    )
+                    made = {p.suffix for p in out.rglob("*") if p.is_file()}
+                    if not {".html", ".txt", ".xlsx"} <= made:
+                        raise RuntimeError(f"the quarterly report wrote {sorted(made)}")
+                    report_s.append(max(0.0, took - start))
+                start_s.append(start)
+            note = "wall time less the CLI start of the same run"
+            rows.append(Row("4", f"CLI start, decade ({kind})", "s", runs=start_s[1:]))
+            rows.append(
+                Row(
+                    "4",
+                    f"standings --period {period}, {size} ({kind})",
+                    "s",
+                    runs=standings_s[1:],
+                    skipped=skips["standings"],
+                    target=Target("<=", 0.5),
+                    note=note,
+                )
+            )
+            rows.append(
+                Row(
+                    "4",
+                    f"quarterly report {period}, {size} ({kind})",
+                    "s",
+                    runs=report_s[1:],
+                    skipped=skips["report"],
+                    target=Target("<=", 3.0),
+                    note=note,
+                )
+            )
+        finally:
+            databases.drop(url)
+    return rows, details
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.decade", description=__doc__.split("\n")[0])
+    p.add_argument("--url", required=True, help="an empty database (sqlite:///… or postgresql://…)")
+    p.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000 units, 2,000,000 items")
+    p.add_argument("--seed", type=int, default=8)
+    args = p.parse_args(argv)
+    summary = generate(args.url, scale=args.scale, seed=args.seed, say=print)
+    json.dump(summary.as_json(), sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
