@@ -67,7 +67,8 @@ def test_a_revision_supersedes_the_units_item_with_the_most_similar_title(app: A
         intake = s.scalars(select(Intake).where(Intake.id == revision.intake_id)).one()
         assert intake.details["supersedes"] == original.tracking_no
         kinds = [row.kind for row in s.scalars(select(OutboundMessage))]
-    assert kinds == ["receipt", "receipt", "receipt"]
+    # A receipt for each item, and each (the revision too) forwarded to the 3 editors.
+    assert kinds == ["receipt", *["desk"] * 3] * 3
 
 
 def test_a_revision_with_nothing_to_revise_is_filed_new_with_a_warning(app: App) -> None:
