@@ -22,13 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, text
 
 from ingest.health import DatabaseHealth
 from ingest.spool import Spool, SpoolEnvelope
 from ingest.worker import drain
 from ledger.db import Ledger
 from ledger.demo import load_demo
+from ledger.models import Intake
 from mailroom.app import App
 from mailroom.config import parse_config
 from tests.conftest import REPO
@@ -299,17 +300,36 @@ def test_half_written_spool_files_of_dead_processes_are_cleared(tmp_path: Path) 
 
 
 def test_a_message_the_database_refuses_never_blocks_the_spool(db_url: str, tmp_path: Path) -> None:
-    # An encoded-word hiding a NUL: PostgreSQL refuses it in a text column. The message is
-    # kept (quarantined, raw bytes stored) and the one behind it is filed.
-    nul = with_message_id(VALID, "nul@th.gz.test").replace(
-        b"Subject: =?GBK?B?", b"Subject: =?utf-8?B?AA==?= =?GBK?B?", 1
+    # The database refuses to store the judged intake row of one message (a rule added to this
+    # test's database, as a constraint an operator might add or a column limit would do). The
+    # message is kept (quarantined, raw bytes stored) and the one behind it is filed.
+    refused_raw = re.sub(
+        rb"(?m)^Subject: .*$",
+        b"Subject: REFUSE-ME",
+        with_message_id(VALID, "nul@th.gz.test"),
+        count=1,
     )
     app = App.open(parse_config({"database": {"url": db_url}}, tmp_path, environ={}))
     try:
         with app.ledger.transaction() as session:
             load_demo(session)
+            if db_url.startswith("postgresql"):
+                session.execute(
+                    text(
+                        "ALTER TABLE intake ADD CONSTRAINT refuse_marked "
+                        "CHECK (subject NOT LIKE '%REFUSE-ME%')"
+                    )
+                )
+            else:
+                session.execute(
+                    text(
+                        "CREATE TRIGGER refuse_marked BEFORE UPDATE ON intake "
+                        "WHEN NEW.subject LIKE '%REFUSE-ME%' "
+                        "BEGIN SELECT RAISE(ABORT, 'refused by the database'); END"
+                    )
+                )
         app.spool.ensure()
-        for raw in (nul, VALID):
+        for raw in (refused_raw, VALID):
             app.spool.put(
                 raw,
                 SpoolEnvelope(
@@ -324,8 +344,10 @@ def test_a_message_the_database_refuses_never_blocks_the_spool(db_url: str, tmp_
         finally:
             view.close()
         assert rows[1] == ("filed", "<202611221015320911274@th.gz.test>")
-        # SQLite stores the NUL and the subject fails the mark check; PostgreSQL refuses it.
-        refused = db_url.startswith("postgresql")
-        assert rows[0] == (("quarantined", None) if refused else ("rejected", "<nul@th.gz.test>"))
+        assert rows[0] == ("quarantined", None)
+        with app.ledger.reader() as session:
+            kept = session.scalars(select(Intake).order_by(Intake.id)).first()
+            assert kept is not None and kept.raw is not None and kept.raw.data == refused_raw
+            assert kept.error and "refuse" in kept.error.lower()
     finally:
         app.close()
