@@ -1,8 +1,11 @@
-"""`mailroom serve`: SMTP listener, spool worker, IMAP pollers, outbound sender, report scheduler.
+"""`mailroom serve`: SMTP listener, filing process, IMAP pollers, outbound sender, report scheduler.
+
+The spool is drained by a child process (`mailroom.filer`), so filing never holds up the
+listener's `250`; the rest runs in this process.
 
 SIGTERM (or SIGINT): the listener stops accepting connections and new transactions; a session
-in the middle of one finishes it (within `GRACE_SECONDS`) and hears its answer; the worker, the
-pollers and the sender finish the message in hand; then the process exits. Whatever was
+in the middle of one finishes it (within `GRACE_SECONDS`) and hears its answer; the filing
+process, the pollers and the sender finish the message in hand; then the process exits. Whatever was
 answered `250` is in the spool and is processed at the next start, and an IMAP message is moved
 only after its commit, so SIGKILL at any moment loses nothing either.
 
@@ -27,9 +30,9 @@ from ingest.health import DatabaseHealth
 from ingest.imap import ImapPoller, lease_for
 from ingest.notices import ReminderCheck
 from ingest.smtp import IntakeHandler, smtp_factory, tls_context
-from ingest.worker import drain
 from mailroom.app import App
 from mailroom.errors import UserError
+from mailroom.filer import Filer
 from mailroom.reporting import start_report_scheduler
 
 log = logging.getLogger("mailroom.serve")
@@ -38,6 +41,7 @@ POLL_SECONDS = 1.0  # the worker and the sender look for work at least this ofte
 GRACE_SECONDS = 30.0  # how long shutdown waits for an SMTP transaction in progress
 HEALTH_TTL = 1.0  # how long a verdict on the database is trusted before asking again
 REMINDER_CHECK_SECONDS = 60.0  # how often the outbound worker looks for due 约稿 reminders
+FILER_RESTART_SECONDS = 5.0  # pause before a filing process that died is started again
 
 
 async def _loop_worker(
@@ -95,7 +99,6 @@ async def run(app: App, *, process: bool = True) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     stopping = threading.Event()  # the same signal, for the worker threads
-    spooled = asyncio.Event()
     delivered = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -104,7 +107,10 @@ async def run(app: App, *, process: bool = True) -> None:
     if cfg.smtp.tls_cert and cfg.smtp.tls_key:
         tls = tls_context(cfg.smtp.tls_cert, cfg.smtp.tls_key)
     health = DatabaseHealth(app.ledger, ttl=HEALTH_TTL)
-    handler = IntakeHandler(cfg.mailboxes, app.spool, health, on_spooled=spooled.set)
+    filer = Filer(cfg) if process else None
+    handler = IntakeHandler(
+        cfg.mailboxes, app.spool, health, on_spooled=filer.wake if filer else lambda: None
+    )
     server = await loop.create_server(
         smtp_factory(handler, cfg.smtp.max_message_bytes, cfg.smtp.hostname, tls),
         host=cfg.smtp.listen_host,
@@ -118,7 +124,6 @@ async def run(app: App, *, process: bool = True) -> None:
         " (STARTTLS offered)" if tls else "",
         outgoing,
     )
-    print(f"mailroom: listening on {where}", flush=True)
 
     def wake_sender() -> None:
         loop.call_soon_threadsafe(delivered.set)
@@ -140,32 +145,46 @@ async def run(app: App, *, process: bool = True) -> None:
         for poller in pollers
     ]
 
-    tasks = []
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="pipeline") as pipeline_pool,
-        ThreadPoolExecutor(1, thread_name_prefix="outbound") as outbound_pool,
-    ):
-        if process:
+    def start_filer() -> None:
+        assert filer is not None
+        if stop.is_set():
+            return
+        filer.start()
+        assert filer.conn is not None
+        loop.add_reader(filer.conn.fileno(), heard_from_filer)
+        log.info("filing process %s started", filer.pid)
 
-            def work() -> None:
-                done = drain(
-                    app.spool,
-                    app.pipeline,
-                    should_stop=stopping.is_set,
-                    on_database_error=health.mark_down,
+    def heard_from_filer() -> None:
+        assert filer is not None
+        said, closed = filer.messages()
+        for what, detail in said:
+            if what == "filed":
+                delivered.set()
+            elif what == "down":
+                health.mark_down(detail)
+        if closed:
+            assert filer.conn is not None
+            loop.remove_reader(filer.conn.fileno())
+            code = filer.reap()
+            if not stop.is_set():
+                log.error(
+                    "the filing process ended unexpectedly (exit code %s); starting it again "
+                    "in %g s (the spool keeps every message meanwhile)",
+                    code,
+                    FILER_RESTART_SECONDS,
                 )
-                if done:
-                    wake_sender()
+                loop.call_later(FILER_RESTART_SECONDS, start_filer)
 
+    print(f"mailroom: listening on {where}", flush=True)
+    tasks = []
+    with ThreadPoolExecutor(1, thread_name_prefix="outbound") as outbound_pool:
+        if process:
+            start_filer()
             reminders = ReminderCheck(app.ledger, cfg, REMINDER_CHECK_SECONDS)
 
             def outbound() -> None:
                 reminders()
                 app.deliver(should_stop=stopping.is_set)
-
-            tasks.append(
-                asyncio.create_task(_loop_worker("pipeline", work, spooled, stop, pipeline_pool))
-            )
 
             tasks.append(
                 asyncio.create_task(
@@ -185,6 +204,10 @@ async def run(app: App, *, process: bool = True) -> None:
         server.close()
         await handler.close_sessions(GRACE_SECONDS)
         await server.wait_closed()
+        if filer is not None:
+            if filer.conn is not None:
+                loop.remove_reader(filer.conn.fileno())
+            await loop.run_in_executor(None, filer.stop, GRACE_SECONDS)
         await asyncio.gather(*tasks, return_exceptions=True)
         for thread in threads:
             await loop.run_in_executor(None, thread.join, GRACE_SECONDS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import smtplib
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,3 +153,65 @@ def test_smtp_refusals_550_552_451(mailroom: MailroomInstance) -> None:
     send(mailroom.port, "wangfang@yx.gz.test", "inf@mailroom.test", MALFORMED)
     wait_for(lambda: len(mailroom.cli_json("intake", "list")) == 2, what="the retried message")
     assert mailroom.stop() == 0
+
+
+def _filers(pid: int) -> list[int]:
+    """The filing processes among a `serve` process's children."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(p) for p in path.read_text().split()] if path.exists() else []
+    found = []
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(child)
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # a zombie has ended; only its exit status is left
+
+
+@pytest.mark.slow
+def test_filing_runs_in_its_own_process_which_dies_with_serve(mailroom: MailroomInstance) -> None:
+    mailroom.start()
+    assert mailroom.proc is not None
+    serve_pid = mailroom.proc.pid
+    filers = wait_for(lambda: _filers(serve_pid), what="the filing process")
+    assert len(filers) == 1
+    filer = filers[0]
+    serve_nice = os.getpriority(os.PRIO_PROCESS, serve_pid)
+    wait_for(  # set by the child once it runs: accepting mail goes before filing it
+        lambda: os.getpriority(os.PRIO_PROCESS, filer) > serve_nice, what="a lower priority"
+    )
+    send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
+    wait_for(lambda: not list(mailroom.spool_new.iterdir()), what="the spool to drain")
+    mailroom.kill()
+    wait_for(lambda: _gone(filer), timeout=10, what="the filer to die with its parent")
+    assert len(mailroom.cli_json("items", "list")) == 1
+
+
+@pytest.mark.slow
+def test_a_filing_process_that_dies_is_started_again(mailroom: MailroomInstance) -> None:
+    mailroom.start()
+    assert mailroom.proc is not None
+    serve_pid = mailroom.proc.pid
+    first = wait_for(lambda: _filers(serve_pid), what="the filing process")[0]
+    os.kill(first, signal.SIGKILL)
+    send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)  # still answered 250
+    second = wait_for(
+        lambda: [p for p in _filers(serve_pid) if p != first and not _gone(p)],
+        timeout=30,
+        what="a new filing process",
+    )
+    assert len(second) == 1
+    wait_for(lambda: not list(mailroom.spool_new.iterdir()), what="the spool to drain")
+    assert mailroom.stop() == 0
+    assert len(mailroom.cli_json("items", "list")) == 1
+    assert "filing process ended unexpectedly" in mailroom.log.read_text()
