@@ -6,6 +6,7 @@ PostgreSQL cluster are the test suite's own helpers (`tests/service.py`, `tests/
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -35,6 +36,34 @@ def proc_kib(pid: int, key: str) -> int:
         if name == key:
             return int(value.split()[0])
     raise KeyError(f"{key} not in /proc/{pid}/status")
+
+
+def descendants(pid: int) -> list[int]:
+    """A process's children, their children, and so on (Linux /proc)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        path = Path(f"/proc/{current}/task/{current}/children")
+        try:
+            children = [int(c) for c in path.read_text().split()]
+        except FileNotFoundError:
+            continue
+        found += children
+        todo += children
+    return found
+
+
+def tree_kib(pid: int, key: str) -> int:
+    """`proc_kib` summed over a process and its descendants (serve and its filing process).
+
+    For VmHWM the sum of each process's own peak: an upper bound of the tree's peak.
+    """
+    total = proc_kib(pid, key)
+    for child in descendants(pid):
+        with contextlib.suppress(FileNotFoundError, KeyError):  # ended meanwhile, or a zombie
+            total += proc_kib(child, key)
+    return total
 
 
 def module_exists(name: str) -> bool:

@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.desk_scoring import SCORING_VERBS, DeskScoring, Refused, Resolved
-from ingest.replies import TEMPLATE_DIR, ReplyWriter, wire_bytes
+from ingest.replies import TEMPLATE_DIR, ReplyWriter, readdressed, wire_bytes
 from ledger import audit
 from ledger.calendar import quarter_of
 from ledger.editors import (
@@ -262,31 +262,39 @@ class Desk:
             "examples": self.scoring.example_tags(),
         }
         subject = f"【待编】{item.tracking_no} {unit.name}：{item.title} [#{key}]"
-        for to in recipients:
-            msg = self._mail(
-                to=to,
-                subject=subject,
-                kind="desk",
-                template="desk_forward",
-                context=context,
-                now=now,
-                reply_to=reply_to,
-                message_id=f"<desk.{key}.{secrets.token_hex(8)}@{domain or 'localhost'}>",
-            )
-            # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
-            # original's own lines may be longer than SMTP allows.
-            msg.add_attachment(
-                raw,
-                maintype="application",
-                subtype="octet-stream",
-                filename=f"{item.tracking_no}.eml",
-            )
+
+        def message_id() -> str:
+            return f"<desk.{key}.{secrets.token_hex(8)}@{domain or 'localhost'}>"
+
+        # Every recipient gets the same forward: render and serialise it once, then readdress.
+        msg = self._mail(
+            to=recipients[0],
+            subject=subject,
+            kind="desk",
+            template="desk_forward",
+            context=context,
+            now=now,
+            reply_to=reply_to,
+            message_id=message_id(),
+        )
+        # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
+        # original's own lines may be longer than SMTP allows.
+        msg.add_attachment(
+            raw,
+            maintype="application",
+            subtype="octet-stream",
+            filename=f"{item.tracking_no}.eml",
+        )
+        wire = wire_bytes(msg)
+        for n, to in enumerate(recipients):
             queue_mail(
                 session,
                 kind="desk",
                 to_address=to,
                 subject=subject,
-                message=wire_bytes(msg),
+                message=wire
+                if n == 0
+                else readdressed(wire, {"To": to, "Message-ID": message_id()}),
                 now=now,
                 intake_id=item.intake_id,
             )

@@ -32,6 +32,40 @@ def wire_bytes(msg: EmailMessage) -> bytes:
     return msg.as_bytes(policy=policy.SMTP)
 
 
+def readdressed(wire: bytes, headers: dict[str, str]) -> bytes:
+    """A copy of `wire_bytes` output with some top-level headers given new values.
+
+    Serialising a message costs far more than folding two header lines, so a message that goes
+    to several people alike (the desk forward) is serialised once and readdressed per person.
+    Each named header must occur exactly once in the message.
+    """
+    head, sep, body = wire.partition(b"\r\n\r\n")
+    fields: list[bytearray] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(bytearray(line))
+    wanted = {name.lower(): name for name in headers}
+    seen: set[str] = set()
+    out = []
+    for field in fields:
+        name = bytes(field).split(b":", 1)[0].decode("ascii", "replace").strip().lower()
+        if name in wanted:
+            if name in seen:
+                raise ValueError(f"header {wanted[name]} occurs more than once")
+            seen.add(name)
+            key = wanted[name]
+            stored = policy.SMTP.header_store_parse(key, headers[key])
+            out.append(policy.SMTP.fold_binary(*stored).removesuffix(b"\r\n"))
+        else:
+            out.append(bytes(field))
+    missing = set(wanted) - seen
+    if missing:
+        raise ValueError(f"headers not in the message: {', '.join(sorted(missing))}")
+    return b"\r\n".join(out) + sep + body
+
+
 class ReplyWriter:
     """Renders reply mail in one language set (`zh-Hans` by default)."""
 
