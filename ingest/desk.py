@@ -57,6 +57,7 @@ from parser.normalize import fold
 from parser.types import DecodedMessage, Problem
 
 log = logging.getLogger(__name__)
+LARGE_FORWARD_BYTES = 1_000_000  # forwards above this are flushed one by one
 
 # A TXT lookup as dkimpy calls it: (name, timeout=…) → the record's bytes, or None.
 DnsTxt = Callable[..., bytes | None]
@@ -286,18 +287,23 @@ class Desk:
             filename=f"{item.tracking_no}.eml",
         )
         wire = wire_bytes(msg)
+        del msg
         for n, to in enumerate(recipients):
-            queue_mail(
+            copy = wire if n == 0 else readdressed(wire, {"To": to, "Message-ID": message_id()})
+            row = queue_mail(
                 session,
                 kind="desk",
                 to_address=to,
                 subject=subject,
-                message=wire
-                if n == 0
-                else readdressed(wire, {"To": to, "Message-ID": message_id()}),
+                message=copy,
                 now=now,
                 intake_id=item.intake_id,
             )
+            if len(copy) > LARGE_FORWARD_BYTES:
+                # Written out and let go at once: a large original is held once, not per editor.
+                session.flush()
+                session.expunge(row)
+            del copy, row
         return len(recipients)
 
     # --- an editor's message ----------------------------------------------------------------

@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alembic import command
-
 from ingest.outbound import RetryPolicy, Transport, deliver_due, transport_for
 from ingest.pipeline import Pipeline
 from ingest.spool import Spool
 from ledger.db import Ledger
 from ledger.rulebook import Rulebook, load_rulebook
 from mailroom.config import Config
-from migrations import alembic_config
 
 
 def migrate(url: str) -> None:
     """Create or upgrade the database to the newest schema."""
+    # Imported here: Alembic is ~10 MB of memory that a running `serve` never needs.
+    from alembic import command
+
+    from migrations import alembic_config
+
     command.upgrade(alembic_config(url), "head")
 
 

@@ -2,35 +2,40 @@
 
 Parsing, judging and filing an item is CPU work in Python; run in a thread beside the SMTP
 listener it would hold the interpreter lock while senders wait for their `250`. In its own
-process it runs on another core, and at a slightly lower CPU priority (`FILING_NICE`), so
-during a quarter-end burst accepting mail comes first and filing catches up behind it.
+process it runs on another core, and at a lower CPU priority (`FILING_NICE`), so during a
+quarter-end burst accepting mail comes first and filing catches up right behind.
 
-The parent sets a shared `wake` event when it has spooled a message (setting it never blocks
-the listener) and a `stop` event on shutdown; over a one-way pipe the child says `filed` after
-each drain that did something (the parent wakes its sender) and `down` when the database
-failed under it (the listener answers `451` at once). The child dies with its parent, even
-by SIGKILL (Linux `PR_SET_PDEATHSIG`, and a check of its parent's PID), so a killed `serve`
-never leaves a filer behind; whatever was spooled stays in the spool for the next start.
+The child is `python -m mailroom.filer`, given the parent's configuration on its standard
+input. Two pipes join them. On the wake pipe the parent writes a byte when it has spooled a
+message (never blocking: a full pipe already means "there is work"), and closes it to say
+"stop"; on the report pipe the child writes a line `filed N` after each drain that did
+something (the parent wakes its sender) and `down REASON` when the database failed under it
+(the listener answers `451` at once).
+The child dies with its parent, even by SIGKILL (Linux `PR_SET_PDEATHSIG`; elsewhere it sees
+the wake pipe close), so a killed `serve` never leaves a filer behind; whatever was spooled
+stays in the spool for the next start.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import logging
-import multiprocessing
 import os
+import pickle
+import select
 import signal
+import subprocess
 import sys
 import threading
-from multiprocessing.connection import Connection
 from typing import Any
 
 from mailroom.config import Config
 
 log = logging.getLogger("mailroom.filer")
 
-FILING_NICE = 5  # CPU priority below the listener's: accepting first, filing right behind
+FILING_NICE = 10  # CPU priority below the listener's: accepting first, filing right behind
 POLL_SECONDS = 1.0  # the child looks at the spool at least this often
 _PR_SET_PDEATHSIG = 1
 
@@ -42,23 +47,12 @@ def _die_with_parent(parent_pid: int) -> None:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
-            pass  # the PID check below still ends an orphan within POLL_SECONDS
+            pass  # the wake pipe's end-of-file still ends an orphan
     if os.getppid() != parent_pid:
         os._exit(0)
 
 
-def _main(
-    config: Config,
-    wake: Any,
-    stop_event: Any,
-    conn: Connection,
-    parent_pid: int,
-    log_level: int,
-) -> None:
-    _die_with_parent(parent_pid)
-    logging.basicConfig(
-        level=log_level, format="%(asctime)s %(levelname)s %(name)s[filer]: %(message)s"
-    )
+def _main(config: Config, wake_fd: int, report_fd: int) -> None:
     with contextlib.suppress(OSError):
         os.nice(FILING_NICE)
     stop = threading.Event()
@@ -73,26 +67,57 @@ def _main(
     from mailroom.app import App
 
     app = App.open(config)
+    os.set_blocking(wake_fd, False)
 
-    def stopping() -> bool:
-        return stop.is_set() or bool(stop_event.is_set()) or os.getppid() != parent_pid
+    def woken() -> None:
+        """Consume the wake bytes; a closed pipe (parent stopping or gone) means stop."""
+        while True:
+            try:
+                if not os.read(wake_fd, 4096):
+                    stop.set()
+                    return
+            except BlockingIOError:
+                return
+
+    def report(line: str) -> None:
+        os.write(report_fd, line.replace("\n", " ").encode("utf-8", "replace") + b"\n")
 
     def database_down(exc: Exception) -> None:
-        conn.send(("down", str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)))
+        reason = str(exc).strip()
+        report("down " + (reason.splitlines()[0] if reason else repr(exc)))
 
     try:
-        while not stopping():
-            wake.clear()
+        while not stop.is_set():
+            woken()
             done = drain(
-                app.spool, app.pipeline, should_stop=stopping, on_database_error=database_down
+                app.spool, app.pipeline, should_stop=stop.is_set, on_database_error=database_down
             )
             if done:
-                conn.send(("filed", done))
-            wake.wait(POLL_SECONDS)
-    except (BrokenPipeError, OSError):
-        pass  # the parent is gone
+                report(f"filed {done}")
+            if not stop.is_set():
+                select.select([wake_fd], [], [], POLL_SECONDS)
+    except OSError:
+        pass  # the parent is gone (a broken pipe)
     finally:
         app.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mailroom.filer", description=__doc__)
+    p.add_argument("--parent", type=int, required=True)
+    p.add_argument("--wake-fd", type=int, required=True)
+    p.add_argument("--report-fd", type=int, required=True)
+    p.add_argument("--log-level", type=int, default=logging.INFO)
+    args = p.parse_args(argv)
+    _die_with_parent(args.parent)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s[filer]: %(message)s"
+    )
+    config = pickle.load(sys.stdin.buffer)  # from the parent, which read and checked it
+    if not isinstance(config, Config):
+        raise SystemExit("mailroom.filer: no configuration on standard input")
+    _main(config, args.wake_fd, args.report_fd)
+    return 0
 
 
 class Filer:
@@ -100,76 +125,104 @@ class Filer:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._ctx = multiprocessing.get_context("spawn")
-        self._wake = self._ctx.Event()
-        self._stop = self._ctx.Event()
-        self.conn: Connection | None = None
-        self.process: Any = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.report_fd: int | None = None
+        self._wake_fd: int | None = None
+        self._partial = b""
 
     def start(self) -> None:
         """Start (or restart) the child."""
-        reader, writer = self._ctx.Pipe(duplex=False)
-        self.conn = reader
-        self.process = self._ctx.Process(
-            target=_main,
-            args=(
-                self.config,
-                self._wake,
-                self._stop,
-                writer,
-                os.getpid(),
-                logging.getLogger().getEffectiveLevel(),
-            ),
-            name="mailroom-filer",
-        )
-        self.process.start()
-        writer.close()
+        wake_r, wake_w = os.pipe()
+        report_r, report_w = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mailroom.filer",
+                    f"--parent={os.getpid()}",
+                    f"--wake-fd={wake_r}",
+                    f"--report-fd={report_w}",
+                    f"--log-level={logging.getLogger().getEffectiveLevel()}",
+                ],
+                stdin=subprocess.PIPE,
+                pass_fds=(wake_r, report_w),
+            )
+            assert self.process.stdin is not None
+            self.process.stdin.write(pickle.dumps(self.config))
+            self.process.stdin.close()
+        finally:
+            os.close(wake_r)
+            os.close(report_w)
+        os.set_blocking(wake_w, False)
+        os.set_blocking(report_r, False)
+        self._wake_fd, self.report_fd, self._partial = wake_w, report_r, b""
 
     @property
     def pid(self) -> int | None:
-        return None if self.process is None else int(self.process.pid)
-
-    def alive(self) -> bool:
-        return self.process is not None and bool(self.process.is_alive())
+        return None if self.process is None else self.process.pid
 
     def wake(self) -> None:
-        self._wake.set()
+        """Tell the child there is work; never blocks (a full pipe already says so)."""
+        if self._wake_fd is None:
+            return
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(self._wake_fd, b"w")
 
-    def messages(self) -> tuple[list[tuple[str, Any]], bool]:
+    def messages(self) -> tuple[list[tuple[str, str]], bool]:
         """What the child said since last asked, and whether its end of the pipe is closed."""
-        said: list[tuple[str, Any]] = []
-        if self.conn is None:
-            return said, True
-        try:
-            while self.conn.poll():
-                said.append(self.conn.recv())
-        except (EOFError, OSError):
-            return said, True
-        return said, False
+        if self.report_fd is None:
+            return [], True
+        closed = False
+        data = self._partial
+        while True:
+            try:
+                chunk = os.read(self.report_fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+        *lines, self._partial = data.split(b"\n")
+        said = []
+        for line in lines:
+            what, _, detail = line.decode("utf-8", "replace").partition(" ")
+            said.append((what, detail))
+        return said, closed
+
+    def _close_pipes(self) -> None:
+        for fd in (self.report_fd, self._wake_fd):
+            if fd is not None:
+                os.close(fd)
+        self.report_fd = self._wake_fd = None
 
     def reap(self) -> int | None:
-        """After the pipe closed: wait (briefly) for the child; its exit code."""
+        """After the child's pipe closed: wait (briefly) for it; its exit code."""
         if self.process is None:
             return None
-        self.process.join(5)
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-        code = self.process.exitcode
-        return None if code is None else int(code)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        self._close_pipes()
+        return self.process.returncode
 
     def stop(self, timeout: float) -> None:
         """Let the child finish the message in hand and exit (SIGKILL after `timeout`)."""
-        self._stop.set()
-        self._wake.set()
+        if self._wake_fd is not None:
+            os.close(self._wake_fd)  # end of file on the wake pipe: stop
+            self._wake_fd = None
         if self.process is None:
             return
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.terminate()  # SIGTERM: finish the message in hand
-        self.process.join(timeout)
-        if self.process.is_alive():
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
             log.warning("the filing process did not stop in %g s; killing it", timeout)
             self.process.kill()
-            self.process.join()
-        if self.conn is not None:
-            self.conn.close()
+            self.process.wait()
+        self._close_pipes()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

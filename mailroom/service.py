@@ -150,8 +150,8 @@ async def run(app: App, *, process: bool = True) -> None:
         if stop.is_set():
             return
         filer.start()
-        assert filer.conn is not None
-        loop.add_reader(filer.conn.fileno(), heard_from_filer)
+        assert filer.report_fd is not None
+        loop.add_reader(filer.report_fd, heard_from_filer)
         log.info("filing process %s started", filer.pid)
 
     def heard_from_filer() -> None:
@@ -163,8 +163,8 @@ async def run(app: App, *, process: bool = True) -> None:
             elif what == "down":
                 health.mark_down(detail)
         if closed:
-            assert filer.conn is not None
-            loop.remove_reader(filer.conn.fileno())
+            assert filer.report_fd is not None
+            loop.remove_reader(filer.report_fd)
             code = filer.reap()
             if not stop.is_set():
                 log.error(
@@ -205,8 +205,8 @@ async def run(app: App, *, process: bool = True) -> None:
         await handler.close_sessions(GRACE_SECONDS)
         await server.wait_closed()
         if filer is not None:
-            if filer.conn is not None:
-                loop.remove_reader(filer.conn.fileno())
+            if filer.report_fd is not None:
+                loop.remove_reader(filer.report_fd)
             await loop.run_in_executor(None, filer.stop, GRACE_SECONDS)
         await asyncio.gather(*tasks, return_exceptions=True)
         for thread in threads:

@@ -165,7 +165,7 @@ def _filers(pid: int) -> list[int]:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        if b"spawn_main" in cmdline:
+        if b"mailroom.filer" in cmdline:
             found.append(child)
     return found
 
