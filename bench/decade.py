@@ -2,7 +2,8 @@
 
 `python -m bench.decade --url URL [--scale 1.0]` migrates the database and loads, by default,
 1,000 units with their people, 2,000,000 filed items spread over the 40 quarters that end with
-the last complete one, and 400,000 adoption events (once the ledger has an adoption table).
+the last complete one, and 400,000 adoption events (`score_events`, publications and grades
+from the Guangzhou rulebook).
 SQLite gets `executemany` in large transactions, PostgreSQL gets `COPY`, so the full decade
 loads in minutes. Items are not uniform: some units report far more than others, as in life.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Engine, Integer, String, Table, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Engine, Table
 from sqlalchemy.sql.schema import ColumnDefault
 
 from ledger.calendar import Quarter, parse_period, quarter_of
@@ -434,16 +435,16 @@ def generate(
         summary.seconds["items"] = time.monotonic() - clock
 
         clock = time.monotonic()
-        try:
-            table = adoption_table()
-            if table is None:
-                raise Unfillable("the ledger has no adoption table yet (scoring has not landed)")
-            summary.adoptions = fill_adoptions(
-                engine, table, rng, n_adoptions, item_unit, item_time, start, people, say
-            )
-        except Unfillable as exc:
-            summary.adoptions_skipped = str(exc)
-            say(f"decade: adoptions skipped: {exc}")
+        # Lower grades far more often than higher ones, as in life.
+        choices: list[tuple[str, str | None]] = [
+            (pub.name, grade.name)
+            for pub in rulebook.publications
+            for i, grade in enumerate(pub.grades)
+            for _ in range(len(pub.grades) - i)
+        ] + [(pub.name, None) for pub in rulebook.publications if not pub.grades]
+        summary.adoptions = fill_adoptions(
+            engine, choices, rng, n_adoptions, item_unit, item_time, start, people, say
+        )
         summary.seconds["adoptions"] = time.monotonic() - clock
 
         clock = time.monotonic()
@@ -455,38 +456,12 @@ def generate(
     return summary
 
 
-# --- adoption events: filled from whatever adoption table the ledger has --------------------
-
-_TEXT_HINTS = (
-    ("publication", "穗府信息"),
-    ("grade", "标题"),
-    ("level", "标题"),
-    ("tag", "采用 穗府信息 标题"),
-    ("kind", "adopt"),
-    ("type", "adopt"),
-    ("action", "adopt"),
-    ("state", "active"),
-    ("status", "active"),
-    ("source", "bench"),
-    ("channel", "bench"),
-    ("issue", "2026年第45期"),
-    ("note", ""),
-    ("reason", ""),
-    ("comment", ""),
-)
-
-
-def adoption_table() -> Table | None:
-    """The ledger's table of adoption events, once the scoring issue has landed."""
-    for name, table in Base.metadata.tables.items():
-        if "adoption" in name:
-            return table
-    return None
+# --- adoption events ---------------------------------------------------------------------
 
 
 def fill_adoptions(
     engine: Engine,
-    table: Table,
+    publications: list[tuple[str, str | None]],
     rng: random.Random,
     n: int,
     item_unit: array[int],
@@ -495,64 +470,27 @@ def fill_adoptions(
     people: list[tuple[Any, ...]],
     say: Callable[[str], None],
 ) -> int:
-    """Adoption events for `n` random items, each column filled by what it refers to or by its
-    name (publication, grade, points, …); raises `Unfillable` naming a column it cannot fill."""
+    """`n` adoption events (`score_events` of kind `adoption`) on distinct random items, as
+    an editor records them a few days after the item came in: a publication of the rulebook
+    and, where it has grades, a grade."""
     if n == 0:
         return 0
-    editors = [p[0] for p in people if p[2] == "editor"]
-    given: list[str] = []
-    makers: list[Callable[[int, datetime], Any]] = []
-    for column in table.columns:
-        name = column.name
-        fk = next(iter(column.foreign_keys), None)
-        target = fk.column.table.name if fk is not None else None
-        maker: Callable[[int, datetime], Any] | None = None
-        if column.primary_key and column.autoincrement and target is None:
-            continue
-        if target == "submissions":
-            maker = lambda k, _t: k + 1  # noqa: E731
-        elif target == "units":
-            maker = lambda k, _t: item_unit[k]  # noqa: E731
-        elif target == "people":
-            maker = lambda _k, _t: rng.choice(editors)  # noqa: E731
-        elif target == "intake":
-            if column.nullable:
-                continue
-            maker = lambda k, _t: k + 1  # noqa: E731
-        elif target is not None:
-            continue  # left to defaults, or named as unfillable below
-        elif isinstance(column.type, DateTime) or isinstance(
-            getattr(column.type, "impl_instance", None), DateTime
-        ):
-            maker = lambda _k, t: t  # noqa: E731
-        elif isinstance(column.type, Date):
-            maker = lambda _k, t: (t + timedelta(hours=8)).date()  # noqa: E731
-        elif isinstance(column.type, Boolean):
-            if column.nullable or column.default is not None:
-                continue
-            maker = lambda _k, _t: False  # noqa: E731
-        elif isinstance(column.type, Integer) and "point" in name:
-            maker = lambda _k, _t: rng.choice((1, 2, 2, 3, 5))  # noqa: E731
-        elif isinstance(column.type, String | Text):
-            hint = next((v for key, v in _TEXT_HINTS if key in name), None)
-            if hint is None:
-                continue
-            maker = lambda _k, _t, h=hint: h  # noqa: E731
-        if maker is not None:
-            given.append(name)
-            makers.append(maker)
-    plan = TablePlan.of(table, given)
+    editors = [p[4] for p in people if p[2] == "editor"] or ["editor@bench.test"]
+    given = ["kind", "unit_id", "submission_id", "rule", "level", "occurred_at"]
+    given += ["recorded_by", "source", "note"]
+    plan = TablePlan.of(_table("score_events"), given)
     picks = sorted(rng.sample(range(len(item_unit)), min(n, len(item_unit))))
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for k in picks:
+            rule, level = rng.choice(publications)
             when = start + timedelta(seconds=item_time[k], days=rng.randint(1, 20))
-            yield tuple(make(k, when) for make in makers)
+            editor = rng.choice(editors)
+            yield ("adoption", item_unit[k], k + 1, rule, level, when, editor, "bench", "")
 
     count = bulk_insert(engine, plan, rows())
-    if any(c.primary_key for c in table.columns if c.name == "id"):
-        _reset_sequence(engine, table.name)
-    say(f"decade: {count:,} adoption events in {table.name}")
+    _reset_sequence(engine, "score_events")
+    say(f"decade: {count:,} adoption events")
     return count
 
 

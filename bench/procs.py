@@ -205,6 +205,7 @@ class Databases:
 
     def url(self, kind: str, root: Path) -> str:
         if kind == "sqlite":
+            (root / "var").mkdir(parents=True, exist_ok=True)
             return f"sqlite:///{root / 'var' / 'mailroom.db'}"
         cluster = self.postgres()
         name = f"bench_{next(self._names)}"

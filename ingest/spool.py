@@ -1,6 +1,9 @@
 """The durable spool: a raw message is on disk (fsynced) before the sender hears `250`.
 
 Maildir-style: write to `tmp/`, fsync the file, rename into `new/`, fsync the directory.
+Concurrent writers share the directory fsync (group commit): a writer whose rename is done
+waits for a directory fsync that *started after* it, and at most one runs at a time, so eight
+connections delivering at once pay for a few directory fsyncs, not eight.
 Each file starts with one line of envelope JSON, then the message bytes exactly as received.
 A file in `tmp/` was never answered `250` (the process died while writing it): it is removed
 at the next start.
@@ -12,7 +15,9 @@ import itertools
 import json
 import os
 import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,6 +60,42 @@ def _writer_alive(spool_id: str) -> bool:
     return True
 
 
+class _GroupSync:
+    """Run `action` on behalf of every caller, sharing one run among callers that overlap.
+
+    `sync()` returns once a run that started after the call has finished; a run already in
+    progress when it is called does not count (it may have missed the caller's change).
+    """
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self._cond = threading.Condition()
+        self._started = 0  # the number of the newest run started
+        self._done = 0  # the number of the newest run finished
+        self._running = False
+
+    def sync(self) -> None:
+        with self._cond:
+            needed = self._started + 1
+            while self._done < needed:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._running = True
+                self._started += 1
+                number = self._started
+                self._cond.release()
+                try:
+                    self.action()
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    self._cond.notify_all()
+                # Reached only when the action succeeded (an exception propagates above).
+                self._done = max(self._done, number)
+                self._cond.notify_all()
+
+
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -62,6 +103,7 @@ class Spool:
         self.new = root / "new"
         self.bad = root / "bad"
         self._seq = itertools.count()
+        self._dir_sync = _GroupSync(lambda: _fsync_dir(self.new))
 
     def ensure(self) -> None:
         for d in (self.tmp, self.new, self.bad):
@@ -94,7 +136,7 @@ class Spool:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.rename(tmp_path, self.new / spool_id)
-            _fsync_dir(self.new)
+            self._dir_sync.sync()
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
