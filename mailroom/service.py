@@ -11,11 +11,15 @@ only after its commit, so SIGKILL at any moment loses nothing either.
 
 On SQLite one `serve` runs per database (a lock file beside it says so); on PostgreSQL several
 may share one database.
+
+SIGUSR1 writes the stack of every thread to the log (standard error) and changes nothing else:
+the way to see what a `serve` that does not stop is waiting for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import fcntl
 import logging
 import os
@@ -201,19 +205,25 @@ async def run(app: App, *, process: bool = True) -> None:
         stopping.set()
         if process:
             await loop.run_in_executor(None, reports.shutdown)
+            log.info("stopping: report scheduler stopped")
         server.close()
         await handler.close_sessions(GRACE_SECONDS)
         await server.wait_closed()
+        log.info("stopping: SMTP sessions closed")
         if filer is not None:
             if filer.report_fd is not None:
                 loop.remove_reader(filer.report_fd)
             await loop.run_in_executor(None, filer.stop, GRACE_SECONDS)
+            log.info("stopping: filing process stopped")
         await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("stopping: outbound sender stopped")
         for thread in threads:
             await loop.run_in_executor(None, thread.join, GRACE_SECONDS)
     print("mailroom: stopped", flush=True)
 
 
 def serve(app: App, *, process: bool = True) -> None:
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     with sole_instance(app.config.database.url):
         asyncio.run(run(app, process=process))

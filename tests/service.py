@@ -131,6 +131,13 @@ class MailroomInstance:
         self.proc.send_signal(sig)
         try:
             code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired as exc:
+            self.proc.send_signal(signal.SIGUSR1)  # serve writes every thread's stack to its log
+            time.sleep(1)
+            tail = self.log.read_text(errors="replace")[-20000:]
+            raise AssertionError(
+                f"mailroom serve did not stop in 30 s; its log ends:\n{tail}"
+            ) from exc
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()

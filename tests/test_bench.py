@@ -20,22 +20,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import (
-    Column,
-    DateTime,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    func,
-    select,
-)
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, func, select
 
 from bench.client import run, stuffed
-from bench.decade import Unfillable, fill_adoptions, generate
+from bench.decade import TablePlan, Unfillable, fill_adoptions, generate
 from bench.procs import Sink
 from bench.stats import Row, Target, percentile, render
 from bench.workload import big_item, docx_bytes, make_workload
@@ -186,32 +174,19 @@ def test_decade_loads_a_ledger_the_product_reads(db_url: str) -> None:
         ledger.dispose()
 
 
-def test_adoptions_fill_whatever_adoption_table_the_ledger_has(tmp_path: Path) -> None:
-    meta = MetaData()
-    Table("units", meta, Column("id", Integer, primary_key=True))
-    Table("people", meta, Column("id", Integer, primary_key=True))
-    Table("submissions", meta, Column("id", Integer, primary_key=True))
-    adoptions = Table(
-        "adoptions",
-        meta,
-        Column("id", Integer, primary_key=True),
-        Column("submission_id", ForeignKey("submissions.id"), nullable=False),
-        Column("editor_id", ForeignKey("people.id"), nullable=False),
-        Column("publication", String(40), nullable=False),
-        Column("grade", String(20), nullable=False),
-        Column("points", Integer, nullable=False),
-        Column("adopted_at", DateTime, nullable=False),
-        Column("note", Text),
-    )
-    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
-    meta.create_all(engine)
+def test_adoptions_are_score_events_of_the_rulebooks_publications(tmp_path: Path) -> None:
     from array import array
 
+    from ledger.models import Base, ScoreEvent
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    Base.metadata.create_all(engine)
     people = [(1, 1, "editor", "编辑1", "e@x.test", "", "编辑")]
     start = datetime(2016, 9, 1)
+    publications = [("穗府信息", "标题"), ("穗府信息", "全文"), ("内部参考", None)]
     n = fill_adoptions(
         engine,
-        adoptions,
+        publications,
         random.Random(1),
         5,
         array("i", [3] * 10),
@@ -222,22 +197,36 @@ def test_adoptions_fill_whatever_adoption_table_the_ledger_has(tmp_path: Path) -
     )
     assert n == 5
     with engine.connect() as conn:
-        rows = conn.execute(select(adoptions)).all()
-    assert len({r.submission_id for r in rows}) == 5
-    assert {(r.editor_id, r.publication, r.grade) for r in rows} == {(1, "穗府信息", "标题")}
-    assert all(r.adopted_at > start for r in rows)
+        rows = conn.execute(select(ScoreEvent.__table__)).all()
+    assert len(rows) == 5 and len({r.submission_id for r in rows}) == 5
+    assert {r.kind for r in rows} == {"adoption"} and {r.unit_id for r in rows} == {3}
+    assert {(r.rule, r.level) for r in rows} <= set(publications)
+    assert {r.recorded_by for r in rows} == {"e@x.test"}
+    assert all(r.occurred_at.replace(tzinfo=None) > start and not r.undone_at for r in rows)
+    assert (
+        fill_adoptions(
+            engine, publications, random.Random(1), 0, array("i"), array("d"), start, [], print
+        )
+        == 0
+    )
+    engine.dispose()
 
+
+def test_a_table_the_generator_cannot_fill_is_named() -> None:
+    meta = MetaData()
     odd = Table(
         "adoption_odd",
         meta,
         Column("id", Integer, primary_key=True),
         Column("ruling", String(20), nullable=False),
+        Column("note", Text),
     )
+    plan = TablePlan.of(odd, ["ruling"])
+    assert plan.constants == {"note": None}  # nullable: filled with NULL
     with pytest.raises(Unfillable, match=r"adoption_odd\.ruling"):
-        fill_adoptions(
-            engine, odd, random.Random(1), 1, array("i", [1]), array("d", [0.0]), start, [], print
-        )
-    engine.dispose()
+        TablePlan.of(odd, ["id"])
+    with pytest.raises(Unfillable, match=r"adoption_odd has no column grade"):
+        TablePlan.of(odd, ["grade", "ruling"])
 
 
 @pytest.mark.slow

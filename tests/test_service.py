@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -215,3 +216,44 @@ def test_a_filing_process_that_dies_is_started_again(mailroom: MailroomInstance)
     assert mailroom.stop() == 0
     assert len(mailroom.cli_json("items", "list")) == 1
     assert "filing process ended unexpectedly" in mailroom.log.read_text()
+
+
+@pytest.mark.slow
+def test_sigusr1_writes_every_threads_stack_to_the_log_and_serve_goes_on(
+    mailroom: MailroomInstance,
+) -> None:
+    mailroom.start()
+    assert mailroom.proc is not None
+    mailroom.proc.send_signal(signal.SIGUSR1)
+    wait_for(  # the main thread waits in the event loop that run() started
+        lambda: re.search(r"Current thread.*mailroom/service\.py", mailroom.log.read_text(), re.S),
+        what="a stack dump in the log",
+    )
+    send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)  # still serving
+    assert mailroom.stop() == 0
+    assert "stopping: filing process stopped" in mailroom.log.read_text()
+
+
+@pytest.mark.slow
+def test_a_message_of_megabytes_is_spooled_beside_the_loop_and_filed(
+    tmp_path: Path, db_url: str
+) -> None:
+    from bench.workload import big_item
+    from ingest.smtp import INLINE_SPOOL_BYTES
+
+    letter = big_item(3_000_000)
+    assert len(letter.data) > 10 * INLINE_SPOOL_BYTES
+    mailroom = MailroomInstance(
+        tmp_path / "office", db_url, **{"smtp.max_message_bytes": 4_000_000}
+    )
+    mailroom.cli("init", "--demo")
+    try:
+        mailroom.start()
+        send(mailroom.port, letter.mail_from, "inf@mailroom.test", letter.data)
+        send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
+        wait_for(
+            lambda: len(mailroom.cli_json("items", "list")) == 2, timeout=60, what="both filed"
+        )
+        assert {row["state"] for row in mailroom.cli_json("intake", "list")} == {"filed"}
+    finally:
+        mailroom.close()
