@@ -35,6 +35,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+READER = "mailroom.reader"  # in Session.info: the session only reads
+
+
 class Ledger:
     """The database handle the services share: an engine and its session factory."""
 
@@ -54,7 +57,10 @@ class Ledger:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
+        """A session for reading only: nothing it does is committed, and what it computed
+        from the ledger once (`session.info[READER]`) it may reuse rather than read again."""
         with self._sessions() as session:
+            session.info[READER] = True
             yield session
 
     def dispose(self) -> None:

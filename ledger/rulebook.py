@@ -7,6 +7,7 @@ numbers. A rulebook that cannot be used raises `RulebookError` naming the file a
 
 from __future__ import annotations
 
+import functools
 import tomllib
 import unicodedata
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class RulebookError(UserError):
     """A rulebook that cannot be used; the message names the file and the key."""
 
 
+@functools.lru_cache(maxsize=4096)
 def name_key(text: str) -> str:
     """How names from tags and the CLI are compared: NFKC (full/half width), no spaces."""
     return "".join(unicodedata.normalize("NFKC", text).split()).lower()
@@ -150,11 +152,18 @@ class Rulebook:
     def quarters_per_year(self) -> int:
         return 12 // self.calendar.months_per_quarter
 
-    def publication(self, name: str) -> Publication:
-        wanted = name_key(name)
+    @functools.cached_property
+    def _publications_by_key(self) -> dict[str, Publication]:
+        by_key: dict[str, Publication] = {}
         for pub in self.publications:
-            if wanted in {name_key(n) for n in (pub.name, *pub.aliases)}:
-                return pub
+            for n in (pub.name, *pub.aliases):
+                by_key.setdefault(name_key(n), pub)
+        return by_key
+
+    def publication(self, name: str) -> Publication:
+        pub = self._publications_by_key.get(name_key(name))
+        if pub is not None:
+            return pub
         names = ", ".join(p.name for p in self.publications)
         raise LookupError(f"no publication {name!r} in rulebook {self.name} ({names})")
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -301,11 +302,24 @@ def undo_event(
 # --- reading points back -------------------------------------------------------------------
 
 
-def _missing(rulebook: Rulebook, ev: ScoreEvent, what: str) -> ScoringError:
+class ScoredEvent(Protocol):
+    """What reading points needs of an event: a `ScoreEvent`, or a row of these columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def level(self) -> str | None: ...
+
+
+def _missing(rulebook: Rulebook, ev: ScoredEvent, what: str) -> ScoringError:
     return ScoringError(f"scoring event {ev.id} names {what}, which rulebook {rulebook.name} lacks")
 
 
-def item_points(rulebook: Rulebook, events: Iterable[ScoreEvent]) -> int:
+def item_points(rulebook: Rulebook, events: Iterable[ScoredEvent]) -> int:
     """The points of one item from its live events: adoptions and clues add; a `cumulative`
     bonus adds every level recorded; a `highest` bonus adds only its highest level."""
     total = 0

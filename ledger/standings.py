@@ -20,14 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from decimal import Decimal
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.calendar import Period, parse_period
+from ledger.db import READER
 from ledger.models import Person, ScoreEvent, Submission, Unit
 from ledger.rulebook import RANKED_SEQUENCES, Rulebook
-from ledger.scoring import ITEM_KINDS, deduction_points, item_points
+from ledger.scoring import ITEM_KINDS, ScoredEvent, deduction_points, item_points
 
 OUTCOME_KINDS = ("praise", "criticism", "annual_missed", "award_candidate")
 COUNTED_STATUSES = ("filed",)  # a superseded item is counted through its revision
@@ -90,6 +92,9 @@ def _active(period: Period, zone: tzinfo) -> ColumnElement[bool]:
     )
 
 
+_MEMO = "mailroom.standings"  # in Session.info: standings already computed, by period
+
+
 def _ranked(values: Sequence[tuple[str, Decimal]]) -> dict[str, int]:
     """Competition ranking: (key, points) → rank, equal points share a rank (1, 1, 3)."""
     ordered = sorted(values, key=lambda kv: (-kv[1], kv[0]))
@@ -103,9 +108,24 @@ def _ranked(values: Sequence[tuple[str, Decimal]]) -> dict[str, int]:
     return ranks
 
 
-def _item_events(session: Session, period: Period) -> dict[int, list[ScoreEvent]]:
-    rows = session.scalars(
-        select(ScoreEvent)
+class _ItemEvent(ScoredEvent, Protocol):
+    @property
+    def unit_id(self) -> int: ...
+
+
+def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
+    """The live item events of the items received in `period`, by item: plain rows of the
+    columns points are read from (a decade's quarter holds tens of thousands; ORM objects
+    cost several times as much to load)."""
+    rows = session.execute(
+        select(
+            ScoreEvent.id,
+            ScoreEvent.submission_id,
+            Submission.unit_id,
+            ScoreEvent.kind,
+            ScoreEvent.rule,
+            ScoreEvent.level,
+        )
         .join(Submission, ScoreEvent.submission_id == Submission.id)
         .where(
             ScoreEvent.kind.in_(ITEM_KINDS),
@@ -116,7 +136,7 @@ def _item_events(session: Session, period: Period) -> dict[int, list[ScoreEvent]
         )
         .order_by(ScoreEvent.id)
     )
-    by_item: dict[int, list[ScoreEvent]] = defaultdict(list)
+    by_item: dict[int, list[_ItemEvent]] = defaultdict(list)
     for ev in rows:
         assert ev.submission_id is not None
         by_item[ev.submission_id].append(ev)
@@ -126,38 +146,56 @@ def _item_events(session: Session, period: Period) -> dict[int, list[ScoreEvent]
 def standings(
     session: Session, rulebook: Rulebook, period: Period | str, zone: tzinfo
 ) -> list[Standing]:
-    """Every ranked unit's standing in a period (quarter, year or month), by sequence and rank."""
+    """Every ranked unit's standing in a period (quarter, year or month), by sequence and rank.
+
+    In a reading session a period's standings are computed once: a quarterly report asks for
+    the same quarters several times (the table, the comparison, the streaks)."""
     if isinstance(period, str):
         period = parse_period(period, zone, rulebook.calendar)
+    if not session.info.get(READER):
+        return _standings(session, rulebook, period, zone)
+    memo = session.info.setdefault(_MEMO, {})
+    key = (rulebook.name, period.kind, period.start, period.end, str(zone))
+    if key not in memo:
+        memo[key] = _standings(session, rulebook, period, zone)
+    return list(memo[key])
+
+
+def _standings(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> list[Standing]:
     units = list(
         session.scalars(
             select(Unit).where(Unit.sequence != "office", _active(period, zone)).order_by(Unit.code)
         )
     )
-    items = session.execute(
-        select(Submission.id, Submission.unit_id, Submission.status).where(
+    submitted: dict[int, int] = defaultdict(int)
+    for unit_id, count in session.execute(
+        select(Submission.unit_id, func.count())
+        .where(
             Submission.received_at >= period.start,
             Submission.received_at < period.end,
-            Submission.status != "withdrawn",
+            Submission.status.in_(COUNTED_STATUSES),
         )
-    ).all()
-    item_unit = {item_id: unit_id for item_id, unit_id, _ in items}
-    submitted: dict[int, int] = defaultdict(int)
-    for _, unit_id, status in items:
-        if status in COUNTED_STATUSES:
-            submitted[unit_id] += 1
+        .group_by(Submission.unit_id)
+    ):
+        submitted[unit_id] = count
 
     gross: dict[int, Decimal] = defaultdict(Decimal)
     by_kind: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     adopted: dict[int, int] = defaultdict(int)
-    for item_id, events in _item_events(session, period).items():
-        unit_id = item_unit[item_id]
-        gross[unit_id] += item_points(rulebook, events)
+    for events in _item_events(session, period).values():
+        unit_id = events[0].unit_id
+        kinds: dict[str, list[_ItemEvent]] = defaultdict(list)
+        for e in events:
+            kinds[e.kind].append(e)
+        # An item's points are the sum of its kinds' (a highest-only bonus is within `bonus`).
         for kind in ITEM_KINDS:
-            of_kind = [e for e in events if e.kind == kind]
-            if of_kind:
-                by_kind[unit_id][kind] += item_points(rulebook, of_kind)
-        if any(e.kind in ("adoption", "clue") for e in events):
+            if kind in kinds:
+                of_kind = item_points(rulebook, kinds[kind])
+                by_kind[unit_id][kind] += of_kind
+                gross[unit_id] += of_kind
+        if "adoption" in kinds or "clue" in kinds:
             adopted[unit_id] += 1
 
     deducted: dict[int, Decimal] = defaultdict(Decimal)
@@ -223,15 +261,19 @@ def officer_standings(
 ) -> list[OfficerStanding]:
     """Info officers ranked within their unit's sequence by the points of items they authored."""
     period = _period(rulebook, period, zone)
-    rows = session.execute(
-        select(Submission.id, Submission.status, Person, Unit)
-        .join(Person, Submission.author_id == Person.id)
-        .join(Unit, Person.unit_id == Unit.id)
-        .where(
+    officers = {
+        person.id: (person, unit)
+        for person, unit in session.execute(
+            select(Person, Unit)
+            .join(Unit, Person.unit_id == Unit.id)
+            .where(Unit.sequence != "office")
+        )
+    }
+    rows = session.execute(  # plain columns: a province's quarter is tens of thousands of items
+        select(Submission.id, Submission.status, Submission.author_id).where(
             Submission.received_at >= period.start,
             Submission.received_at < period.end,
             Submission.status != "withdrawn",
-            Unit.sequence != "office",
         )
     ).all()
     events = _item_events(session, period)
@@ -239,8 +281,12 @@ def officer_standings(
     points: dict[int, Decimal] = defaultdict(Decimal)
     items: dict[int, int] = defaultdict(int)
     adopted: dict[int, int] = defaultdict(int)
-    for item_id, status, person, unit in rows:
-        people[person.id] = (person, unit)
+    for item_id, status, author_id in rows:
+        officer = officers.get(author_id) if author_id is not None else None
+        if officer is None:
+            continue  # an office's own staff are not ranked
+        person, unit = officer
+        people[person.id] = officer
         evs = events.get(item_id, [])
         points[person.id] += item_points(rulebook, evs)
         items[person.id] += status in COUNTED_STATUSES

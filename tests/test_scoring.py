@@ -98,3 +98,23 @@ def test_times_must_carry_a_zone(ledger: Ledger) -> None:
         record_deduction(
             session, RULES, "YX", "迟报", by=EDITOR, at=datetime(2026, 1, 1), source="t"
         )
+
+
+def test_a_reader_computes_a_periods_standings_once_a_transaction_every_time(
+    ledger: Ledger,
+) -> None:
+    _small_office(ledger)
+    with ledger.reader() as reader:
+        before = standings(reader, RULES, "2026Q1", SHANGHAI)
+        with ledger.transaction() as session:  # recorded while the reader is open
+            first = {s.unit_code: s.points for s in standings(session, RULES, "2026Q1", SHANGHAI)}
+            record_deduction(
+                session, RULES, "TH", "迟报", by=EDITOR, at=local(2026, 2, 1), source="t"
+            )
+            # The writing session sees its own deduction at once.
+            then = {s.unit_code: s.points for s in standings(session, RULES, "2026Q1", SHANGHAI)}
+            assert (first["TH"], then["TH"]) == (7, 3)
+        # The reader keeps what it computed: one report, one set of figures.
+        assert standings(reader, RULES, "2026Q1", SHANGHAI) == before
+        assert {s.unit_code: s.points for s in before} == {"TH": 7, "YX": 5}
+    assert points(ledger)["TH"] == (3, 2)  # a new reader reads the deduction
