@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,6 +94,9 @@ def intake_count(app: App) -> int:
 def renumber(dovecot: Dovecot, user: str = "inf") -> None:
     """What a server rebuild or migration does: a new UIDVALIDITY, UIDs counted from 1 again."""
     dovecot.stop()
+    # Dovecot's new UIDVALIDITY is the time in seconds: within the second the folder was made
+    # it would be the old one, with UIDs handed out again (which no real server does).
+    time.sleep(1.1)
     for path in glob.glob(str(dovecot.root / "mail" / user / "dovecot*")):
         if os.path.isfile(path) and "keywords" not in path:
             os.remove(path)
