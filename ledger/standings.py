@@ -155,7 +155,7 @@ def standings(
     if not session.info.get(READER):
         return _standings(session, rulebook, period, zone)
     memo = session.info.setdefault(_MEMO, {})
-    key = (rulebook.name, period.kind, period.start, period.end, str(zone))
+    key = (rulebook, period.kind, period.start, period.end, str(zone))  # the rules, by value
     if key not in memo:
         memo[key] = _standings(session, rulebook, period, zone)
     return list(memo[key])

@@ -117,4 +117,13 @@ def test_a_reader_computes_a_periods_standings_once_a_transaction_every_time(
         # The reader keeps what it computed: one report, one set of figures.
         assert standings(reader, RULES, "2026Q1", SHANGHAI) == before
         assert {s.unit_code: s.points for s in before} == {"TH": 7, "YX": 5}
+        # The same rulebook's name with other values is other standings, even in one reader:
+        # 标题 2 + 省办采用 1 − 迟报 4 (a new computation reads the deduction).
+        fewer = replace(
+            RULES, bonuses=(Bonus("上报", "cumulative", False, (BonusLevel("省办采用", 1),)),)
+        )
+        assert {s.unit_code: s.points for s in standings(reader, fewer, "2026Q1", SHANGHAI)} == {
+            "TH": -1,
+            "YX": 5,
+        }
     assert points(ledger)["TH"] == (3, 2)  # a new reader reads the deduction
