@@ -18,7 +18,7 @@ from tests.pgcluster import PgCluster
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = Path(__file__).parent / "corpus"  # real mail of other projects (corpus/SOURCES.md)
 
 _db_counter = itertools.count(1)
 
