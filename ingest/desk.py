@@ -240,11 +240,14 @@ class Desk:
         session: Session,
         item: Submission,
         unit: Unit,
-        original: DecodedMessage,
         raw: bytes,
+        warnings: tuple[Problem, ...],
         now: datetime,
     ) -> int:
-        """Queue the desk forward of a filed item to every desk recipient; returns how many."""
+        """Queue the desk forward of a filed item to every desk recipient; returns how many.
+
+        `warnings` are the receipt's, with their figures (the item row keeps only their codes).
+        """
         recipients = self.desk_recipients(session)
         if not recipients:
             log.warning("item %s filed but no editor is registered to forward it to", item.id)
@@ -258,7 +261,7 @@ class Desk:
             "unit": unit,
             "quarter": quarter.label,
             "received_local": self.replies.local_time(item.received_at),
-            "warnings": [self.replies.explain(Problem.of(code)) for code in item.warnings],
+            "warnings": [self.replies.explain(w) for w in warnings],
             "key": key,
             "examples": self.scoring.example_tags(),
         }

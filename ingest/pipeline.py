@@ -320,6 +320,7 @@ class Pipeline:
             signoff_author=item.signoff.author or "",
             signoff_phone=item.signoff.phone or "",
             signoff_date=item.signoff.date,
+            approver=item.signoff.approver or "",
             status="filed",
             warnings=[w.code for w in warnings],
             supersedes_id=revised.id if revised else None,
@@ -371,7 +372,7 @@ class Pipeline:
         session.flush()
         unit = session.get(Unit, sender.unit_id)
         assert unit is not None
-        self.desk.forward(session, filed, unit, msg, raw, now)
+        self.desk.forward(session, filed, unit, raw, tuple(warnings), now)
 
     def _serialise_copies(self, session: Session, msg: DecodedMessage) -> None:
         """On PostgreSQL, two copies of one message (SMTP and IMAP at once) are judged in turn.

@@ -66,6 +66,16 @@ def readdressed(wire: bytes, headers: dict[str, str]) -> bytes:
     return b"\r\n".join(out) + sep + body
 
 
+def duration_text(minutes: int) -> str:
+    """A span as a reader takes it in: 40 分钟, 5 小时, 10 天 (rounded; the text says 约)."""
+    if minutes < 120:
+        return f"{minutes} 分钟"
+    hours = round(minutes / 60)
+    if hours < 48:
+        return f"{hours} 小时"
+    return f"{round(minutes / (24 * 60))} 天"
+
+
 class ReplyWriter:
     """Renders reply mail in one language set (`zh-Hans` by default)."""
 
@@ -78,6 +88,7 @@ class ReplyWriter:
             keep_trailing_newline=True,
         )
         self._plain = Environment(autoescape=False)
+        self._plain.filters["duration"] = duration_text
         self.problem_texts: dict[str, dict[str, str]] = tomllib.loads(
             (folder / "problems.toml").read_text(encoding="utf-8")
         )

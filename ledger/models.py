@@ -160,6 +160,8 @@ class Submission(Base):
     signoff_author: Mapped[str] = mapped_column(String(100), default="")
     signoff_phone: Mapped[str] = mapped_column(String(64), default="")
     signoff_date: Mapped[date | None] = mapped_column(Date)
+    # Who signed the item off in its unit (审签人), as the sign-off names them; "" when it does not.
+    approver: Mapped[str] = mapped_column(String(100), default="", server_default="")
     status: Mapped[str] = mapped_column(String(16), default="filed")
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     # A revision (修改稿, SPEC §3.5) points at the item it superseded: the chain keeps history.

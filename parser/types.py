@@ -81,6 +81,7 @@ class SignOff:
     author: str | None = None
     phone: str | None = None
     date: date | None = None
+    approver: str | None = None  # 审签人 / 签发人 / 审核人, when the sign-off names one
 
 
 @dataclass(frozen=True)

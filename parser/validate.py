@@ -62,7 +62,7 @@ MAX_BRACKET_GROUPS = 8
 # Sign-off lines are short; longer lines are body text (and never reach the slower patterns).
 MAX_SIGNOFF_LINE = 200
 # A longer value is not a unit name, a person's name, a phone or a date: the element is missing.
-MAX_VALUE = {"unit": 100, "author": 50, "phone": 64, "date": 64}
+MAX_VALUE = {"unit": 100, "author": 50, "phone": 64, "date": 64, "approver": 50}
 
 
 @dataclass(frozen=True)
@@ -274,6 +274,8 @@ _LABELS = {
         "电话号码", "电话", "手机", "座机",
     ),
     "date": ("报送日期", "撰稿日期", "报送时间", "日期", "时间"),
+    # Who signed the item off in the unit (审签): read and kept, never required here.
+    "approver": ("审签人", "签发人", "审核人", "审签", "签发"),
 }  # fmt: skip
 _KIND_OF_LABEL = {label: kind for kind, labels in _LABELS.items() for label in labels}
 # Labels are often spaced out to align them (姓　　名：); allow spaces between their characters.
@@ -290,6 +292,7 @@ class SignOffFound:
     author: str | None = None
     phone: str | None = None
     date_text: str | None = None
+    approver: str | None = None
     lines: int = 0
 
 
@@ -657,7 +660,11 @@ def validate(
         body=body,
         body_chars=draft.body_chars,
         signoff=SignOff(
-            unit=signoff.unit, author=signoff.author, phone=signoff.phone, date=draft.signoff_date
+            unit=signoff.unit,
+            author=signoff.author,
+            phone=signoff.phone,
+            date=draft.signoff_date,
+            approver=signoff.approver,
         ),
         attachment_name=draft.word_files[0].filename if draft.word_files else None,
         attachment_chars=draft.attachment_chars,

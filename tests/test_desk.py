@@ -143,6 +143,25 @@ def test_each_filed_item_goes_to_every_editor_with_its_reply_key(app: App) -> No
     assert second["Reply-To"].addresses[0].addr_spec == f"desk+{KEY2}@mailroom.test"
 
 
+def test_the_forward_gives_each_warning_with_its_figures(db_url: str, tmp_path: Path) -> None:
+    """The editors read the warnings as the unit's receipt says them, numbers included."""
+    office = make_app(db_url, tmp_path, reply_key_secret=SECRET)
+    try:
+        # examples/valid.eml was written (Date:, sign-off) on 2026-11-22 10:15 +08:00; it
+        # arrives ten days later.
+        late = datetime(2026, 12, 2, 2, 15, 32, tzinfo=UTC)
+        raw = (REPO / "examples" / "valid.eml").read_bytes()
+        outcome = office.pipeline.process(raw, Arrival("daily", "file", late))
+        assert (outcome.state, outcome.reasons) == ("filed", ("clock_skew", "late_report"))
+        expected = ("发件计算机时间与收件时间相差约 10 天", "落款日期早于收件日期 10 天")
+        for _to, forward in outbox(office, "desk"):
+            assert all(text in plain(forward) for text in expected), plain(forward)
+        ((_to, receipt),) = outbox(office, "receipt")
+        assert all(text in plain(receipt) for text in expected)
+    finally:
+        office.close()
+
+
 def test_desk_forward_addresses_replace_the_editors_when_configured(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -115,6 +115,7 @@ def test_fixture_outcome(name: str) -> None:
     assert item.attachment_chars == expected.get("attachment_chars")
     assert set(expected.get("markers", [])) <= item.markers
     assert item.signoff.date is not None and item.signoff.unit and item.signoff.author
+    assert item.signoff.approver == expected.get("approver")
     assert "\ufffd" not in item.body + item.title
 
 

@@ -173,6 +173,7 @@ class Fixture:
     attachment: str | None = None
     attachment_chars: int | None = None
     markers: list[str] = field(default_factory=list)
+    approver: str | None = None  # the sign-off's 审签人 / 签发人 / 审核人, when it names one
     note: str = ""
 
 
@@ -1633,6 +1634,43 @@ def build() -> None:
     )
     write(
         fx("read_receipt_mdn", "Outlook read receipt (MDN)", ignored="auto_reply"), _mdn(next(seq))
+    )
+
+    # The unit's sign-off (审签) line, as units very often add it: between the other lines or
+    # last, under each of its usual labels. It is read as the approver and breaks nothing.
+    write(
+        fx("approver_line_foxmail", "Foxmail 7.2", title=th_title, approver="王五"),
+        foxmail(
+            unit="TH",
+            subject=f"【天河区】{th_title}",
+            seq=next(seq),
+            lines=[ITEM_TH, "", *TH_SIGNOFF[:2], "审签人：王五", *TH_SIGNOFF[2:]],
+        ),
+    )
+    write(
+        fx("approver_last_line_outlook", "Outlook 2016 zh-CN", title=th_title, approver="赵六"),
+        outlook(
+            unit="TH",
+            subject=f"【天河区】{th_title}",
+            seq=next(seq),
+            lines=[*th, "签发人：赵六"],
+        ),
+    )
+    write(
+        fx(
+            "approver_reviewer_label_wps",
+            "WPS Office 2019",
+            sender="tangxiuying@hd.gz.test",
+            title=hd_title,
+            approver="陈七",
+        ),
+        wps(
+            unit="HD",
+            subject=f"【花都区】{hd_title}",
+            seq=next(seq),
+            lines=[*body_lines(ITEM_HD, HD_SIGNOFF), "审核人： 陈七"],
+            attachments=[],
+        ),
     )
 
 
