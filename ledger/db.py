@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -24,6 +25,14 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for another database or one in memory)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.endswith(":memory:"):
+        return None
+    return Path(url[len(prefix) :])
 
 
 def make_engine(url: str) -> Engine:

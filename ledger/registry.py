@@ -105,6 +105,25 @@ class ImportSummary:
     people_updated: int = 0
     unchanged: int = 0
 
+    def __str__(self) -> str:
+        """In words, for people: `30 units added, 90 people added`."""
+
+        def count(n: int, one: str, many: str) -> str:
+            return f"{n} {one if n == 1 else many}"
+
+        parts = [
+            f"{count(n, one, many)} {what}"
+            for n, one, many, what in (
+                (self.units_added, "unit", "units", "added"),
+                (self.units_updated, "unit", "units", "updated"),
+                (self.people_added, "person", "people", "added"),
+                (self.people_updated, "person", "people", "updated"),
+                (self.unchanged, "row", "rows", "unchanged"),
+            )
+            if n
+        ]
+        return ", ".join(parts) if parts else "nothing to import"
+
 
 @dataclass(frozen=True)
 class _Row:

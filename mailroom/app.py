@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from ingest.outbound import RetryPolicy, Transport, deliver_due, transport_for
 from ingest.pipeline import Pipeline
 from ingest.spool import Spool
-from ledger.db import Ledger
+from ledger.db import Ledger, sqlite_path
 from ledger.rulebook import Rulebook, load_rulebook
 from mailroom.config import Config
+from mailroom.errors import UserError
 
 
 def migrate(url: str) -> None:
@@ -33,12 +34,20 @@ class App:
     transport: Transport
 
     @classmethod
-    def open(cls, config: Config) -> App:
+    def open(cls, config: Config, *, create: bool = False) -> App:
+        """The services on the configured database. A SQLite file is made only when `create`
+        (`mailroom init`): any other command on a missing file says so instead of leaving an
+        empty database behind."""
         rulebook = load_rulebook(config.rules.rulebook, config.base_dir)
-        if config.database.url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(config.database.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(config.database.url)
+        if path is not None:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
+                raise UserError(
+                    f"no database at {path}: create it with `mailroom init` "
+                    "(`mailroom init --demo` adds the sample registry)"
+                )
         ledger = Ledger.from_url(config.database.url)
         return cls(
             config=config,

@@ -6,12 +6,14 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unicodedata import east_asian_width
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -69,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--received-at", help="ISO 8601 time of receipt (default: now)")
     ingest.add_argument("--no-send", action="store_true", help="queue replies, do not send")
     ingest.add_argument("--json", action="store_true")
+
+    examples = sub.add_parser(
+        "send-examples",
+        help="send example items to the running serve, dated today as a mail client would",
+    )
+    examples.add_argument("files", nargs="+", metavar="FILE.eml")
 
     registry = sub.add_parser("registry", help="import or export units and people")
     rsub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -158,12 +166,35 @@ def _print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def _cells(text: str) -> int:
+    """Columns a terminal gives `text`: CJK and full-width characters take two."""
+    return sum(2 if east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def shorten(text: str, columns: int = 40) -> str:
+    """`text` within `columns` terminal columns, cut with an ellipsis (…) when longer.
+
+    A cut inside a Latin word goes back to the space before it, if that keeps most of the text.
+    """
+    if _cells(text) <= columns:
+        return text
+    kept, used = [], 1  # the ellipsis takes one column
+    for ch in text:
+        used += _cells(ch)
+        if used > columns:
+            break
+        kept.append(ch)
+    cut = "".join(kept)
+    rest = text[len(cut) :]
+    if cut[-1:].isascii() and cut[-1:].isalnum() and rest[:1].isascii() and rest[:1].isalnum():
+        space = cut.rfind(" ")
+        if space >= len(cut) * 2 // 3:
+            cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
 def _table(rows: list[list[str]], headers: list[str]) -> None:
-    from unicodedata import east_asian_width
-
-    def width(text: str) -> int:
-        return sum(2 if east_asian_width(c) in "WF" else 1 for c in text)
-
+    width = _cells
     all_rows = [headers, *rows]
     widths = [max(width(r[i]) for r in all_rows) for i in range(len(headers))]
     for r in all_rows:
@@ -240,6 +271,14 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send_examples(app: App, args: argparse.Namespace) -> int:
+    from mailroom.examples import send_examples
+
+    for line in send_examples(app.config, [Path(f) for f in args.files], datetime.now(UTC)):
+        print(line)
+    return 0
+
+
 def cmd_registry(app: App, args: argparse.Namespace) -> int:
     from ledger.registry import export_registry, import_registry
 
@@ -310,7 +349,7 @@ def cmd_intake(app: App, args: argparse.Namespace) -> int:
                     d["state"],
                     ",".join(d["reasons"]),
                     d["tracking_no"] or "",
-                    d["subject"][:40],
+                    shorten(d["subject"]),
                 ]
                 for d in data
             ],
@@ -379,6 +418,7 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
                     "author": item.signoff_author,
                     "phone": item.signoff_phone,
                     "date": item.signoff_date.isoformat() if item.signoff_date else None,
+                    "approver": item.approver or None,
                 },
                 attachment_name=item.attachment_name,
                 warnings=list(item.warnings),
@@ -415,7 +455,7 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
                     d["status"],
                     str(d["body_chars"]),
                     str(d["points"]),
-                    d["title"][:40],
+                    shorten(d["title"]),
                 ]
                 for d in data_list
             ],
@@ -454,7 +494,7 @@ def cmd_outbox(app: App, args: argparse.Namespace) -> int:
                     d["state"],
                     str(d["attempts"]),
                     d["to"],
-                    d["subject"][:40],
+                    shorten(d["subject"]),
                 ]
                 for d in data
             ],
@@ -664,6 +704,7 @@ COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
     "ingest": cmd_ingest,
+    "send-examples": cmd_send_examples,
     "registry": cmd_registry,
     "intake": cmd_intake,
     "items": cmd_items,
@@ -690,8 +731,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app: App | None = None
     try:
         config = load_config(config_path(args.config))
-        app = App.open(config)
-        return COMMANDS[args.command](app, args)
+        app = App.open(config, create=args.command == "init")
+        code = COMMANDS[args.command](app, args)
+        sys.stdout.flush()  # here, so that a reader gone away is seen below, not at exit
+        return code
     except UserError as exc:
         print(f"mailroom: {exc}", file=sys.stderr)
         return 2
@@ -702,6 +745,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mailroom standings | head -3`): stop quietly, as `cat` would.
+        # Python would complain again when flushing stdout at exit, so point it at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # the shell's status for a process ended by SIGPIPE
     finally:
         if app is not None:
             app.close()

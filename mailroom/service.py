@@ -28,12 +28,12 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 
 from ingest.health import DatabaseHealth
 from ingest.imap import ImapPoller, lease_for
 from ingest.notices import ReminderCheck
 from ingest.smtp import IntakeHandler, smtp_factory, tls_context
+from ledger.db import sqlite_path
 from mailroom.app import App
 from mailroom.errors import UserError
 from mailroom.filer import Filer
@@ -74,11 +74,10 @@ async def _loop_worker(
 @contextmanager
 def sole_instance(database_url: str) -> Iterator[None]:
     """SQLite: refuse a second `serve` on the same database file (PostgreSQL: no limit)."""
-    prefix = "sqlite:///"
-    if not database_url.startswith(prefix) or database_url.endswith(":memory:"):
+    path = sqlite_path(database_url)
+    if path is None:
         yield
         return
-    path = Path(database_url[len(prefix) :])
     lock_path = path.with_name(path.name + ".serve-lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

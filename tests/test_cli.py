@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mailroom.cli import main
+from mailroom.cli import main, shorten
 from tests.conftest import DATA, REPO
+
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# a year boundary by the test command.
+pytestmark = pytest.mark.wall_clock
 
 
 @pytest.fixture
@@ -118,3 +125,73 @@ def test_database_not_initialised_says_so(
     config.write_text("", encoding="utf-8")
     code, _, err = run(config, capsys, "items", "list")
     assert_one_line_error(code, err, "mailroom init")
+
+
+def test_a_read_only_command_where_there_is_no_database_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no mailroom.toml here: the embedded default, var/mailroom.db
+    monkeypatch.delenv("MAILROOM_CONFIG", raising=False)
+    monkeypatch.delenv("MAILROOM_DATABASE_URL", raising=False)
+    for args in (["items", "list"], ["intake", "list"], ["standings"], ["outbox"]):
+        code = main(args)
+        _, err = capsys.readouterr()
+        assert_one_line_error(code, err, f"no database at {tmp_path / 'var' / 'mailroom.db'}")
+        assert "mailroom init" in err
+    assert list(tmp_path.iterdir()) == []  # not even var/
+
+
+def test_init_says_in_words_what_the_demo_registry_loaded(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mailroom.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    code, out, _ = run(config, capsys, "init", "--demo")
+    assert code == 0
+    assert "demo registry loaded: 30 units added, 90 people added\n" in out
+    assert "ImportSummary" not in out
+    _, out, _ = run(config, capsys, "init", "--demo")
+    assert "demo registry loaded: 120 rows unchanged\n" in out
+    code, out, _ = run(config, capsys, "registry", "import", str(REPO / "ledger/demo/units.csv"))
+    assert (code, out) == (0, "imported: 30 rows unchanged\n")
+
+
+def test_output_to_a_reader_that_went_away_ends_quietly(office: Path) -> None:
+    """`mailroom standings | head -3`: no BrokenPipeError traceback when head stops reading."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line: every write fails
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "mailroom.cli", "--config", str(office), "standings"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141  # as a process ended by SIGPIPE, like `cat`
+
+
+@pytest.mark.parametrize(
+    ("text", "columns", "shown"),
+    [
+        ("短标题", 40, "短标题"),
+        ("天河区多措并举推进放管服改革取得新成效", 20, "天河区多措并举推进…"),
+        ("Re: the quarterly report of Tianhe district", 24, "Re: the quarterly…"),
+        ("回执：GZ-2027-000001 天河区多措并举", 20, "回执：GZ-2027-00000…"),
+    ],
+)
+def test_long_texts_in_tables_are_cut_with_an_ellipsis(text: str, columns: int, shown: str) -> None:
+    assert shorten(text, columns) == shown
+
+
+def test_the_outbox_table_cuts_long_subjects_with_an_ellipsis(
+    office: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(office, capsys, "ingest", "--no-send", str(REPO / "examples/valid.eml"))
+    _, out, _ = run(office, capsys, "outbox")
+    receipt = next(line for line in out.splitlines() if " receipt " in line)
+    assert receipt.endswith("…"), receipt
+    assert "天河区多措并举推进“放管服”改革取得新成效" not in receipt
