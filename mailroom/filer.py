@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import faulthandler
 import logging
 import os
 import pickle
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-level", type=int, default=logging.INFO)
     args = p.parse_args(argv)
     _die_with_parent(args.parent)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # as serve: stacks to the log
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s[filer]: %(message)s"
     )

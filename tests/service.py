@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -132,7 +133,10 @@ class MailroomInstance:
         try:
             code = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired as exc:
-            self.proc.send_signal(signal.SIGUSR1)  # serve writes every thread's stack to its log
+            # serve and its filing process write every thread's stack to the log.
+            for pid in (self.proc.pid, *children(self.proc.pid)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
             time.sleep(1)
             tail = self.log.read_text(errors="replace")[-20000:]
             raise AssertionError(
@@ -216,6 +220,15 @@ def plain_text(msg: EmailMessage) -> str:
     content = body.get_content()
     assert isinstance(content, str)
     return content
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux /proc), e.g. serve's filing process."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def pid_alive(pid: int) -> bool:
