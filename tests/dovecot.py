@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -172,12 +173,14 @@ class Dovecot:
         return client
 
     def append(self, raws: list[bytes], folder: str = "INBOX", user: str = "inf") -> None:
+        """Deliver `raws` into `folder`, each with the test's own clock as its INTERNALDATE:
+        Dovecot keeps the machine's real time, which a test run at another date must not see."""
         client = self.client(user)
         try:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
             for raw in raws:
-                client.append(folder, raw)
+                client.append(folder, raw, msg_time=datetime.now(UTC))
         finally:
             client.logout()
 

@@ -37,6 +37,10 @@ from parser.word import word_text
 from tests.conftest import REPO
 from tests.test_pipeline import app  # noqa: F401 - the pipeline fixture, reused
 
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# a year boundary by the test command.
+pytestmark = pytest.mark.wall_clock
+
 
 def test_workload_items_are_all_filed_by_the_pipeline(app: App) -> None:  # noqa: F811
     letters = make_workload(40, docx_every=10)

@@ -28,6 +28,10 @@ from tests.dovecot import Dovecot
 from tests.pgcluster import PgCluster
 from tests.service import with_message_id
 
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# a year boundary by the test command.
+pytestmark = pytest.mark.wall_clock
+
 VALID = (REPO / "examples" / "valid.eml").read_bytes()
 PROCESSED = "已处理"  # a Chinese folder name travels as modified UTF-7
 

@@ -12,6 +12,10 @@ from tests.conftest import REPO
 from tests.service import LedgerView, MailroomInstance, wait_for
 from tests.smtpsink import self_signed_certificate
 
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# a year boundary by the test command.
+pytestmark = pytest.mark.wall_clock
+
 VALID = (REPO / "examples" / "valid.eml").read_bytes()
 
 
