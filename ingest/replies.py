@@ -66,14 +66,18 @@ def readdressed(wire: bytes, headers: dict[str, str]) -> bytes:
     return b"\r\n".join(out) + sep + body
 
 
+_HOUR = 60  # minutes
+_DAY = 24 * _HOUR
+
+
 def duration_text(minutes: int) -> str:
-    """A span as a reader takes it in: 40 分钟, 5 小时, 10 天 (rounded; the text says 约)."""
-    if minutes < 120:
+    """A span as a reader takes it in: under two hours in minutes, under two days in hours,
+    else in days (40 分钟, 5 小时, 10 天; rounded, the text around it says 约)."""
+    if minutes < 2 * _HOUR:
         return f"{minutes} 分钟"
-    hours = round(minutes / 60)
-    if hours < 48:
-        return f"{hours} 小时"
-    return f"{round(minutes / (24 * 60))} 天"
+    if minutes < 2 * _DAY:
+        return f"{round(minutes / _HOUR)} 小时"
+    return f"{round(minutes / _DAY)} 天"
 
 
 class ReplyWriter:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import event
 
 from ingest.outbound import RetryPolicy, Transport, deliver_due, transport_for
 from ingest.pipeline import Pipeline
@@ -24,6 +27,23 @@ def migrate(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+def no_database(path: Path) -> UserError:
+    return UserError(
+        f"no database at {path}: create it with `mailroom init` "
+        "(`mailroom init --demo` adds the sample registry)"
+    )
+
+
+def refuse_missing_file(ledger: Ledger, path: Path) -> None:
+    """Connecting to a SQLite file that is not there raises `UserError`, not a new file."""
+
+    def check(*_args: object) -> None:
+        if not path.exists():
+            raise no_database(path)
+
+    event.listen(ledger.engine, "do_connect", check)
+
+
 @dataclass
 class App:
     config: Config
@@ -36,19 +56,17 @@ class App:
     @classmethod
     def open(cls, config: Config, *, create: bool = False) -> App:
         """The services on the configured database. A SQLite file is made only when `create`
-        (`mailroom init`): any other command on a missing file says so instead of leaving an
-        empty database behind."""
+        (`mailroom init`): on a missing file, any other command says so when it first needs
+        the database (its own arguments are checked first), instead of leaving an empty
+        database behind."""
         rulebook = load_rulebook(config.rules.rulebook, config.base_dir)
+        ledger = Ledger.from_url(config.database.url)
         path = sqlite_path(config.database.url)
         if path is not None:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            elif not path.exists():
-                raise UserError(
-                    f"no database at {path}: create it with `mailroom init` "
-                    "(`mailroom init --demo` adds the sample registry)"
-                )
-        ledger = Ledger.from_url(config.database.url)
+            else:
+                refuse_missing_file(ledger, path)
         return cls(
             config=config,
             ledger=ledger,

@@ -34,7 +34,7 @@ from ingest.imap import ImapPoller, lease_for
 from ingest.notices import ReminderCheck
 from ingest.smtp import IntakeHandler, smtp_factory, tls_context
 from ledger.db import sqlite_path
-from mailroom.app import App
+from mailroom.app import App, no_database
 from mailroom.errors import UserError
 from mailroom.filer import Filer
 from mailroom.reporting import start_report_scheduler
@@ -78,6 +78,8 @@ def sole_instance(database_url: str) -> Iterator[None]:
     if path is None:
         yield
         return
+    if not path.exists():
+        raise no_database(path)
     lock_path = path.with_name(path.name + ".serve-lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -222,7 +224,7 @@ async def run(app: App, *, process: bool = True) -> None:
 
 
 def serve(app: App, *, process: bool = True) -> None:
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
     with sole_instance(app.config.database.url):
+        if hasattr(signal, "SIGUSR1"):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
         asyncio.run(run(app, process=process))

@@ -127,13 +127,17 @@ def test_database_not_initialised_says_so(
     assert_one_line_error(code, err, "mailroom init")
 
 
-def test_a_read_only_command_where_there_is_no_database_creates_none(
+def test_a_command_where_there_is_no_database_creates_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no mailroom.toml here: the embedded default, var/mailroom.db
     monkeypatch.delenv("MAILROOM_CONFIG", raising=False)
     monkeypatch.delenv("MAILROOM_DATABASE_URL", raising=False)
-    for args in (["items", "list"], ["intake", "list"], ["standings"], ["outbox"]):
+    valid = str(REPO / "examples/valid.eml")
+    for args in (
+        ["items", "list"], ["intake", "list"], ["standings"], ["outbox"], ["serve"],
+        ["ingest", valid],
+    ):  # fmt: skip
         code = main(args)
         _, err = capsys.readouterr()
         assert_one_line_error(code, err, f"no database at {tmp_path / 'var' / 'mailroom.db'}")
