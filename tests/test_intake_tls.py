@@ -63,6 +63,7 @@ def test_a_certificate_that_will_not_load_stops_serve_with_one_line(tmp_path: Pa
         f"sqlite:///{tmp_path}/broken.db",
         **{"smtp.tls_cert": str(tmp_path / "missing.pem"), "smtp.tls_key": str(tmp_path / "k")},
     )
+    broken.init(demo=False)
     result = broken.cli("serve", check=False)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
