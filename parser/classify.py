@@ -98,8 +98,7 @@ def classify(
         return OWN_MESSAGE
     if envelope_from is not None and envelope_from.strip("<> ") == "":
         return BOUNCE
-    return_path = msg.header("Return-Path")
-    if return_path is not None and return_path.strip().strip("<> ") == "":
+    if msg.return_path == "":
         return BOUNCE
     if msg.content_type in ("multipart/report", "message/delivery-status"):
         kind = _REPORT_TYPES.get(_report_type(msg), BOUNCE)

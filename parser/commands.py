@@ -35,7 +35,7 @@ BONUS = "bonus"
 # Traditional forms of command words that the shared folding table does not hold yet.
 _EXTRA_T2S = str.maketrans({"遲": "迟"})
 
-_TRACKING = re.compile(r"^([A-Za-z]{1,16}-\d{4}-\d{1,9})(?![\d-])")
+_TRACKING = re.compile(r"^([A-Za-z]{1,16}-\d{4}-\d{1,9})(?![\d-])", re.ASCII)
 _APPROVED = re.compile(r"^(approved|approve|批准|口令)\s*[:：]\s*(.+?)\s*$", re.IGNORECASE)
 _ISSUE = re.compile(r"(?:\d{4}\s*年\s*)?第\s*[\d一二三四五六七八九十百零〇]+\s*期")
 _BRACKETS = str.maketrans({"《": " ", "》": " ", "〈": " ", "〉": " ", "“": " ", "”": " "})
@@ -119,8 +119,11 @@ def _strip_hash(text: str) -> str:
     return text.lstrip().lstrip("#").lstrip()
 
 
-def parse_tag(text: str, bonus_verbs: Iterable[str] = ()) -> Tag | None:
-    """One tag (`采用 穗府信息 标题`, `#上報 省辦採用`), or None when it starts with no verb."""
+def parse_tag(text: str, bonus_verbs: Iterable[str] = (), *, undoable: bool = True) -> Tag | None:
+    """One tag (`采用 穗府信息 标题`, `#上報 省辦採用`), or None when it starts with no verb.
+
+    `撤销 <tag>` names the tag it undoes; that one is not itself read as an undo (there is no
+    undoing an undo by name), so `撤销 撤销 撤销 …` costs one level, not one per word."""
     original = _strip_hash(unicodedata.normalize("NFKC", text))
     folded = _strip_hash(_fold(text)).strip()
     if not folded:
@@ -139,8 +142,8 @@ def parse_tag(text: str, bonus_verbs: Iterable[str] = ()) -> Tag | None:
             bonus=word if verb == BONUS else None,
             issue=issue,
         )
-        if verb == "undo":
-            target = parse_tag(shown, bonus_verbs) if shown else None
+        if verb == "undo" and undoable:
+            target = parse_tag(shown, bonus_verbs, undoable=False) if shown else None
             tag = replace(tag, target=target, words=() if target else tag.words)
         return tag
     return None
@@ -207,12 +210,12 @@ def parse_commands(body: str, bonus_verbs: Iterable[str] = ()) -> Script:
             trailing += len(paragraph)
 
     out: list[CommandLine] = []
+    header: Tag | None = None  # the latest header line's tag, for the item lines below it
     for i, (number, text) in enumerate(block):
         item = _item_line(text)
         if item is not None:
             tracking_no, rest = item
             own = parse_tag(rest, bonus_verbs) if rest else None
-            header = next((line.tag for line in reversed(out) if line.header), None)
             if own is not None:
                 out.append(CommandLine(number, text.strip(), tracking_no, own))
             elif header is not None:
@@ -228,4 +231,6 @@ def parse_commands(body: str, bonus_verbs: Iterable[str] = ()) -> Script:
         # A tag directly above item lines is their header, not a tag for the replied-to item.
         is_header = i + 1 < len(block) and _item_line(block[i + 1][1]) is not None
         out.append(CommandLine(number, text.strip(), None, tag, header=is_header))
+        if is_header:
+            header = tag
     return Script(approved=approved, lines=tuple(out), trailing=trailing)

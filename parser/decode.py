@@ -10,14 +10,17 @@ import codecs
 import contextlib
 import email
 import email.header
+import email.parser
 import email.utils
 import hashlib
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 from html.parser import HTMLParser
+from typing import Any
 
 from parser.tnef import TnefError, tnef_attachments
 from parser.types import Attachment, DecodedMessage
@@ -71,6 +74,11 @@ TRACE_HEADERS = frozenset(
 )
 
 
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "charmap"}
+)
+
+
 def _codec(label: str | None) -> str | None:
     """The Python codec to try for a declared charset, or None if it is unusable."""
     if not label:
@@ -80,9 +88,14 @@ def _codec(label: str | None) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except (LookupError, ValueError):
         return None
+    # Only charsets: `rot13`, `base64`, `zlib`, `hex`, `uu` … are codecs of another kind, and
+    # `idna`, `punycode` or `unicode-escape` read a sender's bytes as something else again.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None
+    return info.name
 
 
 _SINGLE_BYTE = frozenset({"cp1252", "latin-1", "iso8859-1", "ascii", "utf-8"})
@@ -181,11 +194,16 @@ def _unescape_8bit(value: str, hints: tuple[str, ...] = ()) -> str:
 _ENCODED_WORD_GAP = re.compile(r"(\?=)\s+(=\?)")
 
 
+# A header value is decoded this far: the `email` package's RFC 2047 decoder is quadratic in
+# the number of encoded-words (and in `=?` without `?=`), and no header a person wrote is longer.
+MAX_DECODED_HEADER = 4096
+
+
 def decode_header(value: object, hints: tuple[str, ...] = ()) -> str:
     """RFC 2047 encoded-words (split ones too) decoded with the charset aliases."""
     if value is None:
         return ""
-    text = _unescape_8bit(str(value), hints)
+    text = _unescape_8bit(str(value)[:MAX_DECODED_HEADER], hints)
     if not text:
         return ""
     if "\x1b$" in text or "\x1b(" in text:  # raw ISO-2022-JP, as old Japanese mailers send it
@@ -204,6 +222,47 @@ def decode_header(value: object, hints: tuple[str, ...] = ()) -> str:
             decoded, _ = decode_bytes(chunk, charset, hints)
             out.append(decoded)
     return _one_line("".join(out))
+
+
+# Content-Type and Content-Disposition are read this far: the `email` package splits their
+# parameters with a copy of the rest of the value per parameter (quadratic), even inside the
+# parser itself (a multipart's boundary).
+MAX_PARAM_HEADER = 8192
+_PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
+# What the `email` package's parameter code raises on crafted values: RFC 2231 sections that
+# sort `None` against numbers, section numbers too long for `int`, broken quoting.
+_PARAM_ERRORS = (TypeError, ValueError, IndexError, LookupError, AssertionError, RecursionError)
+
+
+class _Part(Message):
+    """A message part whose parameters are read safely: from a capped header value, and with
+    crafted RFC 2231 parameters read as absent rather than raising from inside the parser."""
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        value = super().get(name, failobj)
+        if name.lower() in _PARAM_HEADERS and isinstance(value, str):
+            return value[:MAX_PARAM_HEADER]
+        return value
+
+    def get_params(
+        self, failobj: Any = None, header: str = "content-type", unquote: bool = True
+    ) -> Any:
+        try:
+            return super().get_params(failobj, header, unquote)
+        except _PARAM_ERRORS:
+            return failobj
+
+    def get_param(
+        self,
+        param: str,
+        failobj: Any = None,
+        header: str = "content-type",
+        unquote: bool = True,
+    ) -> Any:
+        try:
+            return super().get_param(param, failobj, header, unquote)
+        except _PARAM_ERRORS:
+            return failobj
 
 
 def raw_header(msg: Message, name: str) -> str | None:
@@ -263,10 +322,21 @@ class _HtmlText(HTMLParser):
             self.parts.append(data)
 
 
+# What `feed` leaves unparsed (an unterminated comment, tag or declaration and everything
+# after it) is dropped when longer than this: `close` would rescan it from every `<`, which is
+# quadratic (CVE-2025-6069, fixed only in later Python releases), and it is no text anyway.
+MAX_UNPARSED_HTML = 1024
+# A character reference of more digits than this is no character (and `int()` refuses a
+# number over 4,300 digits long).
+_HUGE_CHARREF = re.compile(r"&#(?:[xX][0-9a-fA-F]{9,}|[0-9]{9,});?")
+
+
 def html_to_text(html: str) -> str:
     parser = _HtmlText()
     try:
-        parser.feed(html)
+        parser.feed(_HUGE_CHARREF.sub("", html))
+        if len(parser.rawdata) > MAX_UNPARSED_HTML:
+            parser.rawdata = ""
         parser.close()
     except AssertionError:  # html.parser raises this on some malformed markup
         pass
@@ -291,6 +361,20 @@ def content_hash(raw: bytes) -> str:
         if keep:
             kept.append(line)
     digest = hashlib.sha256(b"\n".join(kept) + sep + body.rstrip(b"\n"))
+    return digest.hexdigest()
+
+
+def written_hash(
+    from_address: str, subject: str, body_text: str, attachments: tuple[Attachment, ...]
+) -> str:
+    """SHA-256 of what a sender wrote: the same whichever way the message was delivered."""
+    digest = hashlib.sha256()
+    for text in (from_address, subject, body_text.strip()):
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big") + data)
+    for a in attachments:
+        name = (a.filename or "").encode("utf-8", "surrogatepass")
+        digest.update(len(name).to_bytes(8, "big") + name + hashlib.sha256(a.data).digest())
     return digest.hexdigest()
 
 
@@ -349,6 +433,22 @@ def _parse_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+# Headers that say where a message was sent (the desk reads its reply key from them).
+_RECIPIENT_HEADERS = frozenset({"to", "cc", "delivered-to", "x-original-to", "envelope-to"})
+
+
+def _return_path(value: str | None) -> str | None:
+    """The envelope sender the final delivery recorded: "" for the null sender `<>`, None when
+    there is no such header. Read as it arrived: `=?…?=` that decodes to `<>` is not `<>`."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.startswith("<") and text.endswith(">") and text[1:-1].strip() == "":
+        return ""
+    _name, address = mailbox(text)
+    return address.lower() or None  # unreadable: unknown, not the null sender
+
+
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,990}>")  # printable ASCII, within a line
 
 
@@ -397,8 +497,8 @@ def _leaf_bytes(part: Message) -> bytes:
             return b"".join(
                 sub.as_bytes(policy=policy.compat32) for sub in payload if isinstance(sub, Message)
             )
-        except (ValueError, LookupError, TypeError, UnicodeError, AttributeError):
-            return b""
+        except (ValueError, LookupError, TypeError, UnicodeError, AttributeError, RecursionError):
+            return b""  # e.g. attached messages nested hundreds deep
     return _payload_bytes(part)
 
 
@@ -422,24 +522,107 @@ def _declared_charsets(msg: Message) -> tuple[str, ...]:
     return tuple(out[:8])
 
 
+# A header naming a mailbox longer than this names none a person could have written.
+MAX_ADDRESS_HEADER = 2000
+_ADDRESS_REGISTRY = HeaderRegistry()
+_ANGLE_ADDR = re.compile(r"<([^<>]*)>\s*(?:\([^()]*\)\s*)*$")
+
+
+def _addr_specs(value: str) -> list[tuple[str, str]] | None:
+    """The (name, address) pairs of an address header's raw value, as two parsers read it;
+    None when they disagree (the old `getaddresses` and the RFC 5322 one of the `email`
+    package read a crafted header differently: then neither reading can be trusted)."""
+    try:
+        loose = [(n, a) for n, a in email.utils.getaddresses([value]) if a]
+        header = _ADDRESS_REGISTRY("To", value)
+        strict = [x.addr_spec for x in header.addresses]  # type: ignore[attr-defined]
+    except Exception:  # either parser gives up on some garbage (hundreds of nested comments
+        return None  # exhaust the old one's stack): there is no reading to trust
+    if [a.lower() for _, a in loose] != [a.lower() for a in strict]:
+        return None
+    return loose
+
+
+def mailbox(value: str | None, hints: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(display name, address) of a header that names one mailbox (From, Sender).
+
+    The address is read from the header as it arrived, before any RFC 2047 decoding: an
+    encoded-word that decodes to `someone@example.org` is a display name, never an address.
+    ("", "") when the header names no mailbox or more than one, or is read two ways.
+    """
+    if not value:
+        return "", ""
+    text = _unescape_8bit(str(value), hints)
+    if len(text) > MAX_ADDRESS_HEADER:
+        return "", ""
+    pairs = _addr_specs(text)
+    if pairs is None or len(pairs) != 1:
+        return "", ""
+    name, address = pairs[0]
+    angle = _ANGLE_ADDR.search(text)
+    if angle is not None and angle.group(1).strip().lower() == address.lower():
+        name = text[: angle.start()]  # decoded below with the charset aliases
+    name = decode_header(name, hints).strip().strip('"').strip()
+    return name, address.strip()
+
+
+def addresses(values: list[str], hints: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every address named by the raw values of address headers (To, Cc, …), parsed before
+    decoding like `mailbox`; a header that two parsers read differently names none."""
+    out: list[str] = []
+    for value in values:
+        text = _unescape_8bit(value, hints)
+        if len(text) > MAX_ADDRESS_HEADER * 10:
+            continue
+        out += [a.strip() for _, a in _addr_specs(text) or []]
+    return tuple(out)
+
+
 def _is_tnef(ctype: str, filename: str | None) -> bool:
     return ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or (
         (filename or "").lower() == "winmail.dat"
     )
 
 
+MAX_BOUNDARIES = 100
+_BOUNDARY = re.compile(rb"boundary\s*=", re.IGNORECASE)
+
+
+def identify(raw: bytes) -> tuple[str | None, str, str]:
+    """(Message-ID, From address, Subject) read from the header block alone: what the intake
+    log shows of a message that could not be judged. Linear in the header's size."""
+    msg = email.parser.BytesHeaderParser(_class=_Part, policy=policy.compat32).parsebytes(raw)
+    _name, address = mailbox(raw_header(msg, "From"))
+    message_id = (_msg_ids(raw_header(msg, "Message-ID")) or (None,))[0]
+    subject = decode_header((raw_header(msg, "Subject") or "")[: MAX_ADDRESS_HEADER * 5])
+    return message_id, address.lower() if len(address) <= 254 else "", subject
+
+
 def decode_message(raw: bytes) -> DecodedMessage:
     """Decode a raw RFC 5322 message. Never raises on malformed input."""
-    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    malformed: str | None = None
+    try:
+        # The stdlib parser holds every open boundary and tests each line against them all:
+        # quadratic in the nesting, and it recurses once per level (a thousand exhaust the
+        # stack). A message declaring this many boundaries is read for its headers only.
+        if sum(1 for _ in _BOUNDARY.finditer(raw)) > MAX_BOUNDARIES:
+            raise RecursionError("too many MIME boundaries")
+        msg = email.message_from_bytes(raw, _class=_Part, policy=policy.compat32)
+    except RecursionError:
+        msg = email.parser.BytesHeaderParser(_class=_Part, policy=policy.compat32).parsebytes(raw)
+        malformed = "nesting"
     hints = _declared_charsets(msg)
     headers = tuple((str(k), decode_header(v, hints)) for k, v in msg.raw_items())
-    name, address = email.utils.parseaddr(decode_header(raw_header(msg, "From"), hints))
+    name, address = mailbox(raw_header(msg, "From"), hints)
+    recipients = addresses(
+        [str(v) for k, v in msg.raw_items() if k.lower() in _RECIPIENT_HEADERS], hints
+    )
 
     plain: list[str] = []
     html: list[str] = []
     attachments: list[Attachment] = []
     undecodable = False
-    for count, part in enumerate(_leaves(msg)):
+    for count, part in enumerate(_leaves(msg) if malformed is None else ()):
         if count >= MAX_PARTS:
             break
         ctype = part.get_content_type()
@@ -495,12 +678,15 @@ def decode_message(raw: bytes) -> DecodedMessage:
         content_type = msg.get_content_type()
     except (ValueError, LookupError, AttributeError):
         content_type = "text/plain"
+    # An address longer than SMTP allows (RFC 5321: 254) is no address to answer.
+    from_address = address.lower() if len(address) <= 254 else ""
     return DecodedMessage(
         message_id=(_msg_ids(raw_header(msg, "Message-ID")) or (None,))[0],
+        return_path=_return_path(raw_header(msg, "Return-Path")),
+        recipients=recipients,
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=_msg_ids(raw_header(msg, "References")),
-        # An address longer than SMTP allows (RFC 5321: 254) is no address to answer.
-        from_address=address.strip().lower() if len(address) <= 254 else "",
+        from_address=from_address,
         from_name=name.strip(),
         subject=subject,
         date=_parse_date(raw_header(msg, "Date")),
@@ -510,4 +696,6 @@ def decode_message(raw: bytes) -> DecodedMessage:
         attachments=tuple(attachments),
         undecodable=undecodable,
         content_hash=content_hash(raw),
+        written_hash=written_hash(from_address, subject, body, tuple(attachments)),
+        malformed=malformed,
     )

@@ -51,11 +51,21 @@ SIMILAR_TITLE = 0.5
 _NOT_TEXT = re.compile(r"[\W_]+")
 
 
-def title_similarity(a: str, b: str) -> float:
-    """0…1: how alike two titles are, ignoring punctuation, width and traditional forms."""
-    x, y = _NOT_TEXT.sub("", fold(a)), _NOT_TEXT.sub("", fold(b))
+# Titles are compared on their first characters only: a title longer than this is no title a
+# person wrote, and the comparison (quadratic in the length) stays bounded.
+TITLE_COMPARED = 200
+
+
+def title_similarity(a: str, b: str, at_least: float = 0.0) -> float:
+    """0…1: how alike two titles are, ignoring punctuation, width and traditional forms.
+    Below `at_least` the answer may be any smaller number (a cheap bound stands in for it)."""
+    x = _NOT_TEXT.sub("", fold(a[: TITLE_COMPARED * 2]))[:TITLE_COMPARED]
+    y = _NOT_TEXT.sub("", fold(b[: TITLE_COMPARED * 2]))[:TITLE_COMPARED]
     if not x or not y:
         return 0.0
     if x == y:
         return 1.0
-    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()
+    matcher = difflib.SequenceMatcher(None, x, y, autojunk=False)
+    if matcher.real_quick_ratio() < at_least or matcher.quick_ratio() < at_least:
+        return 0.0
+    return matcher.ratio()

@@ -34,6 +34,9 @@ class DecodedMessage:
     """A message with every header and text part decoded to str from its own bytes."""
 
     message_id: str | None
+    # Addresses are read from the headers as they arrived, never from decoded text.
+    return_path: str | None  # `Return-Path:`: "" for `<>`, None when absent
+    recipients: tuple[str, ...]  # every address in To, Cc, Delivered-To, X-Original-To, …
     in_reply_to: str | None
     references: tuple[str, ...]
     from_address: str
@@ -45,7 +48,12 @@ class DecodedMessage:
     body_text: str
     attachments: tuple[Attachment, ...]
     undecodable: bool
-    content_hash: str
+    content_hash: str  # of the raw message without its trace headers
+    # Of what the sender wrote, once decoded (address, subject, text, attachments): two
+    # deliveries of one message agree on it even when servers added headers of their own.
+    written_hash: str
+    # Why the body could not be read at all (`nesting`: MIME parts nested too deep), or None.
+    malformed: str | None = None
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

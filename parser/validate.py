@@ -54,11 +54,16 @@ _PLAIN_REVISION_END = re.compile(
     rf"(?:[\s\-—_:]+{_REVISION_WORD}|{_REVISION_DRAFT}|"
     rf"\s*[{re.escape(_OPEN)}]\s*{_REVISION_WORD}\s*[{re.escape(_CLOSE)}])\s*$"
 )
-_PLAIN_SOLICITED_CODE = re.compile(r"约稿编号\s*[:：]?\s*([A-Za-z0-9][A-Za-z0-9_\-]{0,31})")
+_PLAIN_SOLICITED_CODE = re.compile(r"约稿编号\s*(?:[:：]\s*)?([A-Za-z0-9][A-Za-z0-9_\-]{0,31})")
 
 
 # A mark and a few markers at most: more bracket groups are title text (and bound the work).
 MAX_BRACKET_GROUPS = 8
+# A subject is read this far: longer is no title a person wrote (RFC 5322 wants lines of at
+# most 998 characters), and every pattern then runs on a bounded text.
+MAX_SUBJECT = 1000
+# The revision word at the end of a title (修改稿, 第二次修改, 【更正】) lies within this tail.
+REVISION_TAIL = 40
 # Sign-off lines are short; longer lines are body text (and never reach the slower patterns).
 MAX_SIGNOFF_LINE = 200
 # A longer value is not a unit name, a person's name, a phone or a date: the element is missing.
@@ -78,7 +83,7 @@ def parse_subject(subject: str) -> SubjectParts:
     Brackets are 【】, [], () or 〔〕 in full or half width; marks and markers are matched on the
     folded text (simplified, half-width), while the title keeps the sender's own characters.
     """
-    original = _REPLY_PREFIX.sub("", subject.strip())
+    original = _REPLY_PREFIX.sub("", subject.strip()[:MAX_SUBJECT])
     # fold() maps characters one to one except for rare compatibility forms; cut on the original
     # by the same number of bracket groups so the title keeps what the sender wrote.
     rest = fold(original)
@@ -116,10 +121,13 @@ def parse_subject(subject: str) -> SubjectParts:
         markers.add(REVISION)
         title = title[_original_span(title, start.end()) :]
         folded_title = fold(title)
-    end = _PLAIN_REVISION_END.search(folded_title)
+    # A plain revision word ends the title: look for it in the title's tail only, so that a
+    # long run of separators (`-` or spaces by the thousand) costs no backtracking.
+    tail_start = max(0, len(folded_title) - REVISION_TAIL)
+    end = _PLAIN_REVISION_END.search(folded_title, tail_start)
     if end and end.start() > 0:
         markers.add(REVISION)
-        title = title[: _original_span(title, end.start())]
+        title = title[: _original_span(title, end.start())].rstrip(" -—_:")
     code = _PLAIN_SOLICITED_CODE.search(fold(title))
     if code:
         markers.update((SOLICITED, SOLICITED_SUBJECT, SOLICITATION_PREFIX + code.group(1).upper()))
@@ -528,6 +536,10 @@ def rule_decoding(d: Draft) -> list[Problem]:
     return [Problem.of("undecodable_text")] if d.msg.undecodable else []
 
 
+def rule_structure(d: Draft) -> list[Problem]:
+    return [Problem.of("malformed_message")] if d.msg.malformed else []
+
+
 Rule = Callable[[Draft], list[Problem]]
 
 RULES: tuple[Rule, ...] = (
@@ -539,6 +551,7 @@ RULES: tuple[Rule, ...] = (
     rule_one_item,
     rule_attachments,
     rule_decoding,
+    rule_structure,
 )
 
 
@@ -632,19 +645,22 @@ def validate(
         titles_in_body=_titles_in_body(body, subject),
         signoff_blocks=count_signoff_blocks(body) + (1 if signoff.lines else 0),
     )
+    word_kinds: list[str] = []
     for a in msg.attachments:
         if _inline_image(a):
             continue
         if a.content_type == "application/ms-tnef":
             draft.tnef_files.append(a)
-        elif sniff_word(a.data, a.filename) is not None:
+        elif (kind := sniff_word(a.data, a.filename)) is not None:
             draft.word_files.append(a)
+            word_kinds.append(kind)
         else:
             draft.other_files.append(a)
     if len(draft.word_files) == 1:
         first = draft.word_files[0]
         try:
-            draft.attachment_chars = count_chars(word_text(first.data, first.filename))
+            text = word_text(first.data, first.filename, word_kinds[0])
+            draft.attachment_chars = count_chars(text)
         except WordError as exc:
             draft.attachment_error = str(exc)
 

@@ -10,6 +10,7 @@ memory, never a path) and the piece table is read here, as [MS-DOC] §2.4.1 desc
 from __future__ import annotations
 
 import io
+import re
 import struct
 import xml.parsers.expat
 import zipfile
@@ -29,10 +30,28 @@ class WordError(Exception):
     """The attachment looks like a Word file but cannot be read (broken, encrypted, a bomb)."""
 
 
+class _OleFile(olefile.OleFileIO):  # type: ignore[misc]
+    """olefile's reader, with its check that no stream is referenced twice kept in sets: the
+    library looks each stream up in a list, quadratic in the entries of a crafted directory."""
+
+    def _check_duplicate_stream(self, first_sect: int, minifat: bool = False) -> None:
+        if not minifat and first_sect in _NOT_STREAMS:
+            return
+        seen: set[int] = self.__dict__.setdefault(
+            "_seen_minifat" if minifat else "_seen_fat", set()
+        )
+        if first_sect in seen:
+            self._raise_defect(olefile.DEFECT_INCORRECT, "Stream referenced twice")
+        seen.add(first_sect)
+
+
+_NOT_STREAMS = frozenset({olefile.DIFSECT, olefile.FATSECT, olefile.ENDOFCHAIN, olefile.FREESECT})
+
+
 def _ole_streams(data: bytes) -> set[str] | None:
     """The stream names of an OLE2 file (lower case, top level), None when it is not one."""
     try:
-        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+        with _OleFile(io.BytesIO(data)) as ole:
             return {"/".join(entry).lower() for entry in ole.listdir(streams=True)}
     except Exception:  # olefile raises many kinds on a broken container; it is just unreadable
         return None
@@ -182,21 +201,37 @@ def _u32(buf: bytes, pos: int) -> int:
 
 
 def _drop_field_codes(text: str) -> str:
-    """Keep a field's result, drop its code: 0x13 code 0x14 result 0x15 (fields may nest)."""
+    """Keep a field's result, drop its code: 0x13 code 0x14 result 0x15 (fields may nest).
+
+    Linear: the open fields are a stack of flags (in code / in result) beside a count of those
+    still in their code, so no character costs more than the depth it opens or closes.
+    """
+    if _FIELD_MARK.search(text) is None:
+        return text
     out: list[str] = []
-    depth_in_code: list[bool] = []
-    for ch in text:
-        if ch == "\x13":
-            depth_in_code.append(True)
-        elif ch == "\x14":
-            if depth_in_code:
-                depth_in_code[-1] = False
-        elif ch == "\x15":
-            if depth_in_code:
-                depth_in_code.pop()
-        elif not any(depth_in_code):
-            out.append(ch)
+    open_fields: list[bool] = []  # per open field: still in its code part
+    in_code = 0  # how many of them
+    start = 0
+    for m in _FIELD_MARK.finditer(text):
+        if not in_code:
+            out.append(text[start : m.start()])
+        mark = m.group()
+        if mark == "\x13":
+            open_fields.append(True)
+            in_code += 1
+        elif open_fields and mark == "\x14":
+            if open_fields[-1]:
+                open_fields[-1] = False
+                in_code -= 1
+        elif open_fields:  # 0x15 ends the innermost field
+            in_code -= open_fields.pop()
+        start = m.end()
+    if not in_code:
+        out.append(text[start:])
     return "".join(out)
+
+
+_FIELD_MARK = re.compile("[\x13\x14\x15]")
 
 
 def _piece_text(word: bytes, table: bytes, ccp_text: int, fc_clx: int, lcb_clx: int) -> str:
@@ -242,7 +277,7 @@ def _piece_text(word: bytes, table: bytes, ccp_text: int, fc_clx: int, lcb_clx: 
 def doc_text(data: bytes) -> str:
     """The main-document text of a Word 97–2003 .doc (or a .wps saved by WPS Office)."""
     try:
-        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+        with _OleFile(io.BytesIO(data)) as ole:
             streams = {"/".join(e).lower(): "/".join(e) for e in ole.listdir(streams=True)}
             if "encryptedpackage" in streams or "encryptioninfo" in streams:
                 raise WordError("the document is encrypted")
@@ -282,9 +317,10 @@ def doc_text(data: bytes) -> str:
     return _drop_field_codes(text).translate(_DOC_CONTROLS)
 
 
-def word_text(data: bytes, filename: str | None = None) -> str:
-    """The text of a Word attachment of either kind; raises `WordError` when unreadable."""
-    kind = sniff_word(data, filename)
+def word_text(data: bytes, filename: str | None = None, kind: str | None = None) -> str:
+    """The text of a Word attachment of either kind; raises `WordError` when unreadable.
+    `kind` is what `sniff_word` said of it, when the caller asked already."""
+    kind = kind or sniff_word(data, filename)
     if kind == "docx":
         return docx_text(data)
     if kind == "ole":
