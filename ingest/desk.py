@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 from typing import Any
 
 import dkim
@@ -44,6 +44,7 @@ from ledger.editors import (
     check_passphrase,
     editor_addresses,
     find_editor,
+    passphrase_failures,
     stored_secret,
     unit_officers,
 )
@@ -63,11 +64,12 @@ LARGE_FORWARD_BYTES = 1_000_000  # forwards above this are flushed one by one
 DnsTxt = Callable[..., bytes | None]
 
 _KEY_MAC_CHARS = 20  # 100 bits of HMAC-SHA256, base32
-_KEY = r"(\d{1,12})-([a-z2-7]{20})"
-_KEY_IN_SUBJECT = re.compile(r"\[#" + _KEY + r"\]", re.IGNORECASE)
-_KEY_IN_MSGID = re.compile(r"<desk\." + _KEY + r"\.", re.IGNORECASE)
-_TRACKING_IN_SUBJECT = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,16}-\d{4}-\d{1,9})(?!\d)")
-_ADDRESS_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
+# ASCII only: under Unicode matching \d takes ٣ (Arabic-Indic three) and [a-z] with IGNORECASE
+# takes ſ and K (Kelvin), none of which a key holds.
+_KEY = r"([0-9]{1,12})-([a-z2-7]{20})"
+_KEY_IN_SUBJECT = re.compile(r"\[#" + _KEY + r"\]", re.IGNORECASE | re.ASCII)
+_KEY_IN_MSGID = re.compile(r"<desk\." + _KEY + r"\.", re.IGNORECASE | re.ASCII)
+_TRACKING_IN_SUBJECT = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,16}-\d{4}-\d{1,9})(?!\d)", re.ASCII)
 
 
 def reply_key(secret: str, item_id: int) -> str:
@@ -78,10 +80,11 @@ def reply_key(secret: str, item_id: int) -> str:
 
 def key_item(secret: str, item_id: str, mac: str) -> int | None:
     """The item id a key names, when its MAC is right; None for a forged or foreign key."""
-    if not item_id.isdigit():
+    if not (item_id.isascii() and item_id.isdigit()):
         return None
-    expected = reply_key(secret, int(item_id))
-    return int(item_id) if hmac.compare_digest(expected, f"{item_id}-{mac.lower()}") else None
+    expected = reply_key(secret, int(item_id)).encode("ascii")
+    given = f"{item_id}-{mac.lower()}".encode("utf-8", "replace")
+    return int(item_id) if hmac.compare_digest(expected, given) else None
 
 
 @dataclass(frozen=True)
@@ -95,12 +98,11 @@ class FoundKeys:
 def find_keys(secret: str, msg: DecodedMessage, desk_address: str, rcpt: str = "") -> FoundKeys:
     """Keys in the recipient address, the subject and In-Reply-To/References."""
     local, _, domain = desk_address.lower().rpartition("@")
-    in_address = re.compile(re.escape(local) + r"\+" + _KEY + "@" + re.escape(domain), re.I)
+    in_address = re.compile(
+        re.escape(local) + r"\+" + _KEY + "@" + re.escape(domain), re.IGNORECASE | re.ASCII
+    )
     candidates: list[tuple[str, str, str]] = []
-    addresses = [rcpt]
-    for name in _ADDRESS_HEADERS:
-        addresses += [v for k, v in msg.headers if k.lower() == name.lower()]
-    for _, address in getaddresses([a for a in addresses if a]):
+    for address in (rcpt, *msg.recipients):
         m = in_address.fullmatch(address.strip())
         if m:
             candidates.append(("address", m.group(1), m.group(2)))
@@ -345,6 +347,12 @@ class Desk:
         approved = script.approved or msg.header("Approved")
         passphrase_ok = False
         if approved:
+            security = self.config.security
+            window = now - timedelta(minutes=security.passphrase_lockout_minutes)
+            if passphrase_failures(session, editor.email, window) >= security.passphrase_attempts:
+                # Too many wrong guesses lately: this one is not even tried.
+                refuse("passphrase_locked")
+                return
             passphrase_ok = check_passphrase(session, editor.email, approved)
             if not passphrase_ok:
                 refuse("bad_passphrase")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from ledger.db import Ledger
+from ledger.db import DatabaseLost, Ledger
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,11 @@ log = logging.getLogger(__name__)
 def database_unavailable(exc: BaseException) -> bool:
     """True when the database (not the message) is the problem: keep the message and retry.
 
-    A lost or refused connection, a locked SQLite file; not a row the database would not take.
+    A lost or refused connection, a locked SQLite file, a SQLite file deleted under the
+    service; not a row the database would not take.
     """
+    if isinstance(exc, DatabaseLost):
+        return True
     if not isinstance(exc, DBAPIError):
         return False
     return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
@@ -59,6 +62,10 @@ class DatabaseHealth:
         self._checked = self.clock()
 
     def _probe_now(self) -> bool:
+        lost = self.ledger.file_lost()
+        if lost is not None:
+            self.mark_down(lost)
+            return False
         try:
             with self.ledger.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -3,13 +3,13 @@
 `process()` runs in one transaction and is idempotent on the spool id and on the IMAP origin
 (account, folder, UIDVALIDITY, UID), so a message spooled or polled before a crash is processed
 exactly once after restart. Anything that raises while judging a message ends `quarantined`
-with the traceback, the raw message kept for a re-run.
+with the traceback, the raw message kept for a re-run; so does a message that takes longer
+than `[intake] time_budget_seconds` (reason `too_slow`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,24 +18,27 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from ingest.budget import WATCHDOG, TooSlow, statement_timeout
 from ingest.desk import Desk, DnsTxt
 from ingest.replies import ReplyWriter, wire_bytes
 from ledger.calendar import parse_period, quarter_of
 from ledger.db import Ledger
 from ledger.filing import (
+    Sender,
     domain_is_known,
     find_duplicate,
     find_sender,
     next_tracking_no,
     queue_mail,
     refusals_since,
+    unhashed_copies,
 )
 from ledger.models import ImapMessage, Intake, RawMessage, Submission, Unit
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
 from mailroom.config import Config
 from parser import Limits, classify, decode_message, validate
-from parser.decode import content_hash
+from parser.decode import content_hash, identify
 from parser.normalize import SIMILAR_TITLE, title_similarity
 from parser.types import DecodedMessage, Problem
 from parser.validate import REVISION
@@ -82,32 +85,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# States of a message that was judged (a later copy of it is a `duplicate`).
-JUDGED_STATES = ("filed", "rejected", "command", "command_refused")
-
-_ANGLE_ADDRESS = re.compile(r"<([^<>]*)>")
-
-
-def return_path(msg: DecodedMessage) -> str | None:
-    """The envelope sender the final delivery recorded (`Return-Path:`), "" for `<>`."""
-    value = msg.header("Return-Path")
-    if value is None:
-        return None
-    found = _ANGLE_ADDRESS.search(value)
-    return (found.group(1) if found else value).strip()
-
-
-def same_content(a: DecodedMessage, b: DecodedMessage) -> bool:
-    """Two deliveries of what one sender wrote: sender, subject, text and attachments agree."""
-    return (
-        a.from_address == b.from_address
-        and a.subject == b.subject
-        and a.body_text.strip() == b.body_text.strip()
-        and [(x.filename, x.data) for x in a.attachments]
-        == [(y.filename, y.data) for y in b.attachments]
-    )
-
-
 class Pipeline:
     def __init__(
         self,
@@ -135,19 +112,27 @@ class Pipeline:
         self.desk = Desk(config, rulebook, self.replies, dns_txt=dns_txt)
 
     def process(self, raw: bytes, arrival: Arrival) -> Outcome:
+        budget = self.config.intake.time_budget_seconds
         with self.ledger.transaction() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                ms = int(statement_timeout(budget) * 1000)
+                session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
             done = self._already_processed(session, raw, arrival)
             if done is not None:
                 return self._outcome(session, done)
             intake = self._new_intake(session, raw, arrival)
             try:
-                with session.begin_nested():
+                with WATCHDOG.budget(budget), session.begin_nested():
                     self._judge(session, intake, raw, arrival)
+            except TooSlow:
+                log.warning(
+                    "message %s took more than %d s; quarantined (too_slow)", intake.id, budget
+                )
+                error = f"filing it took more than {budget} s ([intake] time_budget_seconds)"
+                self._set_aside(intake, raw, "too_slow", error)
             except Exception:
                 log.exception("message %s quarantined", intake.id)
-                intake.state = "quarantined"
-                intake.reasons = ["processing_error"]
-                intake.error = traceback.format_exc()
+                self._set_aside(intake, raw, "processing_error", traceback.format_exc())
             intake.processed_at = self.clock()
             session.flush()
             return self._outcome(session, intake)
@@ -163,12 +148,21 @@ class Pipeline:
             if done is not None:
                 return self._outcome(session, done)
             intake = self._new_intake(session, raw, arrival)
-            intake.state = "quarantined"
-            intake.reasons = [reason]
-            intake.error = error
+            # Only the raw bytes: the row as judged was refused, perhaps for what it said.
+            intake.state, intake.reasons, intake.error = "quarantined", [reason], error
             intake.processed_at = self.clock()
             session.flush()
             return self._outcome(session, intake)
+
+    @staticmethod
+    def _set_aside(intake: Intake, raw: bytes, reason: str, error: str) -> None:
+        """Quarantine: the raw message is kept for a person, who finds it in the intake log by
+        its Message-ID, sender and subject (read from the header block alone)."""
+        intake.state, intake.reasons, intake.error = "quarantined", [reason], error
+        try:
+            intake.message_id, intake.from_address, intake.subject = identify(raw)
+        except Exception:  # a header block the parser cannot take either: the raw bytes stay
+            log.exception("message %s: its headers cannot be read either", intake.id)
 
     def _already_processed(self, session: Session, raw: bytes, arrival: Arrival) -> Intake | None:
         if arrival.spool_id:
@@ -255,19 +249,23 @@ class Pipeline:
         intake.from_address = msg.from_address
         intake.subject = msg.subject
         intake.content_hash = msg.content_hash
+        intake.written_hash = msg.written_hash
 
+        if arrival.mailbox == "postmaster":
+            self._to_postmaster(session, intake, msg, raw, arrival)
+            return
         envelope_from = arrival.mail_from
         if envelope_from is None:
-            envelope_from = return_path(msg)
+            envelope_from = msg.return_path
         not_to_answer = classify(msg, envelope_from, self.own_addresses)
         if not_to_answer:
             intake.state, intake.reasons = "ignored", [not_to_answer]
             return
         self._serialise_copies(session, msg)
-        earlier = find_duplicate(session, msg.message_id, msg.content_hash)
-        if earlier is None or earlier.id == intake.id:
-            earlier = self._same_message(session, msg, intake.id)
-        if earlier is not None and earlier.id != intake.id:
+        if msg.message_id:
+            self._hash_older_copies(session, msg.message_id)
+        earlier = find_duplicate(session, msg.message_id, msg.content_hash, msg.written_hash)
+        if earlier is not None:
             intake.state, intake.reasons = "duplicate", ["duplicate"]
             intake.details = {"duplicate_of": earlier.id}
             return
@@ -288,7 +286,7 @@ class Pipeline:
         if verdict.submission is None or sender is None:
             intake.state = "rejected"
             intake.reasons = [p.code for p in verdict.problems]
-            self._refuse(session, intake, msg, verdict.problems, arrival, now)
+            self._refuse(session, intake, msg, verdict.problems, sender, arrival, now)
             return
 
         item = verdict.submission
@@ -374,6 +372,35 @@ class Pipeline:
         assert unit is not None
         self.desk.forward(session, filed, unit, raw, tuple(warnings), now)
 
+    def _to_postmaster(
+        self, session: Session, intake: Intake, msg: DecodedMessage, raw: bytes, arrival: Arrival
+    ) -> None:
+        """Mail to postmaster goes to the operator (`[mailboxes] postmaster`), or stays in the
+        intake log when none is set; nothing else is done with it."""
+        intake.state, intake.reasons = "ignored", ["postmaster"]
+        operator = self.config.mailboxes.postmaster
+        if not operator:
+            return
+        now = self.clock()
+        forward = self.replies.postmaster_forward(
+            to=operator,
+            original=msg,
+            raw=raw,
+            envelope_from=arrival.mail_from or "",
+            recipient=arrival.rcpt,
+            received_at=arrival.received_at,
+            now=now,
+        )
+        queue_mail(
+            session,
+            kind="postmaster",
+            to_address=operator,
+            subject=str(forward["Subject"]),
+            message=wire_bytes(forward),
+            now=now,
+            intake_id=intake.id,
+        )
+
     def _serialise_copies(self, session: Session, msg: DecodedMessage) -> None:
         """On PostgreSQL, two copies of one message (SMTP and IMAP at once) are judged in turn.
 
@@ -387,29 +414,15 @@ class Pipeline:
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 4))"), {"key": key}
         )
 
-    def _same_message(self, session: Session, msg: DecodedMessage, intake_id: int) -> Intake | None:
-        """An earlier judged message with this Message-ID and the same content once decoded.
-
-        The content hash ignores trace headers, but mail servers add headers of their own on
-        delivery (Coremail's `X-CM-*`, Exchange's `X-MS-*`): the copy polled from a mailbox
-        and the copy sent to the listener then differ in bytes, not in what the sender wrote.
-        """
-        if not msg.message_id:
-            return None
-        earlier = session.scalars(
-            select(Intake)
-            .where(
-                Intake.message_id == msg.message_id,
-                Intake.state.in_(JUDGED_STATES),
-                Intake.id != intake_id,
+    @staticmethod
+    def _hash_older_copies(session: Session, message_id: str) -> None:
+        """Rows judged before `written_hash` was kept get it now, from their raw message,
+        so that one rule (`find_duplicate`) judges copies of old and new messages alike."""
+        for row in unhashed_copies(session, message_id):
+            row.written_hash = (
+                decode_message(row.raw.data).written_hash if row.raw is not None else "none"
             )
-            .order_by(Intake.id)
-            .limit(5)
-        ).all()
-        for candidate in earlier:
-            if candidate.raw is not None and same_content(decode_message(candidate.raw.data), msg):
-                return candidate
-        return None
+        session.flush()
 
     @staticmethod
     def _find_revised(
@@ -429,7 +442,8 @@ class Pipeline:
         ).all()
         best: tuple[float, Submission] | None = None
         for row in rows:
-            score = title_similarity(title, row.title)
+            floor = SIMILAR_TITLE if best is None else max(SIMILAR_TITLE, best[0])
+            score = title_similarity(title, row.title, at_least=floor)
             if score >= SIMILAR_TITLE and (best is None or score > best[0]):
                 best = (score, row)
         return best[1] if best else None
@@ -440,33 +454,44 @@ class Pipeline:
         intake: Intake,
         msg: DecodedMessage,
         problems: tuple[Problem, ...],
+        sender: Sender | None,
         arrival: Arrival,
         now: datetime,
     ) -> None:
+        """Queue the refusal, unless it would be backscatter: no reply to a foreign domain,
+        and at most so many refusals an hour to one mailbox (+tags folded) and one domain.
+        Only a registered officer reads the message's own words back (subject, problems);
+        an unregistered address gets a fixed text that quotes nothing."""
         to = msg.from_address
         if not to:
             intake.reasons = [*intake.reasons, "no_reply_address"]
             return
-        codes = {p.code for p in problems}
+        security = self.config.security
         domain = to.rpartition("@")[2]
-        if "unknown_sender" in codes and not domain_is_known(
-            session, domain, self.config.security.known_domains
-        ):
+        if sender is None and not domain_is_known(session, domain, security.known_domains):
             # No backscatter to forged or foreign senders (SPEC §3.2).
             intake.reasons = [*intake.reasons, "no_reply_unknown_domain"]
             return
-        limit = self.config.security.refusals_per_hour
-        if refusals_since(session, to, now - timedelta(hours=1)) >= limit:
+        sent = refusals_since(session, to, now - timedelta(hours=1))
+        if (
+            sent.mailbox >= security.refusals_per_hour
+            or sent.domain >= security.refusals_per_hour_per_domain
+        ):
             intake.reasons = [*intake.reasons, "refusal_rate_limited"]
             return
-        refusal = self.replies.refusal(
-            to=to,
-            original=msg,
-            addressee=msg.from_name or to,
-            problems=problems,
-            received_at=arrival.received_at,
-            now=now,
-        )
+        if sender is None:
+            refusal = self.replies.refusal_unregistered(
+                to=to, original=msg, received_at=arrival.received_at, now=now
+            )
+        else:
+            refusal = self.replies.refusal(
+                to=to,
+                original=msg,
+                addressee=sender.context.unit_name,
+                problems=problems,
+                received_at=arrival.received_at,
+                now=now,
+            )
         queue_mail(
             session,
             kind="refusal",

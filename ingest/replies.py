@@ -113,7 +113,14 @@ class ReplyWriter:
         return instant.astimezone(self.zone).strftime("%Y年%m月%d日 %H:%M")
 
     def _message(
-        self, *, to: str, subject: str, original: DecodedMessage, kind: str, context: dict[str, Any]
+        self,
+        *,
+        to: str,
+        subject: str,
+        original: DecodedMessage,
+        kind: str,
+        context: dict[str, Any],
+        template: str | None = None,
     ) -> EmailMessage:
         msg = EmailMessage()
         local, _, domain = self.sender.partition("@")
@@ -128,8 +135,8 @@ class ReplyWriter:
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
         msg[OWN_MARKER_HEADER] = kind
-        text = self.env.get_template(f"{kind}.txt.j2").render(context)
-        html = self.env.get_template(f"{kind}.html.j2").render(context)
+        text = self.env.get_template(f"{template or kind}.txt.j2").render(context)
+        html = self.env.get_template(f"{template or kind}.html.j2").render(context)
         msg.set_content(text, charset="utf-8")
         msg.add_alternative(html, subtype="html", charset="utf-8")
         return msg
@@ -170,6 +177,58 @@ class ReplyWriter:
         subject = f"回执：{tracking_no} {title}"
         return self._message(
             to=to, subject=subject, original=original, kind="receipt", context=context
+        )
+
+    def postmaster_forward(
+        self,
+        *,
+        to: str,
+        original: DecodedMessage,
+        raw: bytes,
+        envelope_from: str,
+        recipient: str,
+        received_at: datetime,
+        now: datetime,
+    ) -> EmailMessage:
+        """Mail to postmaster, passed on to the operator with the original attached."""
+        context = {
+            "sender": envelope_from or original.from_address,
+            "recipient": recipient,
+            "received_local": self.local_time(received_at),
+            "office_name": self.sender_name,
+            "now": now,
+        }
+        msg = self._message(
+            to=to,
+            subject="发给 postmaster 的邮件",
+            original=original,
+            kind="postmaster",
+            context=context,
+        )
+        msg.add_attachment(
+            raw, maintype="application", subtype="octet-stream", filename="postmaster.eml"
+        )
+        return msg
+
+    def refusal_unregistered(
+        self, *, to: str, original: DecodedMessage, received_at: datetime, now: datetime
+    ) -> EmailMessage:
+        """The refusal an unregistered address gets: fixed words that quote nothing of the
+        message (its subject, names and address are the sender's to choose, and the
+        sender may not be who the From says)."""
+        context = {
+            "fix": self.explain(Problem.of("unknown_sender", address="")).fix,
+            "received_local": self.local_time(received_at),
+            "office_name": self.sender_name,
+            "now": now,
+        }
+        return self._message(
+            to=to,
+            subject="退稿：发件邮箱未登记为信息员邮箱",
+            original=original,
+            kind="refusal",
+            template="refusal_unregistered",
+            context=context,
         )
 
     def refusal(

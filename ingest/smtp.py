@@ -2,8 +2,11 @@
 
 Unknown recipients are refused at RCPT (`550`: never an open relay); over-size mail at DATA
 (`552`, by aiosmtpd's `data_size_limit`); a spool that cannot store the message, or a database
-that is down, gives `451` so the sender retries. The fsync runs in a thread, never in the event
-loop. STARTTLS is offered when a certificate is configured.
+that is down, gives `451` so the sender retries. A message up to `INLINE_SPOOL_BYTES` is
+written and fsynced on the event loop (cheaper than a thread hop), a larger one in a thread.
+STARTTLS is offered when a certificate is configured. Sessions are capped in total and per
+client address: a connection beyond either is told `421` and closed before any SMTP, and the
+flood is logged once a minute.
 
 Shutdown (`close_sessions`): no new transaction is accepted (`421`), a session in the middle of
 one (after MAIL FROM, during DATA) may finish it and hear its `250`, then every session is told
@@ -15,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -37,19 +42,65 @@ SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
 INLINE_SPOOL_BYTES = 256 * 1024
 
 
+TOO_MANY = "421 4.7.0 Too many connections; please try again later"
+FLOOD_LOG_SECONDS = 60.0  # connections refused over the caps are logged at most this often
+
+
+# A line of a message may be this long (RFC 5321 allows 1,000 bytes): a client that ends its
+# lines with a bare LF sends its whole message as one line, and up to this size it is taken.
+LINE_BYTES = 64 * 1024
+LINE_TOO_LONG = (
+    "500 5.5.2 Message has a line over 64 KB, or ends its lines with a bare LF: end each line "
+    "with CRLF and keep it under 1000 bytes (RFC 5321 sections 2.3.8 and 4.5.3.1.6)"
+)
+
+
 class IntakeSMTP(SMTP):
-    """One SMTP connection, known to its handler so that shutdown can wait for it."""
+    """One SMTP connection, known to its handler so that shutdown can wait for it, and
+    turned away with `421` before any SMTP when the session caps are reached."""
+
+    line_length_limit = LINE_BYTES
 
     def __init__(self, handler: IntakeHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.intake = handler
+        self.client: str | None = None  # the peer's address, while it holds a session
+        self.turned_away = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is None:  # a new connection, not STARTTLS over one
+            peer = transport.get_extra_info("peername")
+            client = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+            if not self.intake.admit(client):
+                self.turned_away = True
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(TOO_MANY.encode() + b"\r\n")
+                transport.close()
+                return
+            self.client = client
         super().connection_made(transport)
         self.intake.sessions.add(self)
 
+    async def push(self, status: AnyStr) -> None:
+        # aiosmtpd's own answer to an overlong line names no remedy.
+        if isinstance(status, str) and status.startswith("500 Line too long"):
+            status = LINE_TOO_LONG
+        await super().push(status)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.turned_away:
+            super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return None if self.turned_away else super().eof_received()
+
     def connection_lost(self, error: Exception | None) -> None:
+        if self.turned_away:
+            return
         self.intake.sessions.discard(self)
+        if self.client is not None:
+            self.intake.release(self.client)
+            self.client = None
         super().connection_lost(error)
 
     @property
@@ -73,6 +124,10 @@ class IntakeHandler:
         spool: Spool,
         health: DatabaseHealth | None = None,
         on_spooled: Callable[[], None] = lambda: None,
+        *,
+        max_sessions: int = 200,
+        max_per_client: int = 20,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.mailboxes = mailboxes
         self.spool = spool
@@ -80,6 +135,39 @@ class IntakeHandler:
         self.on_spooled = on_spooled
         self.sessions: set[IntakeSMTP] = set()
         self.stopping = False
+        self.max_sessions = max_sessions
+        self.max_per_client = max_per_client
+        self.per_client: Counter[str] = Counter()
+        self.open = 0
+        self.clock = clock
+        self._turned_away: Counter[str] = Counter()
+        self._flood_logged_at: float | None = None
+
+    def admit(self, client: str) -> bool:
+        """Take a session for `client`, unless the caps (in total, per client) are reached."""
+        if self.open < self.max_sessions and self.per_client[client] < self.max_per_client:
+            self.open += 1
+            self.per_client[client] += 1
+            return True
+        self._turned_away[client] += 1
+        now = self.clock()
+        if self._flood_logged_at is None or now - self._flood_logged_at >= FLOOD_LOG_SECONDS:
+            total = sum(self._turned_away.values())
+            busiest = ", ".join(f"{c} ×{n}" for c, n in self._turned_away.most_common(3))
+            log.warning(
+                "turned away %d connection(s) over the session caps (%d open, at most %d, "
+                "%d per client) since the last report; most from %s",
+                total, self.open, self.max_sessions, self.max_per_client, busiest,
+            )  # fmt: skip
+            self._turned_away.clear()
+            self._flood_logged_at = now
+        return False
+
+    def release(self, client: str) -> None:
+        self.open -= 1
+        self.per_client[client] -= 1
+        if self.per_client[client] <= 0:
+            del self.per_client[client]
 
     async def handle_MAIL(
         self,

@@ -102,11 +102,14 @@ class Spool:
         self.tmp = root / "tmp"
         self.new = root / "new"
         self.bad = root / "bad"
+        # One small file per message that stopped the filing process (killed or stalled it),
+        # holding how many times: such a message is set aside, never retried first forever.
+        self.strikes = root / "strikes"
         self._seq = itertools.count()
         self._dir_sync = _GroupSync(lambda: _fsync_dir(self.new))
 
     def ensure(self) -> None:
-        for d in (self.tmp, self.new, self.bad):
+        for d in (self.tmp, self.new, self.bad, self.strikes):
             d.mkdir(parents=True, exist_ok=True)
 
     def clear_unfinished(self) -> int:
@@ -161,6 +164,22 @@ class Spool:
 
     def remove(self, spool_id: str) -> None:
         (self.new / spool_id).unlink(missing_ok=True)
+        (self.strikes / spool_id).unlink(missing_ok=True)
 
     def set_aside(self, spool_id: str) -> None:
         os.replace(self.new / spool_id, self.bad / spool_id)
+        (self.strikes / spool_id).unlink(missing_ok=True)
+
+    def strikes_of(self, spool_id: str) -> int:
+        """How many times this message stopped the filing process."""
+        try:
+            return int((self.strikes / spool_id).read_text(encoding="ascii") or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def strike(self, spool_id: str) -> int:
+        """Count one more time this message stopped the filing process; returns the count."""
+        count = self.strikes_of(spool_id) + 1
+        self.strikes.mkdir(parents=True, exist_ok=True)
+        (self.strikes / spool_id).write_text(str(count), encoding="ascii")
+        return count

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +46,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+class DatabaseLost(RuntimeError):
+    """The SQLite file was deleted or replaced under the running service: writing on would
+    commit into a file that no longer exists. Nothing is written until a restart."""
+
+
 READER = "mailroom.reader"  # in Session.info: the session only reads
 
 
@@ -53,6 +60,32 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._path = sqlite_path(str(engine.url)) if engine.dialect.name == "sqlite" else None
+        self._identity: tuple[int, int] | None = None
+        if self._path is not None:
+            event.listen(engine, "connect", self._note_identity)
+
+    def _note_identity(self, *_args: object) -> None:
+        if self._identity is None and self._path is not None:
+            with contextlib.suppress(OSError):
+                st = os.stat(self._path)
+                self._identity = (st.st_dev, st.st_ino)
+
+    def file_lost(self) -> str | None:
+        """SQLite: why the file at the database's path is no longer the one this ledger opened
+        (deleted, or replaced by another), else None. Connections already open would go on
+        writing into the old file, and what they commit would be gone with it."""
+        if self._path is None or self._identity is None:
+            return None
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return f"the database file {self._path} was deleted while the service ran"
+        except OSError as exc:
+            return f"the database file {self._path} cannot be looked at: {exc.strerror or exc}"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return f"the database file {self._path} was replaced while the service ran"
+        return None
 
     @classmethod
     def from_url(cls, url: str) -> Ledger:
@@ -60,7 +93,13 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed on success and rolled back on any error."""
+        """A session whose work is committed on success and rolled back on any error.
+
+        Raises `DatabaseLost` instead, before anything is written, when the SQLite file was
+        deleted or replaced under the running service (`file_lost`)."""
+        lost = self.file_lost()
+        if lost is not None:
+            raise DatabaseLost(lost)
         with self._sessions.begin() as session:
             yield session
 

@@ -14,11 +14,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ledger.models import EditorPassphrase, Person, StoredSecret, Unit
+from ledger.models import EditorPassphrase, Intake, Person, StoredSecret, Unit
 from mailroom.errors import UserError
 
 REPLY_KEY_SECRET = "reply_key_secret"
@@ -134,6 +134,21 @@ def set_passphrase(session: Session, address: str, passphrase: str, now: datetim
 def check_passphrase(session: Session, address: str, passphrase: str) -> bool:
     row = session.get(EditorPassphrase, address.strip().lower())
     return row is not None and passphrase_matches(passphrase.strip(), row.hash)
+
+
+def passphrase_failures(session: Session, address: str, since: datetime) -> int:
+    """Desk commands from `address` refused for a wrong Approved: passphrase since `since`."""
+    return (
+        session.scalar(
+            select(func.count(Intake.id)).where(
+                func.lower(Intake.from_address) == address.strip().lower(),
+                Intake.state == "command_refused",
+                cast(Intake.reasons, String).like('%"bad_passphrase"%'),
+                Intake.received_at >= since,
+            )
+        )
+        or 0
+    )
 
 
 def stored_secret(session: Session, name: str, now: datetime) -> str:

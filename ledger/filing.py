@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,8 @@ def domain_is_known(session: Session, domain: str, extra: tuple[str, ...] = ()) 
         return False
     if domain in extra:
         return True
-    hit = session.scalar(select(Person.id).where(func.lower(Person.email).like(f"%@{domain}")))
+    known = func.lower(Person.email).like(f"%@{_like(domain)}", escape="\\")
+    hit = session.scalar(select(Person.id).where(known).limit(1))
     return hit is not None
 
 
@@ -70,28 +71,67 @@ def next_tracking_no(session: Session, prefix: str, year: int) -> str:
     return f"{prefix}-{year}-{number:06d}"
 
 
-def find_duplicate(session: Session, message_id: str | None, content_hash: str) -> Intake | None:
-    """An earlier intake of the same message (same Message-ID and content), already judged."""
-    query = select(Intake).where(
-        Intake.content_hash == content_hash,
-        Intake.state.in_(("filed", "rejected", "command", "command_refused")),
-    )
+JUDGED = ("filed", "rejected", "command", "command_refused")  # a later copy is a duplicate
+
+
+def find_duplicate(
+    session: Session, message_id: str | None, content_hash: str, written_hash: str
+) -> Intake | None:
+    """An earlier judged intake of the same message: the same Message-ID and what the same
+    sender wrote (by whatever way it came), or — for a message without a Message-ID — the
+    same bytes. Only the sender's own copies can match, and a lookup is one indexed query,
+    however many messages anyone sent under that Message-ID."""
+    query = select(Intake).where(Intake.state.in_(JUDGED))
     if message_id:
-        query = query.where(Intake.message_id == message_id)
+        query = query.where(Intake.message_id == message_id, Intake.written_hash == written_hash)
+    else:
+        query = query.where(Intake.content_hash == content_hash)
     return session.scalars(query.order_by(Intake.id).limit(1)).first()
 
 
-def refusals_since(session: Session, address: str, since: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count(OutboundMessage.id)).where(
-                OutboundMessage.kind == "refusal",
-                func.lower(OutboundMessage.to_address) == address.lower(),
-                OutboundMessage.created_at >= since,
+def unhashed_copies(session: Session, message_id: str) -> list[Intake]:
+    """Judged intakes of this Message-ID from before `written_hash` was kept (it is "")."""
+    return list(
+        session.scalars(
+            select(Intake).where(
+                Intake.message_id == message_id,
+                Intake.written_hash == "",
+                Intake.state.in_(JUDGED),
             )
         )
-        or 0
     )
+
+
+def _like(text: str) -> str:
+    """`text` for a LIKE pattern, its wildcards taken literally (escape character `\\`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def mailbox_key(address: str) -> tuple[str, str]:
+    """(local part without its +tag, domain), lower case: `WangFang+7@YX.test` is the mailbox
+    (`wangfang`, `yx.test`), the same person however many tags a sender invents."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return local.split("+", 1)[0], domain
+
+
+@dataclass(frozen=True)
+class RefusalCounts:
+    mailbox: int  # refusals to this mailbox, any +tag of it
+    domain: int  # refusals to any address at its domain
+
+
+def refusals_since(session: Session, address: str, since: datetime) -> RefusalCounts:
+    """How many refusals were queued since `since` to this mailbox and to its domain."""
+    local, domain = mailbox_key(address)
+    to = func.lower(OutboundMessage.to_address)
+    recent = select(func.count(OutboundMessage.id)).where(
+        OutboundMessage.kind == "refusal", OutboundMessage.created_at >= since
+    )
+    mailbox = recent.where(
+        or_(to == f"{local}@{domain}", to.like(f"{_like(local)}+%@{_like(domain)}", escape="\\"))
+    )
+    at_domain = recent.where(to.like(f"%@{_like(domain)}", escape="\\"))
+    return RefusalCounts(session.scalar(mailbox) or 0, session.scalar(at_domain) or 0)
 
 
 def queue_mail(

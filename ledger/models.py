@@ -107,7 +107,10 @@ class Intake(Base):
     """One row per message that arrived, whatever became of it (SPEC §2: a named state)."""
 
     __tablename__ = "intake"
-    __table_args__ = (Index("ix_intake_content_hash", "content_hash"),)
+    __table_args__ = (
+        Index("ix_intake_content_hash", "content_hash"),
+        Index("ix_intake_message_id_written_hash", "message_id", "written_hash"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     spool_id: Mapped[str | None] = mapped_column(String(100), unique=True)
@@ -125,6 +128,9 @@ class Intake(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64), default="")
+    # What the sender wrote, once decoded (parser's `written_hash`); "" on rows filed before
+    # the column existed, until a copy of their message arrives and fills it in.
+    written_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
 
     raw: Mapped[RawMessage | None] = relationship(cascade="all, delete-orphan")
@@ -185,6 +191,8 @@ class OutboundMessage(Base):
     """A mail waiting to go out (or gone): receipts, refusals, notices, reports."""
 
     __tablename__ = "outbox"
+    # The refusal caps count an hour's refusals to a mailbox and to a domain.
+    __table_args__ = (Index("ix_outbox_kind_created_at", "kind", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))

@@ -37,6 +37,8 @@ class SmtpConfig:
     hostname: str = "mailroom.localhost"
     tls_cert: Path | None = None  # with tls_key: STARTTLS is offered
     tls_key: Path | None = None
+    max_sessions: int = 200  # SMTP sessions open at once, from everyone (421 beyond)
+    max_sessions_per_client: int = 20  # … from one client address
 
 
 @dataclass(frozen=True)
@@ -45,17 +47,27 @@ class MailboxesConfig:
     solicited: str = "sfxx@mailroom.test"
     desk: str = "desk@mailroom.test"
     desk_forward: tuple[str, ...] = ()
+    postmaster: str = ""  # where mail to postmaster goes (RFC 5321 §4.5.1); "" keeps it
 
     def kind_of(self, address: str) -> str | None:
-        """The mailbox kind an envelope recipient belongs to, plus-addressing included."""
-        local, _, domain = address.strip().lower().rpartition("@")
+        """The mailbox kind an envelope recipient belongs to, plus-addressing included:
+        `daily`, `solicited`, `desk`, or `postmaster` (RFC 5321 §4.5.1: `postmaster`
+        alone, or at the domain of any mailbox here), else None."""
+        text = address.strip().lower()
+        local, at, domain = text.rpartition("@")
+        if not at:
+            local, domain = text, ""
         if not local:
             return None
         base = local.split("+", 1)[0]
+        domains = set()
         for kind in MAILBOX_KINDS:
             m_local, _, m_domain = getattr(self, kind).lower().rpartition("@")
             if base == m_local and domain == m_domain:
                 return kind
+            domains.add(m_domain)
+        if base == "postmaster" and (not at or domain in domains):
+            return "postmaster"
         return None
 
     def all_addresses(self) -> tuple[str, ...]:
@@ -106,7 +118,10 @@ class SecurityConfig:
     reply_key_secret: str | None = None
     require_dkim: bool = False
     known_domains: tuple[str, ...] = ()
-    refusals_per_hour: int = 20
+    refusals_per_hour: int = 20  # to one mailbox, its +tags folded
+    refusals_per_hour_per_domain: int = 100  # to all addresses at one domain
+    passphrase_attempts: int = 5  # wrong Approved: passphrases before a lockout
+    passphrase_lockout_minutes: int = 15
 
 
 REPORT_KINDS = ("monthly", "quarterly", "annual")
@@ -132,6 +147,7 @@ class IntakeConfig:
     tracking_prefix: str = "GZ"
     clock_skew_minutes: int = 15
     late_report_days: int = 3
+    time_budget_seconds: int = 30  # one message's filing; over it: quarantined (too_slow)
 
 
 @dataclass(frozen=True)
@@ -301,12 +317,15 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "hostname": _nonempty,
         "tls_cert": _nonempty,
         "tls_key": _nonempty,
+        "max_sessions": _positive_int,
+        "max_sessions_per_client": _positive_int,
     },
     "mailboxes": {
         "daily": _address,
         "solicited": _address,
         "desk": _address,
         "desk_forward": _address_list,
+        "postmaster": _str,
     },
     "outbound": {
         "relay": _host_port,
@@ -326,6 +345,9 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "require_dkim": _bool,
         "known_domains": _domain_list,
         "refusals_per_hour": _non_negative_int,
+        "refusals_per_hour_per_domain": _non_negative_int,
+        "passphrase_attempts": _positive_int,
+        "passphrase_lockout_minutes": _positive_int,
     },
     "reports": {
         "timezone": _timezone,
@@ -340,6 +362,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "tracking_prefix": _nonempty,
         "clock_skew_minutes": _non_negative_int,
         "late_report_days": _non_negative_int,
+        "time_budget_seconds": _positive_int,
     },
     "solicit": {"remind_before_hours": _positive_int},
 }

@@ -8,9 +8,15 @@ quarter-end burst accepting mail comes first and filing catches up right behind.
 The child is `python -m mailroom.filer`, given the parent's configuration on its standard
 input. Two pipes join them. On the wake pipe the parent writes a byte when it has spooled a
 message (never blocking: a full pipe already means "there is work"), and closes it to say
-"stop"; on the report pipe the child writes a line `filed N` after each drain that did
-something (the parent wakes its sender) and `down REASON` when the database failed under it
-(the listener answers `451` at once).
+"stop"; on the report pipe the child writes `begin ID` and `end ID` around each message, a
+line `filed N` after each drain that did something (the parent wakes its sender) and
+`down REASON` when the database failed under it (the listener answers `451` at once).
+
+A message that takes longer than its time budget is set aside by the child itself
+(`ingest.budget`). One that holds the child far longer (stuck in C code, which the budget
+cannot interrupt) is the parent's to end: it kills the child, counts a strike against the
+message (`Spool.strike`) and starts a new child; so it does when the child dies holding one.
+A message with two strikes is set aside unread, never retried first forever.
 The child dies with its parent, even by SIGKILL (Linux `PR_SET_PDEATHSIG`; elsewhere it sees
 the wake pipe close), so a killed `serve` never leaves a filer behind; whatever was spooled
 stays in the spool for the next start.
@@ -30,6 +36,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from mailroom.config import Config
@@ -65,6 +72,7 @@ def _main(config: Config, wake_fd: int, report_fd: int) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
     from ingest.worker import drain
+    from ledger.db import DatabaseLost
     from mailroom.app import App
 
     app = App.open(config)
@@ -83,22 +91,38 @@ def _main(config: Config, wake_fd: int, report_fd: int) -> None:
     def report(line: str) -> None:
         os.write(report_fd, line.replace("\n", " ").encode("utf-8", "replace") + b"\n")
 
+    lost_told = False
+
     def database_down(exc: Exception) -> None:
+        nonlocal lost_told
         reason = str(exc).strip()
+        if isinstance(exc, DatabaseLost) and not lost_told:
+            log.critical(
+                "%s: filing stopped, every message stays in the spool (%s). Put the database "
+                "back and restart mailroom serve.",
+                reason,
+                app.spool.root,
+            )
+            lost_told = True
         report("down " + (reason.splitlines()[0] if reason else repr(exc)))
 
     try:
         while not stop.is_set():
             woken()
             done = drain(
-                app.spool, app.pipeline, should_stop=stop.is_set, on_database_error=database_down
+                app.spool,
+                app.pipeline,
+                should_stop=stop.is_set,
+                on_database_error=database_down,
+                on_begin=lambda spool_id: report(f"begin {spool_id}"),
+                on_end=lambda spool_id: report(f"end {spool_id}"),
             )
             if done:
                 report(f"filed {done}")
             if not stop.is_set():
                 select.select([wake_fd], [], [], POLL_SECONDS)
-    except OSError:
-        pass  # the parent is gone (a broken pipe)
+    except BrokenPipeError:
+        pass  # the parent is gone
     finally:
         app.close()
 
@@ -208,6 +232,11 @@ class Filer:
         self._close_pipes()
         return self.process.returncode
 
+    def kill(self) -> None:
+        """End the child at once (SIGKILL); its pipe closes and the parent restarts it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
     def stop(self, timeout: float) -> None:
         """Let the child finish the message in hand and exit (SIGKILL after `timeout`)."""
         if self._wake_fd is not None:
@@ -217,9 +246,14 @@ class Filer:
             return
         if self.process.poll() is None:
             self.process.terminate()  # SIGTERM: finish the message in hand
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + timeout
+        # Read on while waiting: a child blocked writing its report into a full pipe would
+        # never get to exit.
+        while self.process.poll() is None and time.monotonic() < deadline:
+            self.messages()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(0.1)
+        if self.process.poll() is None:
             log.warning("the filing process did not stop in %g s; killing it", timeout)
             self.process.kill()
             self.process.wait()

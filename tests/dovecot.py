@@ -172,15 +172,22 @@ class Dovecot:
         client.login(user, self.users[user])
         return client
 
-    def append(self, raws: list[bytes], folder: str = "INBOX", user: str = "inf") -> None:
-        """Deliver `raws` into `folder`, each with the test's own clock as its INTERNALDATE:
-        Dovecot keeps the machine's real time, which a test run at another date must not see."""
+    def append(
+        self,
+        raws: list[bytes],
+        folder: str = "INBOX",
+        user: str = "inf",
+        at: datetime | None = None,
+    ) -> None:
+        """Deliver `raws` into `folder`, each with `at` (default: the test's own clock) as its
+        INTERNALDATE: Dovecot keeps the machine's real time, which a test run at another date
+        must not see. (Dovecot takes the date given unless it lies in its own future.)"""
         client = self.client(user)
         try:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
             for raw in raws:
-                client.append(folder, raw, msg_time=datetime.now(UTC))
+                client.append(folder, raw, msg_time=at or datetime.now(UTC))
         finally:
             client.logout()
 

@@ -133,14 +133,8 @@ class MailroomInstance:
         try:
             code = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired as exc:
-            # serve and its filing process write every thread's stack to the log.
-            for pid in (self.proc.pid, *children(self.proc.pid)):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGUSR1)
-            time.sleep(1)
-            tail = self.log.read_text(errors="replace")[-20000:]
             raise AssertionError(
-                f"mailroom serve did not stop in 30 s; its log ends:\n{tail}"
+                f"mailroom serve did not stop in 30 s; its log ends:\n{self.stacks()}"
             ) from exc
         finally:
             if self.proc.poll() is None:
@@ -151,6 +145,16 @@ class MailroomInstance:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+    def stacks(self) -> str:
+        """serve and its filing process write every thread's stack to the log (SIGUSR1):
+        the end of the log, with them, for a test that waited in vain."""
+        if self.proc is not None:
+            for pid in (self.proc.pid, *children(self.proc.pid)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
+            time.sleep(1)
+        return self.log.read_text(errors="replace")[-20000:]
 
     def close(self) -> None:
         if self.proc is not None:

@@ -136,9 +136,15 @@ def test_sigkill_at_any_moment_loses_nothing_answered_250(tmp_path: Path, pg_url
             thread.join(timeout=max(sender.deadline - time.monotonic(), 1))
         assert not sender.errors
         assert sorted(sender.accepted) == sorted(mid for mid, _ in messages)  # all got 250
-        wait_for(
-            lambda: not list(mailroom.spool_new.iterdir()), timeout=120, what="the spool drained"
-        )
+        try:
+            wait_for(
+                lambda: not list(mailroom.spool_new.iterdir()),
+                timeout=120,
+                what="the spool drained",
+            )
+        except AssertionError as exc:
+            left = len(list(mailroom.spool_new.iterdir()))
+            raise AssertionError(f"{exc}; {left} left; serve's log:\n{mailroom.stacks()}") from None
         mailroom.stop()
     finally:
         mailroom.close()
