@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import re
 import smtplib
 import socket
@@ -194,25 +195,36 @@ def long_docx_text() -> bytes:
     return out.getvalue()
 
 
+def long_title(seed: int) -> str:
+    """32,000 characters of a title's words in no order (the worst case for comparing two)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice("天河区推进改革成效") for _ in range(32_000))
+
+
 POISONS = {
     # 60 KB of '-' after the title: the plain-revision regex backtracked over every start.
-    "subject_dashes": lambda: mail(ew("【天河区】天河区推进改革") + " " + "-" * 60_000 + " x",
-                                   message_id="poison-subject@evil.test"),
-    # 745 KB of nested field-code marks in a Word 97 file.
-    "doc_field_codes": lambda: mail(
-        ew("【天河区】天河区推进改革"),
-        message_id="poison-doc@evil.test",
-        attachment=("材料.doc", word97("\x13" * 745_000)),
-    ),
+    "subject_dashes": lambda: [
+        mail(ew("【天河区】天河区推进改革") + " " + "-" * 60_000 + " x",
+             message_id="poison-subject@evil.test"),
+    ],
+    # 745 KB of fields opened and moved to their result, in a Word 97 file: the field-code
+    # filter looked at every open field for every character.
+    "doc_field_codes": lambda: [
+        mail(ew("【天河区】天河区推进改革"), message_id="poison-doc@evil.test",
+             attachment=("材料.doc", word97("\x13\x14a" * 248_000))),
+    ],
     # 480 KB of '<!--' as the HTML body: the standard html.parser rescans (CVE-2025-6069).
-    "html_comments": lambda: mail(
-        ew("【天河区】天河区推进改革"), message_id="poison-html@evil.test", html="<!--" * 120_000
-    ),
-    # A 修改稿 whose title is 32,000 characters: compared with each of the unit's items.
-    "revision_title": lambda: mail(
-        folded_ew("【天河区】【修改稿】" + "天河区推进改革" * 4600),
-        message_id="poison-revision@evil.test",
-    ),
+    "html_comments": lambda: [
+        mail(ew("【天河区】天河区推进改革"), message_id="poison-html@evil.test",
+             html="<!--" * 120_000),
+    ],
+    # An item with a 32,000-character title, then a 修改稿 with another: the similarity of two
+    # such titles is quadratic in their length.
+    "revision_title": lambda: [
+        mail(folded_ew("【天河区】" + long_title(1)), message_id="poison-title@evil.test"),
+        mail(folded_ew("【天河区】【修改稿】" + long_title(2)),
+             message_id="poison-revision@evil.test"),
+    ],
 }  # fmt: skip
 
 
@@ -222,16 +234,18 @@ def test_a_poison_message_does_not_hold_up_the_item_after_it(office: Office, poi
     for n in range(3):  # the unit has items a 修改稿 could supersede
         send(office.port, "liming@th.gz.test", ordinary_item(n))
     wait_for(lambda: len(office.items()) == 3, what="three ordinary items filed")
-    raw = POISONS[poison]()
-    send(office.port, "attacker@evil.test", raw)
+    raws = POISONS[poison]()
+    for raw in raws:
+        send(office.port, "liming@th.gz.test", raw)
     send(office.port, "liming@th.gz.test", ordinary_item(99))
     started = time.monotonic()
     after = wait_judged(office, "ordinary-99@th.gz.test", timeout=30)
     assert after.state == "filed"
     assert time.monotonic() - started < 30
-    message_id = next(line for line in raw.split(b"\r\n") if line.startswith(b"Message-ID"))
-    poisoned = office.judged(message_id.decode()[13:-1])
-    assert poisoned is not None and poisoned.state in ("filed", "rejected"), poisoned
+    for raw in raws:
+        header = next(line for line in raw.split(b"\r\n") if line.startswith(b"Message-ID"))
+        poisoned = office.judged(header.decode()[13:-1])
+        assert poisoned is not None and poisoned.state in ("filed", "rejected"), poisoned
 
 
 def test_a_message_over_the_time_budget_is_set_aside_and_the_next_filed(tmp_path: Path) -> None:
@@ -342,20 +356,23 @@ def test_decoys_under_a_victims_message_id_do_not_get_its_copy_filed_twice(
     office: Office,
 ) -> None:
     office.instance.start()
-    victim = with_message_id(VALID, "victim@th.gz.test")
-    send(office.port, "liming@th.gz.test", victim)
-    wait_judged(office, "victim@th.gz.test")
+    # Decoys first, under the Message-ID the victim's client will give its item (Foxmail's
+    # are a timestamp and a counter: they can be guessed).
     for n in range(6):
         decoy = mail(ew(f"【越秀区】诱饵 {n}"), message_id="victim@th.gz.test",
                      sender=f"decoy{n}@evil.test")  # fmt: skip
         send(office.port, f"decoy{n}@evil.test", decoy)
+    wait_for(lambda: len(office.view.rows()) == 6, what="the decoys judged")
+    victim = with_message_id(VALID, "victim@th.gz.test")
+    send(office.port, "liming@th.gz.test", victim)
+    wait_for(lambda: len(office.view.rows()) == 7, what="the victim's item judged")
     # The second copy, as the mailbox's own server delivered it: a header of its own added.
     copy = b"X-CM-TRANSID: AQAAf0CsxTMiAp9nFbkBAA--.1S2\r\n" + victim
     send(office.port, "liming@th.gz.test", copy)
     wait_for(lambda: len(office.view.rows()) == 8, what="all eight judged")
-    states = [state for state, mid in office.view.rows() if mid == "<victim@th.gz.test>"]
-    assert states.count("filed") == 1
-    assert states[-1] == "duplicate"
+    rows = office.view.rows()
+    assert [state for state, _ in rows[6:]] == ["filed", "duplicate"]
+    assert len(office.items()) == 1
 
 
 # --- 4. a connection flood leaves room for the units --------------------------------------
@@ -449,11 +466,12 @@ def nested(depth: int) -> bytes:
 def test_a_charset_label_naming_another_kind_of_codec_is_read_as_no_label(
     office: Office, charset: str
 ) -> None:
-    """GBK text labelled with a codec that is no charset (`idna` reads bytes as host names,
-    `rot13` is not even a bytes codec) is read as unlabelled text is: filed, receipted."""
+    """Text labelled with a codec that is no charset (`idna` reads bytes as host names,
+    `rot13` is not even a bytes codec), and not readable in any charset either: refused as
+    undecodable, not quarantined."""
     office.instance.start()
     title = "【天河区】天河区推进改革"
-    text = f"{ITEM_TH}\n\n{signoff()}".encode("gbk")
+    text = ITEM_TH.encode("gbk") + b"\xff\xfe\xff\xfe" + f"\n\n{signoff()}".encode("gbk")
     raw = (
         f"Date: {format_datetime(datetime.now(UTC))}\r\nFrom: liming@th.gz.test\r\n"
         "To: inf@mailroom.test\r\n"
@@ -464,8 +482,9 @@ def test_a_charset_label_naming_another_kind_of_codec_is_read_as_no_label(
     ).encode()
     send(office.port, "liming@th.gz.test", raw)
     row = wait_judged(office, f"cs-{charset}@th.gz.test")
-    assert (row.state, row.subject) == ("filed", title), (row.state, row.reasons, row.error)
-    assert [m.kind for m in office.outbox() if m.to_address == "liming@th.gz.test"] == ["receipt"]
+    assert (row.state, row.subject) == ("rejected", title), (row.state, row.reasons, row.error)
+    assert row.reasons == ["undecodable_text"]
+    assert [m.kind for m in office.outbox() if m.to_address == "liming@th.gz.test"] == ["refusal"]
 
 
 def test_a_thousand_levels_of_nesting_get_a_refusal(office: Office) -> None:
