@@ -35,7 +35,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
@@ -60,16 +59,35 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
+class StopRequest:
+    """"Stop after the message in hand", asked by SIGTERM or by the wake pipe closing.
+
+    A plain flag, not a `threading.Event`: a signal handler runs between two bytecodes of the
+    main thread, and `Event.set` takes a lock. When the parent closed the wake pipe and sent
+    SIGTERM at once, the handler could run while the main thread was inside `Event.set` for
+    the pipe's end of file, wait for that thread's own lock, and never return: the filing
+    process hung until it was killed (serve's "did not stop in 30 s").
+    """
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def set(self) -> None:
+        self.asked = True
+
+    def is_set(self) -> bool:
+        return self.asked
+
+    def on_signal(self, _signum: int, _frame: Any) -> None:
+        self.asked = True
+
+
 def _main(config: Config, wake_fd: int, report_fd: int) -> None:
     with contextlib.suppress(OSError):
         os.nice(FILING_NICE)
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopRequest()
+    signal.signal(signal.SIGTERM, stop.on_signal)
+    signal.signal(signal.SIGINT, stop.on_signal)
 
     from ingest.worker import drain
     from ledger.db import DatabaseLost
