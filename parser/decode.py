@@ -322,6 +322,9 @@ class _HtmlText(HTMLParser):
             self.parts.append(data)
 
 
+# An HTML body is read this far: an item is 450 字, and the standard parser's tag pattern grows
+# a little faster than its input on tens of megabytes of crafted markup.
+MAX_HTML = 1024 * 1024
 # What `feed` leaves unparsed (an unterminated comment, tag or declaration and everything
 # after it) is dropped when longer than this: `close` would rescan it from every `<`, which is
 # quadratic (CVE-2025-6069, fixed only in later Python releases), and it is no text anyway.
@@ -334,7 +337,7 @@ _HUGE_CHARREF = re.compile(r"&#(?:[xX][0-9a-fA-F]{9,}|[0-9]{9,});?")
 def html_to_text(html: str) -> str:
     parser = _HtmlText()
     try:
-        parser.feed(_HUGE_CHARREF.sub("", html))
+        parser.feed(_HUGE_CHARREF.sub("", html[:MAX_HTML]))
         if len(parser.rawdata) > MAX_UNPARSED_HTML:
             parser.rawdata = ""
         parser.close()

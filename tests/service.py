@@ -146,6 +146,13 @@ class MailroomInstance:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    def wait(self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "it") -> Any:
+        """`wait_for`, with serve's log and its processes' stacks in the failure."""
+        try:
+            return wait_for(predicate, timeout=timeout, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; serve's log ends:\n{self.stacks()}") from None
+
     def stacks(self) -> str:
         """serve and its filing process write every thread's stack to the log (SIGUSR1):
         the end of the log, with them, for a test that waited in vain."""
