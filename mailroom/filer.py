@@ -60,7 +60,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 class StopRequest:
-    """"Stop after the message in hand", asked by SIGTERM or by the wake pipe closing.
+    """A request to stop after the message in hand, by SIGTERM or by the wake pipe closing.
 
     A plain flag, not a `threading.Event`: a signal handler runs between two bytecodes of the
     main thread, and `Event.set` takes a lock. When the parent closed the wake pipe and sent

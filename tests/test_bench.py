@@ -37,7 +37,7 @@ from parser.word import word_text
 from tests.conftest import REPO
 from tests.test_pipeline import app  # noqa: F401 - the pipeline fixture, reused
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

@@ -13,7 +13,7 @@ import pytest
 from mailroom.cli import main, shorten
 from tests.conftest import DATA, REPO
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

@@ -28,7 +28,7 @@ from tests.dovecot import Dovecot
 from tests.pgcluster import PgCluster
 from tests.service import with_message_id
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

@@ -22,7 +22,7 @@ from tests.pgcluster import free_port
 from tests.service import remove_editors
 from tests.smtpsink import SinkHandler, SmtpSink, self_signed_certificate, server_tls
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 from tests.service import LedgerView, MailroomInstance, wait_for
 from tests.smtpsink import self_signed_certificate
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

@@ -36,7 +36,7 @@ from tests.conftest import REPO
 from tests.pgcluster import PgCluster
 from tests.service import LedgerView, MailroomInstance, pid_alive, wait_for, with_message_id
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

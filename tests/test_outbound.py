@@ -18,7 +18,7 @@ from tests.conftest import REPO
 from tests.pgcluster import free_port
 from tests.smtpsink import SmtpSink
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

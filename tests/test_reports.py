@@ -28,7 +28,7 @@ from tests.conftest import REPO
 from tests.reportdata import sample_quarterly
 from tests.service import MailroomInstance
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

@@ -28,7 +28,7 @@ from reports.schedule import (
 )
 from tests.service import MailroomInstance, wait_for
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

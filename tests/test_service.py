@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import REPO
 from tests.service import MailroomInstance, plain_text, wait_for
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 

@@ -17,7 +17,7 @@ from tests.scoring_kit import Office
 from tests.test_cli import assert_one_line_error, run
 from tests.test_scoring_worked_example import RULES, build_year
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 
