@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from ingest.desk_scoring import SCORING_VERBS, DeskScoring, Refused, Resolved
 from ingest.replies import TEMPLATE_DIR, ReplyWriter, readdressed, wire_bytes
+from ingest.settings import DeskSettings
 from ledger import audit
 from ledger.calendar import quarter_of
 from ledger.editors import (
@@ -51,7 +52,6 @@ from ledger.editors import (
 from ledger.filing import queue_mail
 from ledger.models import DeskAction, Intake, OutboundMessage, Person, Submission, Unit
 from ledger.rulebook import Rulebook
-from mailroom.config import Config
 from parser.classify import OWN_MARKER_HEADER
 from parser.commands import CommandLine, Script, Tag, parse_commands
 from parser.normalize import fold
@@ -168,22 +168,22 @@ class _GroupRefused(Exception):
 class Desk:
     def __init__(
         self,
-        config: Config,
+        settings: DeskSettings,
         rulebook: Rulebook,
         replies: ReplyWriter,
         dns_txt: DnsTxt | None = None,
         language: str = "zh-Hans",
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.rulebook = rulebook
         self.replies = replies
-        self.zone = config.reports.zone
+        self.zone = settings.office.zone
         self.dns_txt = dns_txt
         self.scoring = DeskScoring(rulebook, self.zone)
         self.reasons: dict[str, str] = tomllib.loads(
             (TEMPLATE_DIR / language / "desk_reasons.toml").read_text(encoding="utf-8")
         )
-        self._secret: str | None = config.security.reply_key_secret
+        self._secret: str | None = settings.reply_key_secret
         self._notices: dict[int, _Notice] = {}
 
     # --- the secret and the forward ------------------------------------------------------
@@ -194,7 +194,7 @@ class Desk:
         return self._secret
 
     def desk_recipients(self, session: Session) -> list[str]:
-        configured = self.config.mailboxes.desk_forward
+        configured = self.settings.mailboxes.desk_forward
         return list(configured) if configured else editor_addresses(session)
 
     def _address(self, local: str, domain: str, name: str) -> Address:
@@ -255,7 +255,7 @@ class Desk:
             log.warning("item %s filed but no editor is registered to forward it to", item.id)
             return 0
         key = reply_key(self.secret(session, now), item.id)
-        local, _, domain = self.config.mailboxes.desk.partition("@")
+        local, _, domain = self.settings.mailboxes.desk.partition("@")
         reply_to = str(self._address(f"{local}+{key}", domain, "编辑台"))
         quarter = quarter_of(item.received_at, self.zone, self.rulebook.calendar)
         context = {
@@ -338,18 +338,18 @@ class Desk:
             refuse("not_an_editor", tell=False)
             return
         dkim_ok = False
-        if self.config.security.require_dkim:
+        if self.settings.require_dkim:
             dkim_ok = dkim_passes(raw, msg.from_address.rpartition("@")[2], self.dns_txt)
             if not dkim_ok:
                 refuse("dkim_failed")
                 return
-        keys = find_keys(self.secret(session, now), msg, self.config.mailboxes.desk, rcpt)
+        keys = find_keys(self.secret(session, now), msg, self.settings.mailboxes.desk, rcpt)
         approved = script.approved or msg.header("Approved")
         passphrase_ok = False
         if approved:
-            security = self.config.security
-            window = now - timedelta(minutes=security.passphrase_lockout_minutes)
-            if passphrase_failures(session, editor.email, window) >= security.passphrase_attempts:
+            lockout = timedelta(minutes=self.settings.passphrase_lockout_minutes)
+            failures = passphrase_failures(session, editor.email, now - lockout)
+            if failures >= self.settings.passphrase_attempts:
                 # Too many wrong guesses lately: this one is not even tried.
                 refuse("passphrase_locked")
                 return
@@ -714,7 +714,7 @@ class Desk:
                     Intake.state == "command_refused",
                 )
             )
-            if (recent or 0) >= self.config.security.refusals_per_hour:
+            if (recent or 0) >= self.settings.refusals_per_hour:
                 intake.reasons = [*intake.reasons, "refusal_rate_limited"]
                 return
         totals: dict[tuple[int, str], dict[str, Any]] = {}

@@ -35,8 +35,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ingest.health import database_unavailable
 from ingest.pipeline import Arrival, ImapOrigin, Outcome, Pipeline
+from ingest.settings import ImapFolder
 from ledger.models import ImapMessage
-from mailroom.config import ImapConfig
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class AdvisoryLease:
         self._forget()
 
 
-def lease_for(engine: Engine, config: ImapConfig) -> FolderLease:
+def lease_for(engine: Engine, config: ImapFolder) -> FolderLease:
     if engine.dialect.name == "postgresql":
         return AdvisoryLease(engine, config.account, config.folder)
     return SoleInstanceLease()
@@ -161,7 +161,7 @@ def _utcnow() -> datetime:
 class ImapPoller:
     def __init__(
         self,
-        config: ImapConfig,
+        config: ImapFolder,
         pipeline: Pipeline,
         lease: FolderLease,
         max_bytes: int,

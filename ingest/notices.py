@@ -16,11 +16,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from ingest.replies import TEMPLATE_DIR, wire_bytes
+from ingest.settings import Mailboxes, Office
 from ledger.db import Ledger
 from ledger.filing import queue_mail
 from ledger.models import Solicitation, Unit
 from ledger.solicit import claim_mail, due_reminders, officers_of
-from mailroom.config import Config
 from parser.classify import OWN_MARKER_HEADER
 
 
@@ -125,12 +125,13 @@ def send_due_reminders(
         )
 
 
-def mailer_for(config: Config) -> SolicitMailer:
+def mailer_for(office: Office, mailboxes: Mailboxes) -> SolicitMailer:
+    """The 约稿 notices' writer: answers to them go to the solicited mailbox."""
     return SolicitMailer(
-        sender=config.sender_address,
-        sender_name=config.outbound.from_name,
-        reply_to=config.mailboxes.solicited,
-        zone=config.reports.zone,
+        sender=office.sender,
+        sender_name=office.sender_name,
+        reply_to=mailboxes.solicited,
+        zone=office.zone,
     )
 
 
@@ -140,13 +141,14 @@ class ReminderCheck:
     def __init__(
         self,
         ledger: Ledger,
-        config: Config,
+        mailer: SolicitMailer,
+        before: timedelta,
         every: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ledger = ledger
-        self.mailer = mailer_for(config)
-        self.before = timedelta(hours=config.solicit.remind_before_hours)
+        self.mailer = mailer
+        self.before = before  # a reminder goes out this long before the deadline
         self.every = every
         self.clock = clock
         self.next_at: float | None = None

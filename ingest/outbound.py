@@ -23,9 +23,9 @@ from pathlib import Path
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from ingest.settings import Outbound
 from ledger.db import Ledger
 from ledger.models import OutboundMessage
-from mailroom.config import OutboundConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class RetryPolicy:
         return min(self.first * (1 << min(max(attempts - 1, 0), 30)), self.longest)
 
     @classmethod
-    def of(cls, config: OutboundConfig) -> RetryPolicy:
+    def of(cls, config: Outbound) -> RetryPolicy:
         return cls(first=timedelta(seconds=config.retry_seconds), max_attempts=config.max_attempts)
 
 
@@ -81,7 +81,7 @@ class MaildirTransport(Transport):
 class RelayTransport(Transport):
     """SMTP to the configured relay, with STARTTLS and AUTH when configured."""
 
-    def __init__(self, config: OutboundConfig, timeout: float = 30.0) -> None:
+    def __init__(self, config: Outbound, timeout: float = 30.0) -> None:
         assert config.relay_host
         self.config = config
         self.timeout = timeout
@@ -110,7 +110,7 @@ class RelayTransport(Transport):
             smtp.sendmail(mail_from, [to], message)
 
 
-def transport_for(config: OutboundConfig) -> Transport:
+def transport_for(config: Outbound) -> Transport:
     if config.relay_host:
         return RelayTransport(config)
     return MaildirTransport(config.maildir)

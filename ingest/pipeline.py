@@ -19,8 +19,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ingest.budget import WATCHDOG, TooSlow, statement_timeout
-from ingest.desk import Desk, DnsTxt
+from ingest.desk import Desk
 from ingest.replies import ReplyWriter, wire_bytes
+from ingest.settings import IntakeSettings
 from ledger.calendar import parse_period, quarter_of
 from ledger.db import Ledger
 from ledger.filing import (
@@ -36,7 +37,6 @@ from ledger.filing import (
 from ledger.models import ImapMessage, Intake, RawMessage, Submission, Unit
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
-from mailroom.config import Config
 from parser import Limits, classify, decode_message, validate
 from parser.decode import content_hash, identify
 from parser.normalize import SIMILAR_TITLE, title_similarity
@@ -86,33 +86,35 @@ def _utcnow() -> datetime:
 
 
 class Pipeline:
+    """Judges and files messages: the one way into the ledger for every door (SMTP's spool,
+    IMAP, `mailroom ingest`)."""
+
     def __init__(
         self,
-        config: Config,
+        settings: IntakeSettings,
         ledger: Ledger,
         rulebook: Rulebook,
+        replies: ReplyWriter,
+        desk: Desk,
         clock: Callable[[], datetime] = _utcnow,
-        dns_txt: DnsTxt | None = None,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.ledger = ledger
         self.rulebook = rulebook
         self.clock = clock
-        self.zone = config.reports.zone
+        self.zone = settings.office.zone
         self.limits = Limits(
             body_chars=rulebook.body_chars,
             attachment_chars=rulebook.attachment_chars,
-            clock_skew=timedelta(minutes=config.intake.clock_skew_minutes),
-            late_report_days=config.intake.late_report_days,
+            clock_skew=timedelta(minutes=settings.clock_skew_minutes),
+            late_report_days=settings.late_report_days,
         )
-        self.replies = ReplyWriter(
-            sender=config.sender_address, sender_name=config.outbound.from_name, zone=self.zone
-        )
-        self.own_addresses = (*config.mailboxes.all_addresses(), config.sender_address.lower())
-        self.desk = Desk(config, rulebook, self.replies, dns_txt=dns_txt)
+        self.replies = replies
+        self.own_addresses = (*settings.mailboxes.all_addresses(), settings.office.sender.lower())
+        self.desk = desk
 
     def process(self, raw: bytes, arrival: Arrival) -> Outcome:
-        budget = self.config.intake.time_budget_seconds
+        budget = self.settings.time_budget_seconds
         with self.ledger.transaction() as session:
             if session.get_bind().dialect.name == "postgresql":
                 ms = int(statement_timeout(budget) * 1000)
@@ -291,7 +293,7 @@ class Pipeline:
 
         item = verdict.submission
         quarter = quarter_of(arrival.received_at, self.zone, self.rulebook.calendar)
-        tracking_no = next_tracking_no(session, self.config.intake.tracking_prefix, quarter.year)
+        tracking_no = next_tracking_no(session, self.settings.tracking_prefix, quarter.year)
         warnings = list(verdict.warnings)
         revised: Submission | None = None
         if REVISION in item.markers:
@@ -378,7 +380,7 @@ class Pipeline:
         """Mail to postmaster goes to the operator (`[mailboxes] postmaster`), or stays in the
         intake log when none is set; nothing else is done with it."""
         intake.state, intake.reasons = "ignored", ["postmaster"]
-        operator = self.config.mailboxes.postmaster
+        operator = self.settings.mailboxes.postmaster
         if not operator:
             return
         now = self.clock()
@@ -466,16 +468,16 @@ class Pipeline:
         if not to:
             intake.reasons = [*intake.reasons, "no_reply_address"]
             return
-        security = self.config.security
+        settings = self.settings
         domain = to.rpartition("@")[2]
-        if sender is None and not domain_is_known(session, domain, security.known_domains):
+        if sender is None and not domain_is_known(session, domain, settings.known_domains):
             # No backscatter to forged or foreign senders (SPEC §3.2).
             intake.reasons = [*intake.reasons, "no_reply_unknown_domain"]
             return
         sent = refusals_since(session, to, now - timedelta(hours=1))
         if (
-            sent.mailbox >= security.refusals_per_hour
-            or sent.domain >= security.refusals_per_hour_per_domain
+            sent.mailbox >= settings.refusals_per_hour
+            or sent.domain >= settings.refusals_per_hour_per_domain
         ):
             intake.reasons = [*intake.reasons, "refusal_rate_limited"]
             return

@@ -28,9 +28,9 @@ from typing import Any, AnyStr
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ingest.health import DatabaseHealth
+from ingest.settings import Mailboxes
 from ingest.spool import Spool, SpoolEnvelope
-from mailroom.config import MailboxesConfig
-from mailroom.errors import UserError
+from parser.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class IntakeSMTP(SMTP):
 class IntakeHandler:
     def __init__(
         self,
-        mailboxes: MailboxesConfig,
+        mailboxes: Mailboxes,
         spool: Spool,
         health: DatabaseHealth | None = None,
         on_spooled: Callable[[], None] = lambda: None,

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger.models import EditorPassphrase, Intake, Person, StoredSecret, Unit
-from mailroom.errors import UserError
+from parser.errors import UserError
 
 REPLY_KEY_SECRET = "reply_key_secret"
 MIN_PASSPHRASE_CHARS = 10

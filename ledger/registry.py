@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.models import ROLES, SEQUENCES, Person, Unit
-from mailroom.errors import UserError
+from parser.errors import UserError
 
 UNITS = "units"
 PEOPLE = "people"

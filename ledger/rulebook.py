@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mailroom.errors import UserError
+from parser.errors import UserError
 
 RULEBOOK_DIR = Path(__file__).parent / "rulebooks"
 

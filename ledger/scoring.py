@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ledger import audit
 from ledger.models import ScoreEvent, Submission, Unit
 from ledger.rulebook import Rulebook, name_key
-from mailroom.errors import UserError
+from parser.errors import UserError
 
 ITEM_KINDS = ("adoption", "bonus", "clue")
 

@@ -28,7 +28,7 @@ from ledger.models import (
 )
 from ledger.rulebook import Rulebook, name_key
 from ledger.scoring import record_deduction
-from mailroom.errors import UserError
+from parser.errors import UserError
 
 SYSTEM = "mailroom"
 

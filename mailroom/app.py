@@ -8,8 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import event
 
+from ingest.desk import Desk
+from ingest.notices import SolicitMailer, mailer_for
 from ingest.outbound import RetryPolicy, Transport, deliver_due, transport_for
 from ingest.pipeline import Pipeline
+from ingest.replies import ReplyWriter
+from ingest.settings import DeskSettings, IntakeSettings, Office
 from ingest.spool import Spool
 from ledger.db import Ledger, sqlite_path
 from ledger.rulebook import Rulebook, load_rulebook
@@ -44,6 +48,40 @@ def refuse_missing_file(ledger: Ledger, path: Path) -> None:
     event.listen(ledger.engine, "do_connect", check)
 
 
+def office_of(config: Config) -> Office:
+    return Office(
+        zone=config.zone, sender=config.sender_address, sender_name=config.outbound.from_name
+    )
+
+
+def intake_settings(config: Config) -> IntakeSettings:
+    security, intake = config.security, config.intake
+    return IntakeSettings(
+        office=office_of(config),
+        mailboxes=config.mailboxes,
+        tracking_prefix=intake.tracking_prefix,
+        clock_skew_minutes=intake.clock_skew_minutes,
+        late_report_days=intake.late_report_days,
+        time_budget_seconds=intake.time_budget_seconds,
+        known_domains=security.known_domains,
+        refusals_per_hour=security.refusals_per_hour,
+        refusals_per_hour_per_domain=security.refusals_per_hour_per_domain,
+    )
+
+
+def desk_settings(config: Config) -> DeskSettings:
+    security = config.security
+    return DeskSettings(
+        office=office_of(config),
+        mailboxes=config.mailboxes,
+        reply_key_secret=security.reply_key_secret,
+        require_dkim=security.require_dkim,
+        passphrase_attempts=security.passphrase_attempts,
+        passphrase_lockout_minutes=security.passphrase_lockout_minutes,
+        refusals_per_hour=security.refusals_per_hour,
+    )
+
+
 @dataclass
 class App:
     config: Config
@@ -67,14 +105,23 @@ class App:
                 path.parent.mkdir(parents=True, exist_ok=True)
             else:
                 refuse_missing_file(ledger, path)
+        office = office_of(config)
+        replies = ReplyWriter(
+            sender=office.sender, sender_name=office.sender_name, zone=office.zone
+        )
+        desk = Desk(desk_settings(config), rulebook, replies)
         return cls(
             config=config,
             ledger=ledger,
             rulebook=rulebook,
-            pipeline=Pipeline(config, ledger, rulebook),
+            pipeline=Pipeline(intake_settings(config), ledger, rulebook, replies, desk),
             spool=Spool(config.intake.spool_dir),
             transport=transport_for(config.outbound),
         )
+
+    @property
+    def solicit_mailer(self) -> SolicitMailer:
+        return mailer_for(office_of(self.config), self.config.mailboxes)
 
     def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         return deliver_due(

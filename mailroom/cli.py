@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ingest.pipeline import Arrival
+from ingest.settings import MAILBOX_KINDS
 from ledger.calendar import Period, parse_period, quarter_of
 from ledger.models import ImapMessage, Intake, OutboundMessage, ScoreEvent, Submission, Unit
 from ledger.scoring import (
@@ -40,7 +41,7 @@ from ledger.solicit import (
 )
 from ledger.standings import officer_standings, standings, streak_outcomes
 from mailroom.app import App, migrate
-from mailroom.config import MAILBOX_KINDS, config_path, load_config
+from mailroom.config import config_path, load_config
 from mailroom.desk_cli import add_parsers as add_desk_parsers
 from mailroom.desk_cli import cmd_audit, cmd_editor, ensure_reply_key_secret
 from mailroom.errors import UserError
@@ -234,7 +235,7 @@ def _instant(app: App, text: str | None, flag: str) -> datetime:
     except ValueError:
         raise UserError(f"{flag} {text!r} is not an ISO 8601 time") from None
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=app.config.reports.zone)
+        instant = instant.replace(tzinfo=app.config.zone)
     return instant
 
 
@@ -374,7 +375,7 @@ def _origin_text(row: dict[str, Any]) -> str:
 def _item_json(
     app: App, item: Submission, unit_code: str, events: list[ScoreEvent]
 ) -> dict[str, Any]:
-    zone = app.config.reports.zone
+    zone = app.config.zone
     return {
         "tracking_no": item.tracking_no,
         "unit_code": unit_code,
@@ -431,7 +432,7 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
             return 0
         if args.period:
             try:
-                period = parse_period(args.period, app.config.reports.zone, app.rulebook.calendar)
+                period = parse_period(args.period, app.config.zone, app.rulebook.calendar)
             except ValueError as exc:
                 raise UserError(f"--period {exc}") from None
             query = query.where(
@@ -563,7 +564,7 @@ def cmd_undo(app: App, args: argparse.Namespace) -> int:
 
 
 def _period_arg(app: App, text: str | None) -> Period:
-    zone, calendar = app.config.reports.zone, app.rulebook.calendar
+    zone, calendar = app.config.zone, app.rulebook.calendar
     if not text:
         text = quarter_of(datetime.now(UTC), zone, calendar).label
     try:
@@ -583,7 +584,7 @@ ROLE_TEXT = {"supervising_leader": "主管领导", "principal_leader": "主要�
 
 def cmd_standings(app: App, args: argparse.Namespace) -> int:
     period = _period_arg(app, args.period)
-    zone = app.config.reports.zone
+    zone = app.config.zone
     with app.ledger.reader() as session:
         if args.officers:
             officers = officer_standings(session, app.rulebook, period, zone)
@@ -644,7 +645,7 @@ def cmd_standings(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_solicit(app: App, args: argparse.Namespace) -> int:
-    from ingest.notices import mailer_for, send_notices
+    from ingest.notices import send_notices
 
     now = datetime.now(UTC)
     if args.action == "open":
@@ -655,7 +656,7 @@ def cmd_solicit(app: App, args: argparse.Namespace) -> int:
                 session, args.code, args.topic, deadline, units=units, by=_by(args),
                 at=_instant(app, args.at, "--at"),
             )  # fmt: skip
-            mails = send_notices(session, mailer_for(app.config), sol, now)
+            mails = send_notices(session, app.solicit_mailer, sol, now)
             targets = len(sol.targets)
         if not args.no_send:
             app.deliver()
@@ -666,7 +667,7 @@ def cmd_solicit(app: App, args: argparse.Namespace) -> int:
             close_solicitation(session, args.code, by=_by(args), at=_instant(app, args.at, "--at"))
         print(f"closed 约稿 {args.code}")
         return 0
-    zone = app.config.reports.zone
+    zone = app.config.zone
     with app.ledger.reader() as session:
         data: list[dict[str, Any]] = [
             {

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ingest.settings import MAILBOX_KINDS, ImapFolder, Mailboxes, Outbound
 from mailroom.errors import UserError
 
 
@@ -21,7 +22,10 @@ class ConfigError(UserError):
     """A configuration file that cannot be used; the message names the key."""
 
 
-MAILBOX_KINDS = ("daily", "solicited", "desk")
+# The types intake is given are its own (ingest.settings); the configuration fills them in.
+MailboxesConfig = Mailboxes
+OutboundConfig = Outbound
+ImapConfig = ImapFolder
 
 
 @dataclass(frozen=True)
@@ -39,73 +43,6 @@ class SmtpConfig:
     tls_key: Path | None = None
     max_sessions: int = 200  # SMTP sessions open at once, from everyone (421 beyond)
     max_sessions_per_client: int = 20  # … from one client address
-
-
-@dataclass(frozen=True)
-class MailboxesConfig:
-    daily: str = "inf@mailroom.test"
-    solicited: str = "sfxx@mailroom.test"
-    desk: str = "desk@mailroom.test"
-    desk_forward: tuple[str, ...] = ()
-    postmaster: str = ""  # where mail to postmaster goes (RFC 5321 §4.5.1); "" keeps it
-
-    def kind_of(self, address: str) -> str | None:
-        """The mailbox kind an envelope recipient belongs to, plus-addressing included:
-        `daily`, `solicited`, `desk`, or `postmaster` (RFC 5321 §4.5.1: `postmaster`
-        alone, or at the domain of any mailbox here), else None."""
-        text = address.strip().lower()
-        local, at, domain = text.rpartition("@")
-        if not at:
-            local, domain = text, ""
-        if not local:
-            return None
-        base = local.split("+", 1)[0]
-        domains = set()
-        for kind in MAILBOX_KINDS:
-            m_local, _, m_domain = getattr(self, kind).lower().rpartition("@")
-            if base == m_local and domain == m_domain:
-                return kind
-            domains.add(m_domain)
-        if base == "postmaster" and (not at or domain in domains):
-            return "postmaster"
-        return None
-
-    def all_addresses(self) -> tuple[str, ...]:
-        return tuple(getattr(self, kind).lower() for kind in MAILBOX_KINDS)
-
-
-@dataclass(frozen=True)
-class OutboundConfig:
-    relay_host: str | None = None
-    relay_port: int = 25
-    from_address: str = ""
-    from_name: str = "政务信息处"
-    starttls: bool = False
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None  # CA bundle that signed the relay's certificate (else system's)
-    retry_seconds: int = 60  # first retry after this; doubling, at most 6 hours
-    max_attempts: int = 10
-    maildir: Path = Path("var/outbox")
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    name: str
-    host: str
-    port: int = 993
-    ssl: bool = True
-    username: str = ""
-    password: str | None = None
-    folder: str = "INBOX"
-    processed_folder: str | None = "Processed"
-    mailbox: str = "daily"
-    poll_seconds: int = 60  # look again at least this often (IDLE wakes sooner)
-
-    @property
-    def account(self) -> str:
-        """The mailbox's identity in the ledger (`user@host`), whatever the table is called."""
-        return f"{self.username}@{self.host.lower()}"
 
 
 @dataclass(frozen=True)
@@ -128,17 +65,17 @@ REPORT_KINDS = ("monthly", "quarterly", "annual")
 
 
 @dataclass(frozen=True)
+class OfficeConfig:
+    timezone: str = "Asia/Shanghai"  # of the calendar and of every time shown to people
+
+
+@dataclass(frozen=True)
 class ReportsConfig:
-    timezone: str = "Asia/Shanghai"
     recipients: tuple[str, ...] = ()
     schedule_hour: int = 8
     schedule_minute: int = 0
     schedule_day: int = 1
     send: tuple[str, ...] = REPORT_KINDS
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -157,6 +94,7 @@ class SolicitConfig:
 
 @dataclass(frozen=True)
 class Config:
+    office: OfficeConfig = field(default_factory=OfficeConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     mailboxes: MailboxesConfig = field(default_factory=MailboxesConfig)
@@ -172,6 +110,11 @@ class Config:
     @property
     def sender_address(self) -> str:
         return self.outbound.from_address or self.mailboxes.daily
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The office's time zone: its calendar, and every time shown to people."""
+        return ZoneInfo(self.office.timezone)
 
 
 # --- value checkers: each returns the parsed value or raises ValueError with a short reason ---
@@ -310,6 +253,7 @@ ENV_OVERRIDES = {
 Checker = Callable[[Any], Any]
 
 _SECTIONS: dict[str, dict[str, Checker]] = {
+    "office": {"timezone": _timezone},
     "database": {"url": _db_url},
     "smtp": {
         "listen": _host_port,
@@ -350,7 +294,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "passphrase_lockout_minutes": _positive_int,
     },
     "reports": {
-        "timezone": _timezone,
+        "timezone": _timezone,  # where the office's zone was set before [office]: still read
         "recipients": _address_list,
         "schedule_hour": _int_from(0, 23),
         "schedule_minute": _int_from(0, 59),
@@ -481,12 +425,23 @@ def parse_config(
             values["processed_folder"] = None
         imaps.append(ImapConfig(name=name, **values))
 
+    office = dict(checked["office"])
+    reports = dict(checked["reports"])
+    if "timezone" in reports:
+        legacy = reports.pop("timezone")
+        if office.setdefault("timezone", legacy) != legacy:
+            raise ConfigError(
+                "config: [office] timezone and [reports] timezone differ (set the zone in "
+                "[office] only)"
+            )
+
     i = checked["intake"]
     intake = IntakeConfig(
         spool_dir=_resolve(base_dir, i.get("spool_dir", IntakeConfig.spool_dir)),
         **{k: v for k, v in i.items() if k != "spool_dir"},
     )
     return Config(
+        office=OfficeConfig(**office),
         database=database,
         smtp=smtp,
         mailboxes=mailboxes,
@@ -494,7 +449,7 @@ def parse_config(
         imap=tuple(imaps),
         rules=RulesConfig(**checked["rules"]),
         security=replace(SecurityConfig(), **checked["security"]),
-        reports=replace(ReportsConfig(), **checked["reports"]),
+        reports=replace(ReportsConfig(), **reports),
         intake=intake,
         solicit=SolicitConfig(**checked["solicit"]),
         base_dir=base_dir,

@@ -1,5 +1,5 @@
 """Errors that are the user's to fix: the CLI prints them as one line, never a traceback."""
 
+from parser.errors import UserError
 
-class UserError(Exception):
-    """A mistake in input, configuration or environment that a person can correct."""
+__all__ = ["UserError"]

@@ -80,7 +80,7 @@ def send_examples(config: Config, paths: Sequence[Path], now: datetime) -> list[
             raw = path.read_bytes()
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-        messages.append((path, _sender(raw, path), stamped(raw, now, config.reports.zone)))
+        messages.append((path, _sender(raw, path), stamped(raw, now, config.zone)))
     host, port = config.smtp.listen_host, config.smtp.listen_port
     to = config.mailboxes.daily
     try:

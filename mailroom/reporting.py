@@ -28,7 +28,7 @@ def report_settings(app: App) -> ReportSettings:
 
     cfg = app.config
     return ReportSettings(
-        zone=cfg.reports.zone,
+        zone=cfg.zone,
         sender=cfg.sender_address,
         sender_name=cfg.outbound.from_name,
         recipients=cfg.reports.recipients,
@@ -126,7 +126,7 @@ def start_report_scheduler(
             minute=cfg.reports.schedule_minute,
         ),
         app.rulebook.calendar,
-        cfg.reports.zone,
+        cfg.zone,
         clock=scheduler_clock(os.environ if environ is None else environ),
     )
     scheduler.start()

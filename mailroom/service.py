@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from ingest.budget import kill_after as filer_kill_after
@@ -292,7 +293,12 @@ async def run(app: App, *, process: bool = True) -> None:
         if process:
             start_filer()
             watch_filer()
-            reminders = ReminderCheck(app.ledger, cfg, REMINDER_CHECK_SECONDS)
+            reminders = ReminderCheck(
+                app.ledger,
+                app.solicit_mailer,
+                timedelta(hours=cfg.solicit.remind_before_hours),
+                REMINDER_CHECK_SECONDS,
+            )
 
             def outbound() -> None:
                 reminders()

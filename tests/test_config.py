@@ -84,3 +84,19 @@ def test_mailbox_kinds_accept_plus_addresses() -> None:
     assert boxes.kind_of("sfxx@mailroom.test") == "solicited"
     assert boxes.kind_of("inf@other.test") is None
     assert boxes.kind_of("nobody") is None
+
+
+def test_the_office_time_zone_is_an_office_setting_read_also_where_it_was_before(
+    tmp_path: Path,
+) -> None:
+    assert str(parse_config({}, tmp_path, environ={}).zone) == "Asia/Shanghai"
+    office = parse_config({"office": {"timezone": "Asia/Urumqi"}}, tmp_path, environ={})
+    assert str(office.zone) == "Asia/Urumqi"
+    legacy = parse_config({"reports": {"timezone": "Asia/Urumqi"}}, tmp_path, environ={})
+    assert str(legacy.zone) == "Asia/Urumqi"
+    with pytest.raises(ConfigError, match=r"\[office\] timezone and \[reports\] timezone differ"):
+        parse_config(
+            {"office": {"timezone": "Asia/Urumqi"}, "reports": {"timezone": "Asia/Shanghai"}},
+            tmp_path,
+            environ={},
+        )

@@ -53,7 +53,7 @@ def app(db_url: str, tmp_path: Path) -> Iterator[App]:
 
 def points(app: App, unit_code: str) -> Decimal:
     with app.ledger.reader() as s:
-        table = standings(s, app.rulebook, "2026Q4", app.config.reports.zone)
+        table = standings(s, app.rulebook, "2026Q4", app.config.zone)
     return next(row.points for row in table if row.unit_code == unit_code)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ingest.notices import ReminderCheck, mailer_for, send_due_reminders, send_notices
+from ingest.notices import ReminderCheck, send_due_reminders, send_notices
 from ingest.pipeline import Arrival
 from ledger.demo import load_demo
 from ledger.models import Intake, OutboundMessage, ScoreEvent, Submission
@@ -30,7 +30,7 @@ from tests.conftest import DATA, REPO
 from tests.scoring_kit import SHANGHAI, local
 from tests.service import MailroomInstance, wait_for
 
-# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run again at
+# Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 
@@ -47,7 +47,7 @@ def app(db_url: str, tmp_path: Path) -> Iterator[App]:
             session, "YG-0410", "一季度重点项目进展", DEADLINE,
             units=["TH", "HZ", "JSW"], by="信息处 刘", at=local(2026, 4, 1, 9),
         )  # fmt: skip
-        send_notices(session, mailer_for(config), sol, local(2026, 4, 1, 9))
+        send_notices(session, office.solicit_mailer, sol, local(2026, 4, 1, 9))
     try:
         yield office
     finally:
@@ -92,14 +92,14 @@ def test_notice_goes_to_each_target_units_officer_once(app: App) -> None:
     assert "截止时间：2026年04月10日 18:00" in text and "【约稿】YG-0410" in text
     with app.ledger.transaction() as session:
         again = send_notices(
-            session, mailer_for(app.config), get_solicitation(session, "YG-0410"), DEADLINE
+            session, app.solicit_mailer, get_solicitation(session, "YG-0410"), DEADLINE
         )
     assert again == 0 and len(notices(app)) == 3
 
 
 def test_late_answer_deducts_once_and_the_reminder_goes_once(app: App) -> None:
     before = timedelta(hours=app.config.solicit.remind_before_hours)
-    mailer = mailer_for(app.config)
+    mailer = app.solicit_mailer
     # 天河区 answers on time, by the solicited mailbox (its subject has no 【约稿】 marker).
     on_time = answer(app, (REPO / "examples" / "valid.eml").read_bytes(), (2026, 4, 9, 11))
     assert on_time.state == "filed" and on_time.details["late"] is False
@@ -183,7 +183,9 @@ def test_an_item_dated_long_before_receipt_is_flagged_late_report(app: App) -> N
 
 def test_reminder_check_runs_at_most_once_per_interval(app: App) -> None:
     ticks = iter([0.0, 10.0, 61.0])
-    check = ReminderCheck(app.ledger, app.config, every=60.0, clock=lambda: next(ticks))
+    check = ReminderCheck(
+        app.ledger, app.solicit_mailer, timedelta(hours=24), every=60.0, clock=lambda: next(ticks)
+    )
     # The deadline is 2026-04-10, long past for the real clock: nothing is due, but the
     # check runs (at 0 s), is skipped (10 s), and runs again (61 s).
     assert [check(), check(), check()] == [0, 0, 0]
