@@ -23,7 +23,6 @@ import os
 import socket
 import threading
 import time
-import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -31,8 +30,9 @@ from typing import Any, Protocol
 
 from imapclient import IMAPClient
 from sqlalchemy import Connection, Engine, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
+from ingest.door import take
 from ingest.health import database_unavailable
 from ingest.pipeline import Arrival, ImapOrigin, Outcome, Pipeline
 from ingest.settings import ImapFolder
@@ -407,38 +407,9 @@ class ImapPoller:
     def _store(
         self, raw: bytes, arrival: Arrival, quarantine: tuple[str, str] | None = None
     ) -> Outcome | None:
-        try:
-            if quarantine is not None:
-                return self.pipeline.quarantine(raw, arrival, *quarantine)
-            return self.pipeline.process(raw, arrival)
-        except Exception as exc:
-            if isinstance(exc, IntegrityError) and self._recorded(arrival):
-                # Another instance recorded this very message a moment ago (the lease changed
-                # hands): it is filed once, and that instance moves it.
-                log.warning("%s: %s was taken by another instance", self.where, arrival.imap)
-                return None
-            if database_unavailable(exc) or quarantine is not None:
-                raise
-            log.exception(
-                "%s: could not store %s as judged; quarantining it", self.where, arrival.imap
-            )
-            return self.pipeline.quarantine(
-                raw, arrival, "processing_error", traceback.format_exc()
-            )
-
-    def _recorded(self, arrival: Arrival) -> bool:
-        origin = arrival.imap
-        assert origin is not None
-        with self.ledger.reader() as session:
-            found = session.scalar(
-                select(ImapMessage.id).where(
-                    ImapMessage.account == origin.account,
-                    ImapMessage.folder == origin.folder,
-                    ImapMessage.uidvalidity == origin.uidvalidity,
-                    ImapMessage.uid == origin.uid,
-                )
-            )
-        return found is not None
+        if quarantine is not None:
+            return self.pipeline.quarantine(raw, arrival, *quarantine)
+        return take(self.pipeline, raw, arrival)
 
     def _act(self, client: IMAPClient, uidvalidity: int, uids: list[int]) -> None:
         """Move or flag messages whose intake is committed, then record that it was done."""

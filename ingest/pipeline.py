@@ -72,6 +72,15 @@ class Arrival:
     spool_id: str | None = None
     imap: ImapOrigin | None = None
 
+    @property
+    def origin(self) -> str:
+        """Where the message is, in words for the log."""
+        if self.imap is not None:
+            return f"imap {self.imap.account}/{self.imap.folder} UID {self.imap.uid}"
+        if self.spool_id is not None:
+            return f"spool message {self.spool_id}"
+        return f"a message by {self.channel}"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -166,7 +175,12 @@ class Pipeline:
         except Exception:  # a header block the parser cannot take either: the raw bytes stay
             log.exception("message %s: its headers cannot be read either", intake.id)
 
-    def _already_processed(self, session: Session, raw: bytes, arrival: Arrival) -> Intake | None:
+    def recorded(self, arrival: Arrival) -> bool:
+        """Whether an intake row holds this very arrival (its spool id or IMAP place)."""
+        with self.ledger.reader() as session:
+            return self._same_arrival(session, arrival) is not None
+
+    def _same_arrival(self, session: Session, arrival: Arrival) -> Intake | None:
         if arrival.spool_id:
             done = session.scalars(
                 select(Intake).where(Intake.spool_id == arrival.spool_id)
@@ -176,7 +190,7 @@ class Pipeline:
         origin = arrival.imap
         if origin is None:
             return None
-        seen = session.scalars(
+        return session.scalars(
             select(Intake)
             .join(ImapMessage, ImapMessage.intake_id == Intake.id)
             .where(
@@ -186,7 +200,11 @@ class Pipeline:
                 ImapMessage.uid == origin.uid,
             )
         ).first()
-        if seen is not None:
+
+    def _already_processed(self, session: Session, raw: bytes, arrival: Arrival) -> Intake | None:
+        seen = self._same_arrival(session, arrival)
+        origin = arrival.imap
+        if seen is not None or origin is None:
             return seen
         # After a UIDVALIDITY change the server numbers its messages afresh: one filed from
         # this folder before is recognised by its content, and only its new place is recorded.

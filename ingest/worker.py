@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable
 from datetime import datetime
 
-from ingest.health import database_unavailable
-from ingest.pipeline import Arrival, Pipeline
+from ingest.door import take
+from ingest.pipeline import Arrival, Outcome, Pipeline
 from ingest.spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
@@ -68,6 +67,7 @@ def drain(
         )
         strikes = spool.strikes_of(spool_id)
         on_begin(spool_id)
+        outcome: Outcome | None
         try:
             if strikes >= MAX_STRIKES:
                 log.error("%s stopped the filing process %d times; set aside", spool_id, strikes)
@@ -75,24 +75,13 @@ def drain(
                     raw, arrival, "too_slow", f"it stopped the filing process {strikes} times"
                 )
             else:
-                outcome = pipeline.process(raw, arrival)
+                outcome = take(pipeline, raw, arrival)
         except Exception as exc:
-            if database_unavailable(exc):
-                log.warning("database unavailable, %s stays spooled: %s", spool_id, exc)
-                on_end(spool_id)
-                on_database_error(exc)
-                break
-            log.exception("%s could not be stored as judged; quarantining it", spool_id)
-            try:
-                outcome = pipeline.quarantine(
-                    raw, arrival, "processing_error", traceback.format_exc()
-                )
-            except Exception as again:
-                # Not even the raw bytes could be stored: the database is the problem.
-                log.warning("cannot record %s, it stays spooled: %s", spool_id, again)
-                on_end(spool_id)
-                on_database_error(again)
-                break
+            # The database is away, or refuses even the raw bytes: the message stays spooled.
+            log.warning("database unavailable, %s stays spooled: %s", spool_id, exc)
+            on_end(spool_id)
+            on_database_error(exc)
+            break
         on_end(spool_id)
         try:
             spool.remove(spool_id)
@@ -103,5 +92,6 @@ def drain(
                 _unremovable.add(spool_id)
             continue
         done += 1
-        log.info("%s → %s %s", spool_id, outcome.state, outcome.tracking_no or "")
+        if outcome is not None:
+            log.info("%s → %s %s", spool_id, outcome.state, outcome.tracking_no or "")
     return done

@@ -18,6 +18,7 @@ from unicodedata import east_asian_width
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from ingest.door import take
 from ingest.pipeline import Arrival
 from ingest.settings import MAILBOX_KINDS
 from ledger.calendar import Period, parse_period, quarter_of
@@ -248,9 +249,12 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> int:
             raw = path.read_bytes()
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-        outcome = app.pipeline.process(
-            raw, Arrival(mailbox=args.mailbox, channel="file", received_at=received_at)
+        outcome = take(
+            app.pipeline,
+            raw,
+            Arrival(mailbox=args.mailbox, channel="file", received_at=received_at),
         )
+        assert outcome is not None  # only a concurrent copy of one arrival is taken elsewhere
         results.append(
             {
                 "file": str(path),

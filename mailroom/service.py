@@ -1,14 +1,16 @@
-"""`mailroom serve`: SMTP listener, filing process, IMAP pollers, outbound sender, report scheduler.
+"""`mailroom serve`: SMTP listener, filing process (with the IMAP pollers), outbound sender,
+report scheduler.
 
-The spool is drained by a child process (`mailroom.filer`), so filing never holds up the
-listener's `250`; the rest runs in this process. A child that holds one message far past the
-time budget is killed and started again, and the message gets a strike (two: set aside).
+The spool is drained by a child process (`ingest.filer`), so filing never holds up the
+listener's `250`; the IMAP pollers run in that child too, so every message reaches filing
+through the same door. The rest runs in this process. A child that holds one message far past
+the time budget is killed and started again, and the message gets a strike (two: set aside).
 
 SIGTERM (or SIGINT): the listener stops accepting connections and new transactions; a session
 in the middle of one finishes it (within `GRACE_SECONDS`) and hears its answer; the filing
-process, the pollers and the sender finish the message in hand; then the process exits. Whatever was
-answered `250` is in the spool and is processed at the next start, and an IMAP message is moved
-only after its commit, so SIGKILL at any moment loses nothing either.
+process (its pollers with it) and the sender finish the message in hand; then the process
+exits. Whatever was answered `250` is in the spool and is processed at the next start, and an
+IMAP message is moved only after its commit, so SIGKILL at any moment loses nothing either.
 
 On SQLite one `serve` runs per database (a lock file beside it says so); on PostgreSQL several
 may share one database.
@@ -33,20 +35,23 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ingest.budget import kill_after as filer_kill_after
 from ingest.health import DatabaseHealth
-from ingest.imap import ImapPoller, lease_for
 from ingest.notices import ReminderCheck
 from ingest.smtp import IntakeHandler, smtp_factory, tls_context
 from ingest.worker import MAX_STRIKES
 from ledger.db import DatabaseLost, sqlite_path
 from mailroom.app import App, no_database
 from mailroom.errors import UserError
-from mailroom.filer import Filer
+from mailroom.filer import filer_for
 from mailroom.reporting import start_report_scheduler
+
+if TYPE_CHECKING:
+    from reports.schedule import ReportScheduler
 
 log = logging.getLogger("mailroom.serve")
 
@@ -158,84 +163,99 @@ class OnceAMinute:
         loop.default_exception_handler(context)
 
 
-async def run(app: App, *, process: bool = True) -> None:
-    cfg = app.config
-    app.spool.ensure()
-    cleared = app.spool.clear_unfinished()
-    if cleared:
-        log.info("removed %d half-written spool files of a process that died", cleared)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    stopping = threading.Event()  # the same signal, for the worker threads
-    delivered = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+class Service(Protocol):
+    """One part of `serve`: started in order, stopped in the reverse order."""
 
-    tls = None
-    if cfg.smtp.tls_cert and cfg.smtp.tls_key:
-        tls = tls_context(cfg.smtp.tls_cert, cfg.smtp.tls_key)
-    health = DatabaseHealth(app.ledger, ttl=HEALTH_TTL)
-    filer = Filer(cfg) if process else None
-    handler = IntakeHandler(
-        cfg.mailboxes,
-        app.spool,
-        health,
-        on_spooled=filer.wake if filer else lambda: None,
-        max_sessions=session_cap(cfg.smtp.max_sessions),
-        max_per_client=cfg.smtp.max_sessions_per_client,
-    )
-    loop.set_exception_handler(OnceAMinute(loop))
-    server = await loop.create_server(
-        smtp_factory(handler, cfg.smtp.max_message_bytes, cfg.smtp.hostname, tls),
-        host=cfg.smtp.listen_host,
-        port=cfg.smtp.listen_port,
-    )
-    where = f"{cfg.smtp.listen_host}:{cfg.smtp.listen_port}"
-    outgoing = cfg.outbound.relay_host or str(cfg.outbound.maildir)
-    log.info(
-        "listening for SMTP on %s%s; replies go to %s",
-        where,
-        " (STARTTLS offered)" if tls else "",
-        outgoing,
-    )
+    name: str
 
-    def wake_sender() -> None:
-        loop.call_soon_threadsafe(delivered.set)
+    async def start(self) -> None: ...
 
-    pollers = [
-        ImapPoller(
-            imap,
-            app.pipeline,
-            lease_for(app.ledger.engine, imap),
-            cfg.smtp.max_message_bytes,
-            on_filed=wake_sender,
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Shared:
+    """What the services of one `serve` share: the loop, the stop signal, the database's
+    health, and the event that wakes the outbound sender."""
+
+    app: App
+    loop: asyncio.AbstractEventLoop
+    stop: asyncio.Event
+    stopping: threading.Event  # the same signal, for the worker threads
+    delivered: asyncio.Event
+    health: DatabaseHealth
+
+    def wake_sender(self) -> None:
+        self.loop.call_soon_threadsafe(self.delivered.set)
+
+
+class OutboundSender:
+    """Sends the outbox (and the due 约稿 reminders) whenever woken, at least every second."""
+
+    name = "outbound sender"
+
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="outbound")
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        app, cfg = self.shared.app, self.shared.app.config
+        reminders = ReminderCheck(
+            app.ledger,
+            app.solicit_mailer,
+            timedelta(hours=cfg.solicit.remind_before_hours),
+            REMINDER_CHECK_SECONDS,
         )
-        for imap in (cfg.imap if process else ())
-    ]
-    threads = [
-        threading.Thread(
-            target=poller.run, args=(stopping,), name=f"imap-{poller.config.name}", daemon=True
-        )
-        for poller in pollers
-    ]
 
-    def start_filer() -> None:
-        assert filer is not None
-        if stop.is_set():
+        def outbound() -> None:
+            reminders()
+            app.deliver(should_stop=self.shared.stopping.is_set)
+
+        shared = self.shared
+        self.task = asyncio.create_task(
+            _loop_worker("outbound", outbound, shared.delivered, shared.stop, self.pool)
+        )
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
+        self.pool.shutdown(wait=True)
+
+
+class FilingProcess:
+    """The child that files the spool and polls IMAP (`ingest.filer`), watched: started again
+    when it dies, killed when it holds one message far past the budget (a strike for it)."""
+
+    name = "filing process"
+
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        cfg = shared.app.config
+        self.filer = filer_for(cfg)
+        # A message held far past its budget is stuck in C code (the budget cannot interrupt
+        # that): the process is stopped, and the message gets a strike.
+        self.kill_after = filer_kill_after(cfg.intake.time_budget_seconds)
+        self.in_hand: dict[str, float] = {}  # the spool id the child holds, since when
+        self.killed = False  # by us, on a message held too long: not "unexpectedly"
+
+    def wake(self) -> None:
+        self.filer.wake()
+
+    async def start(self) -> None:
+        self._start_child()
+        self._watch()
+
+    def _start_child(self) -> None:
+        if self.shared.stop.is_set():
             return
-        filer.start()
-        assert filer.report_fd is not None
-        loop.add_reader(filer.report_fd, heard_from_filer)
-        log.info("filing process %s started", filer.pid)
+        self.filer.start()
+        assert self.filer.report_fd is not None
+        self.shared.loop.add_reader(self.filer.report_fd, self._heard)
+        log.info("filing process %s started", self.filer.pid)
 
-    # A message the filing process holds far past its budget is stuck in C code (the budget
-    # cannot interrupt that): the process is stopped, and the message gets a strike.
-    kill_after = filer_kill_after(cfg.intake.time_budget_seconds)
-    in_hand: dict[str, float] = {}  # the spool id the filing process holds, since when
-    killed: list[str] = []  # the spool id it was killed on, until it is started again
-
-    def strike(spool_id: str, why: str) -> None:
-        count = app.spool.strike(spool_id)
+    def _strike(self, spool_id: str, why: str) -> None:
+        count = self.shared.app.spool.strike(spool_id)
         log.error(
             "the filing process %s spool message %s (strike %d; at %d it is set aside unread)",
             why,
@@ -244,95 +264,161 @@ async def run(app: App, *, process: bool = True) -> None:
             MAX_STRIKES,
         )
 
-    def heard_from_filer() -> None:
-        assert filer is not None
-        said, closed = filer.messages()
+    def _heard(self) -> None:
+        said, closed = self.filer.messages()
         for what, detail in said:
             if what == "begin":
-                in_hand.clear()
-                in_hand[detail] = loop.time()
+                self.in_hand = {detail: self.shared.loop.time()}
             elif what == "end":
-                in_hand.pop(detail, None)
+                self.in_hand.pop(detail, None)
             elif what == "filed":
-                delivered.set()
+                self.shared.delivered.set()
             elif what == "down":
-                health.mark_down(detail)
-        if closed:
-            assert filer.report_fd is not None
-            loop.remove_reader(filer.report_fd)
-            code = filer.reap()
-            for spool_id in list(in_hand):
-                strike(spool_id, f"died (exit code {code}) while filing")
-            in_hand.clear()
-            if not stop.is_set():
-                how = "was stopped" if killed else f"ended unexpectedly (exit code {code})"
-                killed.clear()
-                log.error(
-                    "the filing process %s; starting it again in %g s (the spool keeps every "
-                    "message meanwhile)",
-                    how,
-                    FILER_RESTART_SECONDS,
-                )
-                loop.call_later(FILER_RESTART_SECONDS, start_filer)
-
-    def watch_filer() -> None:
-        if filer is None or stop.is_set():
+                self.shared.health.mark_down(detail)
+        if not closed:
             return
-        now = loop.time()
-        for spool_id, since in list(in_hand.items()):
-            if now - since > kill_after:
-                in_hand.clear()  # the strike is counted here, not again when the pipe closes
-                strike(spool_id, f"was stopped after {now - since:.0f} s on")
-                killed.append(spool_id)
-                filer.kill()
-        loop.call_later(1.0, watch_filer)
+        assert self.filer.report_fd is not None
+        self.shared.loop.remove_reader(self.filer.report_fd)
+        code = self.filer.reap()
+        for spool_id in self.in_hand:
+            self._strike(spool_id, f"died (exit code {code}) while filing")
+        self.in_hand = {}
+        if self.shared.stop.is_set():
+            return
+        how = "was stopped" if self.killed else f"ended unexpectedly (exit code {code})"
+        self.killed = False
+        log.error(
+            "the filing process %s; starting it again in %g s (the spool keeps every message "
+            "meanwhile)",
+            how,
+            FILER_RESTART_SECONDS,
+        )
+        self.shared.loop.call_later(FILER_RESTART_SECONDS, self._start_child)
 
-    print(f"mailroom: listening on {where}", flush=True)
-    tasks = []
-    with ThreadPoolExecutor(1, thread_name_prefix="outbound") as outbound_pool:
-        if process:
-            start_filer()
-            watch_filer()
-            reminders = ReminderCheck(
-                app.ledger,
-                app.solicit_mailer,
-                timedelta(hours=cfg.solicit.remind_before_hours),
-                REMINDER_CHECK_SECONDS,
-            )
+    def _watch(self) -> None:
+        if self.shared.stop.is_set():
+            return
+        now = self.shared.loop.time()
+        for spool_id, since in list(self.in_hand.items()):
+            if now - since > self.kill_after:
+                self.in_hand = {}  # the strike is counted here, not again when the pipe closes
+                self._strike(spool_id, f"was stopped after {now - since:.0f} s on")
+                self.killed = True
+                self.filer.kill()
+        self.shared.loop.call_later(1.0, self._watch)
 
-            def outbound() -> None:
-                reminders()
-                app.deliver(should_stop=stopping.is_set)
+    async def stop(self) -> None:
+        if self.filer.report_fd is not None:
+            self.shared.loop.remove_reader(self.filer.report_fd)
+        await self.shared.loop.run_in_executor(None, self.filer.stop, GRACE_SECONDS)
 
-            tasks.append(
-                asyncio.create_task(
-                    _loop_worker("outbound", outbound, delivered, stop, outbound_pool)
-                )
-            )
-            for thread in threads:
-                thread.start()
-            for poller in pollers:
-                log.info("polling %s", poller.where)
-            reports = start_report_scheduler(app, wake_sender)
-        await stop.wait()
+
+class SmtpListener:
+    """The SMTP listener: `250` once a message is in the spool."""
+
+    name = "SMTP listener"
+
+    def __init__(self, shared: Shared, on_spooled: Callable[[], None]) -> None:
+        self.shared = shared
+        cfg = shared.app.config
+        self.tls = None
+        if cfg.smtp.tls_cert and cfg.smtp.tls_key:
+            self.tls = tls_context(cfg.smtp.tls_cert, cfg.smtp.tls_key)
+        self.handler = IntakeHandler(
+            cfg.mailboxes,
+            shared.app.spool,
+            shared.health,
+            on_spooled=on_spooled,
+            max_sessions=session_cap(cfg.smtp.max_sessions),
+            max_per_client=cfg.smtp.max_sessions_per_client,
+        )
+        self.server: asyncio.Server | None = None
+        self.where = f"{cfg.smtp.listen_host}:{cfg.smtp.listen_port}"
+
+    async def start(self) -> None:
+        cfg = self.shared.app.config
+        self.server = await self.shared.loop.create_server(
+            smtp_factory(self.handler, cfg.smtp.max_message_bytes, cfg.smtp.hostname, self.tls),
+            host=cfg.smtp.listen_host,
+            port=cfg.smtp.listen_port,
+        )
+        log.info(
+            "listening for SMTP on %s%s; replies go to %s",
+            self.where,
+            " (STARTTLS offered)" if self.tls else "",
+            cfg.outbound.relay_host or str(cfg.outbound.maildir),
+        )
+
+    async def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.close()
+        await self.handler.close_sessions(GRACE_SECONDS)
+        await self.server.wait_closed()
+
+
+class Reports:
+    """The report scheduler (APScheduler), its jobs in the ledger's database."""
+
+    name = "report scheduler"
+
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        self.scheduler: ReportScheduler | None = None
+
+    async def start(self) -> None:
+        self.scheduler = start_report_scheduler(self.shared.app, self.shared.wake_sender)
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.shared.loop.run_in_executor(None, self.scheduler.shutdown)
+
+
+async def run(app: App, *, process: bool = True) -> None:
+    """Start the services in order, wait for SIGTERM (or SIGINT), stop them in reverse: the
+    report scheduler first, then the listener (its sessions finish their message), the filing
+    process (it finishes the message in hand), the sender last."""
+    app.spool.ensure()
+    cleared = app.spool.clear_unfinished()
+    if cleared:
+        log.info("removed %d half-written spool files of a process that died", cleared)
+    loop = asyncio.get_running_loop()
+    shared = Shared(
+        app=app,
+        loop=loop,
+        stop=asyncio.Event(),
+        stopping=threading.Event(),
+        delivered=asyncio.Event(),
+        health=DatabaseHealth(app.ledger, ttl=HEALTH_TTL),
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, shared.stop.set)
+    loop.set_exception_handler(OnceAMinute(loop))
+
+    services: list[Service] = []
+    if process:
+        filing = FilingProcess(shared)
+        services += [OutboundSender(shared), filing]
+        listener = SmtpListener(shared, on_spooled=filing.wake)
+    else:
+        listener = SmtpListener(shared, on_spooled=lambda: None)
+    services.append(listener)
+    if process:
+        services.append(Reports(shared))
+    started: list[Service] = []
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+        print(f"mailroom: listening on {listener.where}", flush=True)
+        await shared.stop.wait()
         log.info("stopping: no new connections; finishing the message in hand")
-        stopping.set()
-        if process:
-            await loop.run_in_executor(None, reports.shutdown)
-            log.info("stopping: report scheduler stopped")
-        server.close()
-        await handler.close_sessions(GRACE_SECONDS)
-        await server.wait_closed()
-        log.info("stopping: SMTP sessions closed")
-        if filer is not None:
-            if filer.report_fd is not None:
-                loop.remove_reader(filer.report_fd)
-            await loop.run_in_executor(None, filer.stop, GRACE_SECONDS)
-            log.info("stopping: filing process stopped")
-        await asyncio.gather(*tasks, return_exceptions=True)
-        log.info("stopping: outbound sender stopped")
-        for thread in threads:
-            await loop.run_in_executor(None, thread.join, GRACE_SECONDS)
+    finally:
+        shared.stop.set()
+        shared.stopping.set()
+        for service in reversed(started):
+            await service.stop()
+            log.info("stopping: %s stopped", service.name)
     print("mailroom: stopped", flush=True)
 
 

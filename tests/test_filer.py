@@ -13,7 +13,7 @@ from tests.conftest import REPO
 # and again. A request that took a lock there (threading.Event) deadlocks within moments.
 STORM = """
 import signal, time
-from mailroom.filer import StopRequest
+from ingest.filer import StopRequest
 stop = StopRequest()
 signal.signal(signal.SIGALRM, stop.on_signal)
 signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
