@@ -1,10 +1,11 @@
-"""The pipeline of one message: classify → parse/validate → file in the ledger → queue replies.
+"""The pipeline of one message: screen → route → judge → file → answer, in one transaction.
 
-`process()` runs in one transaction and is idempotent on the spool id and on the IMAP origin
-(account, folder, UIDVALIDITY, UID), so a message spooled or polled before a crash is processed
-exactly once after restart. Anything that raises while judging a message ends `quarantined`
-with the traceback, the raw message kept for a re-run; so does a message that takes longer
-than `[intake] time_budget_seconds` (reason `too_slow`).
+`process()` is idempotent on the spool id and on the IMAP origin (account, folder, UIDVALIDITY,
+UID), so a message spooled or polled before a crash is processed exactly once after restart.
+The disposition is a chain of small steps (`Pipeline.steps`), read top to bottom: each looks
+at the message (a `Case`), and either settles its state or passes it on. Anything that raises
+while judging ends `quarantined` with the traceback, the raw message kept for a re-run; so
+does a message that takes longer than `[intake] time_budget_seconds` (reason `too_slow`).
 """
 
 from __future__ import annotations
@@ -12,48 +13,42 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ingest.budget import WATCHDOG, TooSlow, statement_timeout
 from ingest.desk import Desk
 from ingest.replies import ReplyWriter, wire_bytes
 from ingest.settings import IntakeSettings
+from ledger import intake as intake_log
 from ledger.calendar import parse_period, quarter_of
 from ledger.db import Ledger
 from ledger.filing import (
     Sender,
     domain_is_known,
-    find_duplicate,
+    file_submission,
     find_sender,
     next_tracking_no,
     queue_mail,
     refusals_since,
-    unhashed_copies,
+    unit_items_of,
 )
-from ledger.models import ImapMessage, Intake, RawMessage, Submission, Unit
+from ledger.intake import ImapOrigin
+from ledger.models import Intake, Submission, Unit
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
 from parser import Limits, classify, decode_message, validate
 from parser.decode import content_hash, identify
 from parser.normalize import SIMILAR_TITLE, title_similarity
-from parser.types import DecodedMessage, Problem
+from parser.types import DecodedMessage, Problem, Verdict
 from parser.validate import REVISION
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ImapOrigin:
-    """Where a polled message sits on the IMAP server: the key of its `ImapMessage` row."""
-
-    account: str  # user@host
-    folder: str
-    uidvalidity: int
-    uid: int
+__all__ = ["Arrival", "ImapOrigin", "Outcome", "Pipeline"]
 
 
 @dataclass(frozen=True)
@@ -90,13 +85,36 @@ class Outcome:
     tracking_no: str | None = None
 
 
+@dataclass
+class Case:
+    """One message being judged: what the steps of the chain read, and what they found."""
+
+    session: Session
+    intake: Intake
+    raw: bytes
+    arrival: Arrival
+    msg: DecodedMessage
+    now: datetime
+    sender: Sender | None = None
+    verdict: Verdict | None = None
+    warnings: list[Problem] = field(default_factory=list)
+    filed: Submission | None = None
+
+    def settle(self, state: str, reasons: list[str]) -> bool:
+        self.intake.state, self.intake.reasons = state, reasons
+        return True
+
+
+Step = Callable[[Case], bool]  # True: the message's state is settled, the chain ends
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class Pipeline:
     """Judges and files messages: the one way into the ledger for every door (SMTP's spool,
-    IMAP, `mailroom ingest`)."""
+    IMAP, `mailroom ingest`), through `ingest.door.take`."""
 
     def __init__(
         self,
@@ -121,6 +139,18 @@ class Pipeline:
         self.replies = replies
         self.own_addresses = (*settings.mailboxes.all_addresses(), settings.office.sender.lower())
         self.desk = desk
+        # The disposition, in order: screen, route, judge, file, answer.
+        self.steps: tuple[Step, ...] = (
+            self.postmaster,  # screen: mail to postmaster is the operator's
+            self.automatic,  # screen: auto-replies, bounces, lists, our own mail: ignored
+            self.duplicate,  # screen: a copy of a message judged before
+            self.to_desk,  # route: an editor's command
+            self.judge,  # judge: a submission, or a refusal naming every problem
+            self.file,  # file: numbered, revisions superseding, 约稿 matched
+            self.answer,  # answer: the receipt, and the forward to the desk
+        )
+
+    # --- the transaction --------------------------------------------------------------------
 
     def process(self, raw: bytes, arrival: Arrival) -> Outcome:
         budget = self.settings.time_budget_seconds
@@ -165,6 +195,12 @@ class Pipeline:
             session.flush()
             return self._outcome(session, intake)
 
+    def recorded(self, arrival: Arrival) -> bool:
+        """Whether an intake row holds this very arrival (its spool id or IMAP place)."""
+        with self.ledger.reader() as session:
+            found = intake_log.same_arrival(session, arrival.spool_id, arrival.imap)
+            return found is not None
+
     @staticmethod
     def _set_aside(intake: Intake, raw: bytes, reason: str, error: str) -> None:
         """Quarantine: the raw message is kept for a person, who finds it in the intake log by
@@ -175,92 +211,34 @@ class Pipeline:
         except Exception:  # a header block the parser cannot take either: the raw bytes stay
             log.exception("message %s: its headers cannot be read either", intake.id)
 
-    def recorded(self, arrival: Arrival) -> bool:
-        """Whether an intake row holds this very arrival (its spool id or IMAP place)."""
-        with self.ledger.reader() as session:
-            return self._same_arrival(session, arrival) is not None
-
-    def _same_arrival(self, session: Session, arrival: Arrival) -> Intake | None:
-        if arrival.spool_id:
-            done = session.scalars(
-                select(Intake).where(Intake.spool_id == arrival.spool_id)
-            ).first()
-            if done is not None:
-                return done
-        origin = arrival.imap
-        if origin is None:
-            return None
-        return session.scalars(
-            select(Intake)
-            .join(ImapMessage, ImapMessage.intake_id == Intake.id)
-            .where(
-                ImapMessage.account == origin.account,
-                ImapMessage.folder == origin.folder,
-                ImapMessage.uidvalidity == origin.uidvalidity,
-                ImapMessage.uid == origin.uid,
-            )
-        ).first()
-
     def _already_processed(self, session: Session, raw: bytes, arrival: Arrival) -> Intake | None:
-        seen = self._same_arrival(session, arrival)
-        origin = arrival.imap
-        if seen is not None or origin is None:
+        seen = intake_log.same_arrival(session, arrival.spool_id, arrival.imap)
+        if seen is not None or arrival.imap is None:
             return seen
-        # After a UIDVALIDITY change the server numbers its messages afresh: one filed from
-        # this folder before is recognised by its content, and only its new place is recorded.
-        renumbered = session.scalars(
-            select(Intake)
-            .join(ImapMessage, ImapMessage.intake_id == Intake.id)
-            .where(
-                ImapMessage.account == origin.account,
-                ImapMessage.folder == origin.folder,
-                ImapMessage.uidvalidity != origin.uidvalidity,
-                Intake.content_hash == content_hash(raw),
-            )
-            .order_by(Intake.id)
-            .limit(1)
-        ).first()
-        if renumbered is not None:
-            self._record_origin(session, renumbered, origin)
-        return renumbered
-
-    def _record_origin(self, session: Session, intake: Intake, origin: ImapOrigin) -> None:
-        session.add(
-            ImapMessage(
-                account=origin.account,
-                folder=origin.folder,
-                uidvalidity=origin.uidvalidity,
-                uid=origin.uid,
-                intake_id=intake.id,
-                seen_at=self.clock(),
-            )
-        )
-        session.flush()
+        # A renumbered folder: the message filed before is recognised by its content, and
+        # only its new place is recorded.
+        moved = intake_log.renumbered(session, arrival.imap, content_hash(raw))
+        if moved is not None:
+            intake_log.record_place(session, moved, arrival.imap, self.clock())
+        return moved
 
     def _new_intake(self, session: Session, raw: bytes, arrival: Arrival) -> Intake:
-        intake = Intake(
+        return intake_log.new_intake(
+            session,
+            raw,
             spool_id=arrival.spool_id,
             channel=arrival.channel,
             mailbox=arrival.mailbox,
             envelope_from=arrival.mail_from or "",
             envelope_to=arrival.rcpt,
             received_at=arrival.received_at,
-            state="received",
-            reasons=[],
-            details={},
-            size=len(raw),
+            imap=arrival.imap,
+            now=self.clock(),
         )
-        intake.raw = RawMessage(data=raw)
-        session.add(intake)
-        session.flush()
-        if arrival.imap is not None:
-            self._record_origin(session, intake, arrival.imap)
-        return intake
 
-    def _outcome(self, session: Session, intake: Intake) -> Outcome:
-        tracking = session.scalar(
-            select(Submission.tracking_no).where(Submission.intake_id == intake.id)
-        )
+    @staticmethod
+    def _outcome(session: Session, intake: Intake) -> Outcome:
+        tracking = intake_log.tracking_no_of(session, intake.id)
         return Outcome(intake.id, intake.state, tuple(intake.reasons), tracking)
 
     def _judge(self, session: Session, intake: Intake, raw: bytes, arrival: Arrival) -> None:
@@ -270,238 +248,224 @@ class Pipeline:
         intake.subject = msg.subject
         intake.content_hash = msg.content_hash
         intake.written_hash = msg.written_hash
+        case = Case(session, intake, raw, arrival, msg, self.clock())
+        for step in self.steps:
+            if step(case):
+                return
 
-        if arrival.mailbox == "postmaster":
-            self._to_postmaster(session, intake, msg, raw, arrival)
-            return
-        envelope_from = arrival.mail_from
+    # --- the steps, in order ----------------------------------------------------------------
+
+    def postmaster(self, case: Case) -> bool:
+        """Mail to postmaster goes to the operator (`[mailboxes] postmaster`), or stays in the
+        intake log when none is set; nothing else is done with it."""
+        if case.arrival.mailbox != "postmaster":
+            return False
+        operator = self.settings.mailboxes.postmaster
+        if operator:
+            forward = self.replies.postmaster_forward(
+                to=operator,
+                original=case.msg,
+                raw=case.raw,
+                envelope_from=case.arrival.mail_from or "",
+                recipient=case.arrival.rcpt,
+                received_at=case.arrival.received_at,
+                now=case.now,
+            )
+            queue_mail(
+                case.session,
+                kind="postmaster",
+                to_address=operator,
+                subject=str(forward["Subject"]),
+                message=wire_bytes(forward),
+                now=case.now,
+                intake_id=case.intake.id,
+            )
+        return case.settle("ignored", ["postmaster"])
+
+    def automatic(self, case: Case) -> bool:
+        """No answer ever to an auto-reply, a bounce, a mailing list or our own mail."""
+        envelope_from = case.arrival.mail_from
         if envelope_from is None:
-            envelope_from = msg.return_path
-        not_to_answer = classify(msg, envelope_from, self.own_addresses)
-        if not_to_answer:
-            intake.state, intake.reasons = "ignored", [not_to_answer]
-            return
-        self._serialise_copies(session, msg)
+            envelope_from = case.msg.return_path
+        reason = classify(case.msg, envelope_from, self.own_addresses)
+        return case.settle("ignored", [reason]) if reason else False
+
+    def duplicate(self, case: Case) -> bool:
+        """A copy of a message judged before (an SMTP retry, the IMAP copy of a mail that also
+        came by SMTP, a forward): the same Message-ID and what the same sender wrote."""
+        session, msg = case.session, case.msg
+        if session.get_bind().dialect.name == "postgresql":
+            # Two copies at once are judged in turn: a transaction lock keyed on the
+            # Message-ID makes the second wait for the first's commit and see it.
+            key = msg.message_id or msg.content_hash
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 4))"), {"key": key}
+            )
         if msg.message_id:
-            self._hash_older_copies(session, msg.message_id)
-        earlier = find_duplicate(session, msg.message_id, msg.content_hash, msg.written_hash)
-        if earlier is not None:
-            intake.state, intake.reasons = "duplicate", ["duplicate"]
-            intake.details = {"duplicate_of": earlier.id}
-            return
-        if arrival.mailbox == "desk":
-            self.desk.handle(session, intake, msg, raw, arrival.rcpt, self.clock())
-            return
-
-        sender = find_sender(session, msg.from_address)
-        verdict = validate(
-            msg,
-            sender.context if sender else None,
-            self.limits,
-            arrival.received_at,
-            self.zone,
-            mailbox=arrival.mailbox,
+            # Rows judged before `written_hash` was kept get it now, from their raw bytes.
+            for row in intake_log.unhashed_copies(session, msg.message_id):
+                row.written_hash = (
+                    decode_message(row.raw.data).written_hash if row.raw is not None else "none"
+                )
+            session.flush()
+        earlier = intake_log.find_duplicate(
+            session, msg.message_id, msg.content_hash, msg.written_hash
         )
-        now = self.clock()
-        if verdict.submission is None or sender is None:
-            intake.state = "rejected"
-            intake.reasons = [p.code for p in verdict.problems]
-            self._refuse(session, intake, msg, verdict.problems, sender, arrival, now)
-            return
+        if earlier is None:
+            return False
+        case.intake.details = {"duplicate_of": earlier.id}
+        return case.settle("duplicate", ["duplicate"])
 
-        item = verdict.submission
-        quarter = quarter_of(arrival.received_at, self.zone, self.rulebook.calendar)
-        tracking_no = next_tracking_no(session, self.settings.tracking_prefix, quarter.year)
-        warnings = list(verdict.warnings)
-        revised: Submission | None = None
+    def to_desk(self, case: Case) -> bool:
+        if case.arrival.mailbox != "desk":
+            return False
+        self.desk.handle(case.session, case.intake, case.msg, case.raw, case.arrival.rcpt, case.now)
+        return True
+
+    def judge(self, case: Case) -> bool:
+        """Every element checked (SPEC §3.3–§3.5); a refusal names each problem."""
+        case.sender = find_sender(case.session, case.msg.from_address)
+        case.verdict = validate(
+            case.msg,
+            case.sender.context if case.sender else None,
+            self.limits,
+            case.arrival.received_at,
+            self.zone,
+            mailbox=case.arrival.mailbox,
+        )
+        if case.verdict.submission is not None and case.sender is not None:
+            case.warnings = list(case.verdict.warnings)
+            return False
+        problems = case.verdict.problems
+        case.settle("rejected", [p.code for p in problems])
+        self._refuse(case, problems)
+        return True
+
+    def file(self, case: Case) -> bool:
+        """The item filed under the next tracking number of its assessment year."""
+        assert case.verdict is not None and case.sender is not None
+        item = case.verdict.submission
+        assert item is not None
+        received_at = case.arrival.received_at
+        quarter = quarter_of(received_at, self.zone, self.rulebook.calendar)
+        tracking_no = next_tracking_no(case.session, self.settings.tracking_prefix, quarter.year)
+        revised = None
         if REVISION in item.markers:
             year = parse_period(str(quarter.year), self.zone, self.rulebook.calendar)
-            revised = self._find_revised(session, sender.unit_id, item.title, year.start, year.end)
+            revised = self._find_revised(case, item.title, year.start, year.end)
             if revised is None:
-                warnings.append(Problem.of("revision_without_original"))
+                case.warnings.append(Problem.of("revision_without_original"))
             else:
-                revised.status = "superseded"
-                intake.details = {**intake.details, "supersedes": revised.tracking_no}
-        filed = Submission(
+                case.intake.details = {**case.intake.details, "supersedes": revised.tracking_no}
+        case.filed = file_submission(
+            case.session,
+            intake=case.intake,
+            sender=case.sender,
+            item=item,
+            mailbox=case.arrival.mailbox,
+            received_at=received_at,
             tracking_no=tracking_no,
-            intake_id=intake.id,
-            unit_id=sender.unit_id,
-            author_id=sender.person_id,
-            mailbox=arrival.mailbox,
-            received_at=arrival.received_at,
-            title=item.title,
-            body=item.body,
-            body_chars=item.body_chars,
-            attachment_name=item.attachment_name,
-            attachment_chars=item.attachment_chars,
-            signoff_unit=item.signoff.unit or "",
-            signoff_author=item.signoff.author or "",
-            signoff_phone=item.signoff.phone or "",
-            signoff_date=item.signoff.date,
-            approver=item.signoff.approver or "",
-            status="filed",
-            warnings=[w.code for w in warnings],
-            supersedes_id=revised.id if revised else None,
+            warnings=[w.code for w in case.warnings],
+            supersedes=revised,
         )
-        session.add(filed)
-        session.flush()
-        intake.state = "filed"
-        intake.reasons = [w.code for w in warnings]
-        if "solicited" in item.markers or arrival.mailbox == "solicited":
+        case.settle("filed", [w.code for w in case.warnings])
+        if "solicited" in item.markers or case.arrival.mailbox == "solicited":
             # An answer to a 约稿 (SPEC §5.5); a late first answer records the deduction.
+            msg = case.msg
             answer = match_answer(
-                session,
+                case.session,
                 self.rulebook,
-                filed,
+                case.filed,
                 subject=msg.subject,
                 references=(*msg.references, *((msg.in_reply_to,) if msg.in_reply_to else ())),
             )
             if answer is not None:
-                intake.details = {
-                    **intake.details,
+                case.intake.details = {
+                    **case.intake.details,
                     "solicitation_id": answer.solicitation_id,
                     "late": answer.late,
                 }
+        return False
+
+    def answer(self, case: Case) -> bool:
+        """The receipt to the officer, and the item forwarded to every editor."""
+        assert case.filed is not None and case.sender is not None and case.verdict is not None
+        filed, msg, item = case.filed, case.msg, case.verdict.submission
+        assert item is not None
+        quarter = quarter_of(filed.received_at, self.zone, self.rulebook.calendar)
         receipt = self.replies.receipt(
             to=msg.from_address,
             original=msg,
-            unit_name=sender.context.unit_name,
-            tracking_no=tracking_no,
+            unit_name=case.sender.context.unit_name,
+            tracking_no=filed.tracking_no,
             title=item.title,
             body_chars=item.body_chars,
             body_limit=self.limits.body_chars,
             attachment_name=item.attachment_name,
             attachment_chars=item.attachment_chars,
             attachment_limit=self.limits.attachment_chars,
-            received_at=arrival.received_at,
+            received_at=filed.received_at,
             quarter=quarter.label,
-            warnings=tuple(warnings),
-            now=now,
+            warnings=tuple(case.warnings),
+            now=case.now,
         )
         queue_mail(
-            session,
+            case.session,
             kind="receipt",
             to_address=msg.from_address,
             subject=str(receipt["Subject"]),
             message=wire_bytes(receipt),
-            now=now,
-            intake_id=intake.id,
+            now=case.now,
+            intake_id=case.intake.id,
         )
-        session.flush()
-        unit = session.get(Unit, sender.unit_id)
+        case.session.flush()
+        unit = case.session.get(Unit, case.sender.unit_id)
         assert unit is not None
-        self.desk.forward(session, filed, unit, raw, tuple(warnings), now)
+        self.desk.forward(case.session, filed, unit, case.raw, tuple(case.warnings), case.now)
+        return True
 
-    def _to_postmaster(
-        self, session: Session, intake: Intake, msg: DecodedMessage, raw: bytes, arrival: Arrival
-    ) -> None:
-        """Mail to postmaster goes to the operator (`[mailboxes] postmaster`), or stays in the
-        intake log when none is set; nothing else is done with it."""
-        intake.state, intake.reasons = "ignored", ["postmaster"]
-        operator = self.settings.mailboxes.postmaster
-        if not operator:
-            return
-        now = self.clock()
-        forward = self.replies.postmaster_forward(
-            to=operator,
-            original=msg,
-            raw=raw,
-            envelope_from=arrival.mail_from or "",
-            recipient=arrival.rcpt,
-            received_at=arrival.received_at,
-            now=now,
-        )
-        queue_mail(
-            session,
-            kind="postmaster",
-            to_address=operator,
-            subject=str(forward["Subject"]),
-            message=wire_bytes(forward),
-            now=now,
-            intake_id=intake.id,
-        )
-
-    def _serialise_copies(self, session: Session, msg: DecodedMessage) -> None:
-        """On PostgreSQL, two copies of one message (SMTP and IMAP at once) are judged in turn.
-
-        A transaction lock keyed on the Message-ID makes the second wait for the first to
-        commit, so it sees the first and ends `duplicate`. (SQLite already runs one writer.)
-        """
-        if session.get_bind().dialect.name != "postgresql":
-            return
-        key = msg.message_id or msg.content_hash
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 4))"), {"key": key}
-        )
+    # --- what the steps share ---------------------------------------------------------------
 
     @staticmethod
-    def _hash_older_copies(session: Session, message_id: str) -> None:
-        """Rows judged before `written_hash` was kept get it now, from their raw message,
-        so that one rule (`find_duplicate`) judges copies of old and new messages alike."""
-        for row in unhashed_copies(session, message_id):
-            row.written_hash = (
-                decode_message(row.raw.data).written_hash if row.raw is not None else "none"
-            )
-        session.flush()
-
-    @staticmethod
-    def _find_revised(
-        session: Session, unit_id: int, title: str, start: datetime, end: datetime
-    ) -> Submission | None:
+    def _find_revised(case: Case, title: str, start: datetime, end: datetime) -> Submission | None:
         """The item a revision (修改稿, SPEC §3.5) supersedes: the unit's filed item of the same
         assessment year with the same or most similar title (the latest among equals)."""
-        rows = session.scalars(
-            select(Submission)
-            .where(
-                Submission.unit_id == unit_id,
-                Submission.status == "filed",
-                Submission.received_at >= start,
-                Submission.received_at < end,
-            )
-            .order_by(Submission.received_at.desc(), Submission.id.desc())
-        ).all()
+        assert case.sender is not None
         best: tuple[float, Submission] | None = None
-        for row in rows:
+        for row in unit_items_of(case.session, case.sender.unit_id, start, end):
             floor = SIMILAR_TITLE if best is None else max(SIMILAR_TITLE, best[0])
             score = title_similarity(title, row.title, at_least=floor)
             if score >= SIMILAR_TITLE and (best is None or score > best[0]):
                 best = (score, row)
         return best[1] if best else None
 
-    def _refuse(
-        self,
-        session: Session,
-        intake: Intake,
-        msg: DecodedMessage,
-        problems: tuple[Problem, ...],
-        sender: Sender | None,
-        arrival: Arrival,
-        now: datetime,
-    ) -> None:
+    def _refuse(self, case: Case, problems: tuple[Problem, ...]) -> None:
         """Queue the refusal, unless it would be backscatter: no reply to a foreign domain,
         and at most so many refusals an hour to one mailbox (+tags folded) and one domain.
         Only a registered officer reads the message's own words back (subject, problems);
         an unregistered address gets a fixed text that quotes nothing."""
+        intake, msg, sender, now = case.intake, case.msg, case.sender, case.now
         to = msg.from_address
         if not to:
             intake.reasons = [*intake.reasons, "no_reply_address"]
             return
         settings = self.settings
         domain = to.rpartition("@")[2]
-        if sender is None and not domain_is_known(session, domain, settings.known_domains):
+        if sender is None and not domain_is_known(case.session, domain, settings.known_domains):
             # No backscatter to forged or foreign senders (SPEC §3.2).
             intake.reasons = [*intake.reasons, "no_reply_unknown_domain"]
             return
-        sent = refusals_since(session, to, now - timedelta(hours=1))
+        sent = refusals_since(case.session, to, now - timedelta(hours=1))
         if (
             sent.mailbox >= settings.refusals_per_hour
             or sent.domain >= settings.refusals_per_hour_per_domain
         ):
             intake.reasons = [*intake.reasons, "refusal_rate_limited"]
             return
+        received_at = case.arrival.received_at
         if sender is None:
             refusal = self.replies.refusal_unregistered(
-                to=to, original=msg, received_at=arrival.received_at, now=now
+                to=to, original=msg, received_at=received_at, now=now
             )
         else:
             refusal = self.replies.refusal(
@@ -509,11 +473,11 @@ class Pipeline:
                 original=msg,
                 addressee=sender.context.unit_name,
                 problems=problems,
-                received_at=arrival.received_at,
+                received_at=received_at,
                 now=now,
             )
         queue_mail(
-            session,
+            case.session,
             kind="refusal",
             to_address=to,
             subject=str(refusal["Subject"]),

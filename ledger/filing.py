@@ -9,8 +9,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ledger.models import Intake, OutboundMessage, Person, TrackingCounter, Unit
+from ledger.models import Intake, OutboundMessage, Person, Submission, TrackingCounter, Unit
 from parser.types import SenderContext
+from parser.types import Submission as ParsedItem
 
 
 @dataclass(frozen=True)
@@ -71,37 +72,6 @@ def next_tracking_no(session: Session, prefix: str, year: int) -> str:
     return f"{prefix}-{year}-{number:06d}"
 
 
-JUDGED = ("filed", "rejected", "command", "command_refused")  # a later copy is a duplicate
-
-
-def find_duplicate(
-    session: Session, message_id: str | None, content_hash: str, written_hash: str
-) -> Intake | None:
-    """An earlier judged intake of the same message: the same Message-ID and what the same
-    sender wrote (by whatever way it came), or — for a message without a Message-ID — the
-    same bytes. Only the sender's own copies can match, and a lookup is one indexed query,
-    however many messages anyone sent under that Message-ID."""
-    query = select(Intake).where(Intake.state.in_(JUDGED))
-    if message_id:
-        query = query.where(Intake.message_id == message_id, Intake.written_hash == written_hash)
-    else:
-        query = query.where(Intake.content_hash == content_hash)
-    return session.scalars(query.order_by(Intake.id).limit(1)).first()
-
-
-def unhashed_copies(session: Session, message_id: str) -> list[Intake]:
-    """Judged intakes of this Message-ID from before `written_hash` was kept (it is "")."""
-    return list(
-        session.scalars(
-            select(Intake).where(
-                Intake.message_id == message_id,
-                Intake.written_hash == "",
-                Intake.state.in_(JUDGED),
-            )
-        )
-    )
-
-
 def _like(text: str) -> str:
     """`text` for a LIKE pattern, its wildcards taken literally (escape character `\\`)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -132,6 +102,67 @@ def refusals_since(session: Session, address: str, since: datetime) -> RefusalCo
     )
     at_domain = recent.where(to.like(f"%@{_like(domain)}", escape="\\"))
     return RefusalCounts(session.scalar(mailbox) or 0, session.scalar(at_domain) or 0)
+
+
+def unit_items_of(
+    session: Session, unit_id: int, start: datetime, end: datetime
+) -> list[Submission]:
+    """The unit's filed items received in [start, end), the latest first (what a 修改稿 may
+    supersede)."""
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(
+                Submission.unit_id == unit_id,
+                Submission.status == "filed",
+                Submission.received_at >= start,
+                Submission.received_at < end,
+            )
+            .order_by(Submission.received_at.desc(), Submission.id.desc())
+        )
+    )
+
+
+def file_submission(
+    session: Session,
+    *,
+    intake: Intake,
+    sender: Sender,
+    item: ParsedItem,
+    mailbox: str,
+    received_at: datetime,
+    tracking_no: str,
+    warnings: list[str],
+    supersedes: Submission | None,
+) -> Submission:
+    """File a valid item under its tracking number: the submission row in its final state,
+    the item it revises (if any) superseded."""
+    if supersedes is not None:
+        supersedes.status = "superseded"
+    filed = Submission(
+        tracking_no=tracking_no,
+        intake_id=intake.id,
+        unit_id=sender.unit_id,
+        author_id=sender.person_id,
+        mailbox=mailbox,
+        received_at=received_at,
+        title=item.title,
+        body=item.body,
+        body_chars=item.body_chars,
+        attachment_name=item.attachment_name,
+        attachment_chars=item.attachment_chars,
+        signoff_unit=item.signoff.unit or "",
+        signoff_author=item.signoff.author or "",
+        signoff_phone=item.signoff.phone or "",
+        signoff_date=item.signoff.date,
+        approver=item.signoff.approver or "",
+        status="filed",
+        warnings=warnings,
+        supersedes_id=supersedes.id if supersedes else None,
+    )
+    session.add(filed)
+    session.flush()
+    return filed
 
 
 def queue_mail(

@@ -1,0 +1,143 @@
+"""The intake log's queries: every message that arrived, where it came from, and whether it
+was judged before (SPEC §2: idempotent on the spool id, the IMAP place and the content)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.models import ImapMessage, Intake, RawMessage, Submission
+
+# States of a message that was judged: a later copy of it is a `duplicate`.
+JUDGED = ("filed", "rejected", "command", "command_refused")
+
+
+@dataclass(frozen=True)
+class ImapOrigin:
+    """Where a polled message sits on the IMAP server: the key of its `ImapMessage` row."""
+
+    account: str  # user@host
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+def same_arrival(session: Session, spool_id: str | None, imap: ImapOrigin | None) -> Intake | None:
+    """The intake row of this very arrival: its spool id, or its place on the IMAP server."""
+    if spool_id:
+        done = session.scalars(select(Intake).where(Intake.spool_id == spool_id)).first()
+        if done is not None:
+            return done
+    if imap is None:
+        return None
+    return session.scalars(
+        select(Intake)
+        .join(ImapMessage, ImapMessage.intake_id == Intake.id)
+        .where(
+            ImapMessage.account == imap.account,
+            ImapMessage.folder == imap.folder,
+            ImapMessage.uidvalidity == imap.uidvalidity,
+            ImapMessage.uid == imap.uid,
+        )
+    ).first()
+
+
+def renumbered(session: Session, imap: ImapOrigin, content_hash: str) -> Intake | None:
+    """After a UIDVALIDITY change the server numbers its messages afresh: the one filed from
+    this folder before under another UIDVALIDITY, recognised by its content."""
+    return session.scalars(
+        select(Intake)
+        .join(ImapMessage, ImapMessage.intake_id == Intake.id)
+        .where(
+            ImapMessage.account == imap.account,
+            ImapMessage.folder == imap.folder,
+            ImapMessage.uidvalidity != imap.uidvalidity,
+            Intake.content_hash == content_hash,
+        )
+        .order_by(Intake.id)
+        .limit(1)
+    ).first()
+
+
+def record_place(session: Session, intake: Intake, imap: ImapOrigin, now: datetime) -> None:
+    """Note where on the IMAP server an intake was found (one row per place)."""
+    session.add(
+        ImapMessage(
+            account=imap.account,
+            folder=imap.folder,
+            uidvalidity=imap.uidvalidity,
+            uid=imap.uid,
+            intake_id=intake.id,
+            seen_at=now,
+        )
+    )
+    session.flush()
+
+
+def new_intake(
+    session: Session,
+    raw: bytes,
+    *,
+    spool_id: str | None,
+    channel: str,
+    mailbox: str,
+    envelope_from: str,
+    envelope_to: str,
+    received_at: datetime,
+    imap: ImapOrigin | None,
+    now: datetime,
+) -> Intake:
+    """The row of a message just arrived (`received`), its raw bytes kept with it."""
+    intake = Intake(
+        spool_id=spool_id,
+        channel=channel,
+        mailbox=mailbox,
+        envelope_from=envelope_from,
+        envelope_to=envelope_to,
+        received_at=received_at,
+        state="received",
+        reasons=[],
+        details={},
+        size=len(raw),
+    )
+    intake.raw = RawMessage(data=raw)
+    session.add(intake)
+    session.flush()
+    if imap is not None:
+        record_place(session, intake, imap, now)
+    return intake
+
+
+def tracking_no_of(session: Session, intake_id: int) -> str | None:
+    return session.scalar(select(Submission.tracking_no).where(Submission.intake_id == intake_id))
+
+
+def find_duplicate(
+    session: Session, message_id: str | None, content_hash: str, written_hash: str
+) -> Intake | None:
+    """An earlier judged intake of the same message: the same Message-ID and what the same
+    sender wrote (by whatever way it came), or — for a message without a Message-ID — the
+    same bytes. Only the sender's own copies can match, and a lookup is one indexed query,
+    however many messages anyone sent under that Message-ID."""
+    query = select(Intake).where(Intake.state.in_(JUDGED))
+    if message_id:
+        query = query.where(Intake.message_id == message_id, Intake.written_hash == written_hash)
+    else:
+        query = query.where(Intake.content_hash == content_hash)
+    return session.scalars(query.order_by(Intake.id).limit(1)).first()
+
+
+def unhashed_copies(session: Session, message_id: str) -> list[Intake]:
+    """Judged intakes of this Message-ID from before `written_hash` was kept (it is "")."""
+    return list(
+        session.scalars(
+            select(Intake).where(
+                Intake.message_id == message_id,
+                Intake.written_hash == "",
+                Intake.state.in_(JUDGED),
+            )
+        )
+    )
