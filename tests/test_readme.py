@@ -76,9 +76,11 @@ def test_the_try_it_steps_give_what_the_readme_says(tmp_path: Path) -> None:
         assert out.count("sent examples/") == 2, out
 
         def all_answered() -> list[dict[str, object]] | None:
-            rows = json.loads(shell(folder, f"{intake} --json"))
+            # A message waits in the spool before its intake row exists: ask for both rows.
             sent = shell(folder, outbox).count(" sent ")
-            return rows if sent == 5 and all(r["state"] != "received" for r in rows) else None
+            rows = json.loads(shell(folder, f"{intake} --json"))
+            answered = len(rows) == 2 and all(r["state"] != "received" for r in rows)
+            return rows if sent == 5 and answered else None
 
         rows = wait_for(all_answered, what="both examples judged and every reply sent")
         # "GZ-<assessment year>-000001": the year that the moment of receipt counts in.
