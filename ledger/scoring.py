@@ -4,7 +4,8 @@ Each function records one event with who (`by`), when (`at`) and from where (`so
 a message id, `solicit:CODE` …) and checks it against the rulebook; none of them stores points.
 Points are read back through `item_points`/`event_points`, under whatever rulebook is in force,
 so a rule change or an undo recomputes cleanly. The editors' email commands call these same
-functions. A mistake raises `ScoringError` with one line that names the item, unit or rule.
+functions. A mistake raises a `ScoringError` with one line that names the item, unit or rule;
+its class says what kind of mistake it is, for callers that answer in their own words.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ class ScoringError(UserError):
     """An event that cannot be recorded (unknown item, rule or level; a duplicate)."""
 
 
+class AlreadyRecorded(ScoringError):
+    """The same adoption, bonus level or clue is already live on the item (or already undone)."""
+
+
+class NeedsAdoption(ScoringError):
+    """A bonus that counts only on an adopted item, asked for an item not adopted."""
+
+
+class NotCurrent(ScoringError):
+    """The item is withdrawn (superseded by a revision) and scores no more."""
+
+
+class NotScored(ScoringError):
+    """The unit named is the office itself, which is not scored."""
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What was recorded: the event id (for an undo) and the points it is worth now."""
@@ -52,7 +69,7 @@ def _item(session: Session, tracking_no: str) -> Submission:
     if item is None:
         raise ScoringError(f"no item with tracking number {tracking_no}")
     if item.status == "withdrawn":
-        raise ScoringError(f"item {tracking_no} is withdrawn and cannot score")
+        raise NotCurrent(f"item {tracking_no} is withdrawn and cannot score")
     return item
 
 
@@ -116,7 +133,7 @@ def record_adoption(
         raise ScoringError(str(exc)) from None
     for ev in live_events(session, item.id):
         if ev.kind == "adoption" and name_key(ev.rule) == name_key(pub.name):
-            raise ScoringError(f"item {tracking_no} is already adopted in {pub.name}")
+            raise AlreadyRecorded(f"item {tracking_no} is already adopted in {pub.name}")
     ev = _add(
         session,
         ScoreEvent(
@@ -159,14 +176,14 @@ def record_bonus(
         raise ScoringError(str(exc)) from None
     events = live_events(session, item.id)
     if rule.requires_adoption and not any(e.kind in ("adoption", "clue") for e in events):
-        raise ScoringError(f"item {tracking_no} is not adopted; {rule.name} needs an adoption")
+        raise NeedsAdoption(f"item {tracking_no} is not adopted; {rule.name} needs an adoption")
     for ev in events:
         if (
             ev.kind == "bonus"
             and name_key(ev.rule) == name_key(rule.name)
             and ev.level == chosen.name
         ):
-            raise ScoringError(f"item {tracking_no} already has {rule.name} {chosen.name}")
+            raise AlreadyRecorded(f"item {tracking_no} already has {rule.name} {chosen.name}")
     ev = _add(
         session,
         ScoreEvent(
@@ -217,7 +234,7 @@ def record_clue(
         raise ScoringError(f"rulebook {rulebook.name} has no [clues]")
     item = _item(session, tracking_no)
     if any(e.kind == "clue" for e in live_events(session, item.id)):
-        raise ScoringError(f"item {tracking_no} is already taken up as a clue")
+        raise AlreadyRecorded(f"item {tracking_no} is already taken up as a clue")
     ev = _add(
         session,
         ScoreEvent(
@@ -259,7 +276,7 @@ def record_deduction(
     if unit is None:
         raise ScoringError(f"no unit with code {unit_code}")
     if unit.sequence == "office":
-        raise ScoringError(f"unit {unit_code} is the office itself and is not scored")
+        raise NotScored(f"unit {unit_code} is the office itself and is not scored")
     if dedupe_key is not None and session.scalar(
         select(ScoreEvent.id).where(ScoreEvent.dedupe_key == dedupe_key)
     ):
@@ -290,7 +307,7 @@ def undo_event(
     if ev is None:
         raise ScoringError(f"no scoring event {event_id}")
     if ev.undone_at is not None:
-        raise ScoringError(f"scoring event {event_id} is already undone")
+        raise AlreadyRecorded(f"scoring event {event_id} is already undone")
     ev.undone_at = _aware(at)
     ev.undone_by = by
     ev.undo_source = source

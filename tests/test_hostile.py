@@ -261,8 +261,14 @@ def test_a_message_over_the_time_budget_is_set_aside_and_the_next_filed(tmp_path
             attachment=("材料.docx", long_docx_text()),
         )
         office.instance.start()
-        send(office.port, "liming@th.gz.test", ordinary_item(0))  # the first one warms up
-        assert wait_judged(office, "ordinary-0@th.gz.test").state == "filed"
+        # The first items warm the filer up (imports, templates, the database's first pages);
+        # on a loaded machine the very first may itself overrun a one-second budget.
+        for n in (0, 10, 11):
+            send(office.port, "liming@th.gz.test", ordinary_item(n))
+            if wait_judged(office, f"ordinary-{n}@th.gz.test").state == "filed":
+                break
+        else:
+            raise AssertionError("no ordinary item was filed within the budget")
         send(office.port, "liming@th.gz.test", slow)
         send(office.port, "liming@th.gz.test", ordinary_item(1))
         started = time.monotonic()

@@ -56,21 +56,21 @@ def _key(text: str) -> str:
     return name_key(fold(text))
 
 
-# What scoring's one-line English refusals mean for the desk (matched on their wording).
-_SCORING_REFUSALS = (
-    ("already", "already_recorded"),
-    ("is not adopted", "requires_adoption"),
-    ("withdrawn", "item_not_current"),
-    ("office itself", "unknown_unit"),
+# What scoring's refusals mean for the desk, by their class; any other is `scoring_refused`
+# with scoring's own line.
+_SCORING_REFUSALS: tuple[tuple[type[scoring.ScoringError], str], ...] = (
+    (scoring.AlreadyRecorded, "already_recorded"),
+    (scoring.NeedsAdoption, "requires_adoption"),
+    (scoring.NotCurrent, "item_not_current"),
+    (scoring.NotScored, "unknown_unit"),
 )
 
 
 def _refusal(exc: scoring.ScoringError) -> Refused:
-    text = str(exc)
-    for phrase, code in _SCORING_REFUSALS:
-        if phrase in text:
+    for kind, code in _SCORING_REFUSALS:
+        if isinstance(exc, kind):
             return Refused(code)
-    return Refused("scoring_refused", text)
+    return Refused("scoring_refused", str(exc))
 
 
 class DeskScoring:

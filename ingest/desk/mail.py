@@ -1,0 +1,324 @@
+"""What the desk sends: the forward of a filed item to the editors (with its reply key), the
+confirmation to the editor who commanded, and the notice to the unit whose item was decided."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tomllib
+from datetime import datetime, timedelta
+from decimal import Decimal
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ingest.desk.keys import forward_message_id
+from ingest.desk.reply import LineOutcome, Reply
+from ingest.desk.scoring import DeskScoring
+from ingest.replies import TEMPLATE_DIR, ReplyWriter, readdressed, wire_bytes
+from ingest.settings import DeskSettings
+from ledger.calendar import quarter_of
+from ledger.editors import editor_addresses, unit_officers
+from ledger.filing import queue_mail
+from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
+from ledger.rulebook import Rulebook
+from parser.classify import OWN_MARKER_HEADER
+from parser.commands import Script
+from parser.types import DecodedMessage, Problem
+
+log = logging.getLogger(__name__)
+LARGE_FORWARD_BYTES = 1_000_000  # forwards above this are flushed one by one
+
+
+class DeskMail:
+    def __init__(
+        self,
+        settings: DeskSettings,
+        rulebook: Rulebook,
+        replies: ReplyWriter,
+        scoring: DeskScoring,
+        language: str = "zh-Hans",
+    ) -> None:
+        self.settings = settings
+        self.rulebook = rulebook
+        self.replies = replies
+        self.scoring = scoring
+        self.zone = settings.office.zone
+        self.reasons: dict[str, str] = tomllib.loads(
+            (TEMPLATE_DIR / language / "desk_reasons.toml").read_text(encoding="utf-8")
+        )
+
+    def explain(self, code: str, detail: str = "") -> str:
+        text = self.reasons.get(code, code)
+        return f"{text}（{detail}）" if detail else text
+
+    def recipients(self, session: Session) -> list[str]:
+        configured = self.settings.mailboxes.desk_forward
+        return list(configured) if configured else editor_addresses(session)
+
+    def _mail(
+        self,
+        *,
+        to: str,
+        subject: str,
+        kind: str,
+        template: str,
+        context: dict[str, Any],
+        now: datetime,
+        reply_to: str | None = None,
+        message_id: str | None = None,
+        in_reply_to: DecodedMessage | None = None,
+    ) -> EmailMessage:
+        msg = EmailMessage()
+        local, _, domain = self.replies.sender.partition("@")
+        msg["From"] = Address(display_name=self.replies.sender_name, username=local, domain=domain)
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = message_id or (
+            f"<mailroom.{kind}.{secrets.token_hex(8)}@{domain or 'localhost'}>"
+        )
+        if reply_to:
+            msg["Reply-To"] = reply_to
+        if in_reply_to is not None and in_reply_to.message_id:
+            msg["In-Reply-To"] = in_reply_to.message_id
+            msg["References"] = " ".join([*in_reply_to.references, in_reply_to.message_id])
+        msg["Auto-Submitted"] = "auto-generated" if kind == "desk" else "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg[OWN_MARKER_HEADER] = kind
+        context = {**context, "office_name": self.replies.sender_name, "now": now}
+        text = self.replies.env.get_template(f"{template}.txt.j2").render(context)
+        html = self.replies.env.get_template(f"{template}.html.j2").render(context)
+        msg.set_content(text, charset="utf-8")
+        msg.add_alternative(html, subtype="html", charset="utf-8")
+        return msg
+
+    # --- the forward ---------------------------------------------------------------------------
+
+    def forward(
+        self,
+        session: Session,
+        item: Submission,
+        unit: Unit,
+        raw: bytes,
+        warnings: tuple[Problem, ...],
+        key: str,
+        now: datetime,
+    ) -> int:
+        """Queue the forward of a filed item to every desk recipient; returns how many."""
+        recipients = self.recipients(session)
+        if not recipients:
+            log.warning("item %s filed but no editor is registered to forward it to", item.id)
+            return 0
+        local, _, domain = self.settings.mailboxes.desk.partition("@")
+        reply_to = str(Address(display_name="编辑台", username=f"{local}+{key}", domain=domain))
+        quarter = quarter_of(item.received_at, self.zone, self.rulebook.calendar)
+        context = {
+            "item": item,
+            "unit": unit,
+            "quarter": quarter.label,
+            "received_local": self.replies.local_time(item.received_at),
+            "warnings": [self.replies.explain(w) for w in warnings],
+            "key": key,
+            "examples": self.scoring.example_tags(),
+        }
+        subject = f"【待编】{item.tracking_no} {unit.name}：{item.title} [#{key}]"
+
+        def message_id() -> str:
+            return forward_message_id(key, secrets.token_hex(8), domain)
+
+        # Every recipient gets the same forward: render and serialise it once, then readdress.
+        msg = self._mail(
+            to=recipients[0],
+            subject=subject,
+            kind="desk",
+            template="desk_forward",
+            context=context,
+            now=now,
+            reply_to=reply_to,
+            message_id=message_id(),
+        )
+        # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
+        # original's own lines may be longer than SMTP allows.
+        msg.add_attachment(
+            raw,
+            maintype="application",
+            subtype="octet-stream",
+            filename=f"{item.tracking_no}.eml",
+        )
+        wire = wire_bytes(msg)
+        del msg
+        for n, to in enumerate(recipients):
+            copy = wire if n == 0 else readdressed(wire, {"To": to, "Message-ID": message_id()})
+            row = queue_mail(
+                session,
+                kind="desk",
+                to_address=to,
+                subject=subject,
+                message=copy,
+                now=now,
+                intake_id=item.intake_id,
+            )
+            if len(copy) > LARGE_FORWARD_BYTES:
+                # Written out and let go at once: a large original is held once, not per editor.
+                session.flush()
+                session.expunge(row)
+            del copy, row
+        return len(recipients)
+
+    # --- the unit's notices ------------------------------------------------------------------
+
+    def notices(self, reply: Reply) -> None:
+        """A notice to each unit whose item was decided by this reply (to its author, else
+        to the unit's officers)."""
+        session = reply.session
+        for notice in reply.notices.values():
+            if not notice.events:
+                continue
+            recipients = []
+            if notice.item.author_id is not None:
+                author = session.get(Person, notice.item.author_id)
+                if author is not None:
+                    recipients.append(author.email.lower())
+            recipients = recipients or unit_officers(session, notice.unit.id)
+            verbs = {verb for verb, _ in notice.events}
+            headline = (
+                "退回修改"
+                if "return" in verbs
+                else "已采用"
+                if "adopt" in verbs
+                else "不采用"
+                if "decline" in verbs
+                else "采用已撤销"
+            )
+            subject = f"信息处理通知：{notice.item.tracking_no} {headline}"
+            context = {
+                "unit": notice.unit,
+                "item": notice.item,
+                "events": notice.events,
+                "headline": headline,
+            }
+            for to in recipients:
+                msg = self._mail(
+                    to=to,
+                    subject=subject,
+                    kind="notice",
+                    template="notice",
+                    context=context,
+                    now=reply.now,
+                )
+                queue_mail(
+                    session,
+                    kind="notice",
+                    to_address=to,
+                    subject=subject,
+                    message=wire_bytes(msg),
+                    now=reply.now,
+                    intake_id=reply.intake_id,
+                )
+
+    # --- the editor's confirmation -----------------------------------------------------------
+
+    def confirm(
+        self,
+        session: Session,
+        intake: Intake,
+        msg: DecodedMessage,
+        to: str,
+        outcomes: list[LineOutcome],
+        script: Script,
+        now: datetime,
+        problem: str | None = None,
+    ) -> None:
+        applied = [o for o in outcomes if o.applied]
+        if not applied:
+            # Refusals to one editor are rate limited like refusals to units (forged mail).
+            since = now - timedelta(hours=1)
+            recent = session.scalar(
+                select(func.count(OutboundMessage.id))
+                .join(Intake, Intake.id == OutboundMessage.intake_id)
+                .where(
+                    OutboundMessage.kind == "confirmation",
+                    func.lower(OutboundMessage.to_address) == to.lower(),
+                    OutboundMessage.created_at >= since,
+                    Intake.state == "command_refused",
+                )
+            )
+            if (recent or 0) >= self.settings.refusals_per_hour:
+                intake.reasons = [*intake.reasons, "refusal_rate_limited"]
+                return
+        totals: dict[tuple[int, str], dict[str, Any]] = {}
+        for o in applied:
+            if o.unit_id is None:
+                continue
+            at = o.counted_at or now
+            quarter = quarter_of(at, self.zone, self.rulebook.calendar).label
+            if (o.unit_id, quarter) not in totals:
+                unit = session.get(Unit, o.unit_id)
+                assert unit is not None
+                points = self.scoring.unit_total(session, unit, at)
+                totals[(o.unit_id, quarter)] = {
+                    "unit": unit,
+                    "quarter": quarter,
+                    "points": None if points is None else points_text(points),
+                }
+        rows = [
+            {
+                "source": o.line.source,
+                "applied": o.applied,
+                "tracking_no": o.tracking_no,
+                "label": o.label,
+                "reason": self.explain(o.code, o.detail) if o.code else "",
+                "code": o.code,
+            }
+            for o in outcomes
+        ]
+        ignored = [ln.source for ln in script.lines if ln.header]
+        if problem is not None:
+            headline = "未执行"
+        elif applied and len(applied) == len(outcomes):
+            headline = "已全部登记"
+        elif applied:
+            headline = f"已登记 {len(applied)} 条，未执行 {len(outcomes) - len(applied)} 条"
+        else:
+            headline = "未执行"
+        context = {
+            "rows": rows,
+            "totals": list(totals.values()),
+            "headers": ignored,
+            "headline": headline,
+            "problem": self.explain(problem) if problem else None,
+            "problem_code": problem,
+            "original_subject": msg.subject,
+        }
+        subject = f"编辑台确认：{headline}（{msg.subject or '无主题'}）"
+        reply = self._mail(
+            to=to,
+            subject=subject,
+            kind="confirmation",
+            template="confirmation",
+            context=context,
+            now=now,
+            in_reply_to=msg,
+        )
+        queue_mail(
+            session,
+            kind="confirmation",
+            to_address=to,
+            subject=subject,
+            message=wire_bytes(reply),
+            now=now,
+            intake_id=intake.id,
+        )
+
+
+def points_text(points: Decimal | int) -> str:
+    """`2`, `-4`, `3.5`: whole numbers without a decimal point."""
+    value = Decimal(points)
+    return (
+        str(value.quantize(Decimal(1))) if value == value.to_integral() else str(value.normalize())
+    )
