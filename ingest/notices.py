@@ -8,20 +8,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
-from ingest.replies import TEMPLATE_DIR, wire_bytes
+from ingest.replies import TEMPLATE_DIR
 from ingest.settings import Mailboxes, Office
+from ledger.compose import Sender, compose, message_id, wire_bytes
 from ledger.db import Ledger
-from ledger.filing import queue_mail
 from ledger.models import Solicitation, Unit
+from ledger.outbox import enqueue
 from ledger.solicit import claim_mail, due_reminders, officers_of
-from parser.classify import OWN_MARKER_HEADER
 
 
 class SolicitMailer:
@@ -48,7 +46,7 @@ class SolicitMailer:
         self.zone = zone
 
     def build(
-        self, kind: str, sol: Solicitation, unit: Unit, to: str, message_id: str, now: datetime
+        self, kind: str, sol: Solicitation, unit: Unit, to: str, msgid: str, now: datetime
     ) -> EmailMessage:
         deadline = sol.deadline.astimezone(self.zone).strftime("%Y年%m月%d日 %H:%M")
         context = {
@@ -60,30 +58,25 @@ class SolicitMailer:
             "mailbox": self.reply_to,
             "office_name": self.sender_name,
         }
-        msg = EmailMessage()
-        local, _, domain = self.sender.partition("@")
-        msg["From"] = Address(display_name=self.sender_name, username=local, domain=domain)
-        msg["To"] = to
-        msg["Reply-To"] = self.reply_to
         if kind == "solicit_notice":
-            msg["Subject"] = f"【约稿】{sol.code} {sol.topic}"
+            subject = f"【约稿】{sol.code} {sol.topic}"
         else:
-            msg["Subject"] = f"【约稿提醒】{sol.code} {sol.topic}（{deadline}截止）"
-        msg["Date"] = format_datetime(now)
-        msg["Message-ID"] = message_id
-        msg["Auto-Submitted"] = "auto-generated"
-        msg[OWN_MARKER_HEADER] = kind
-        msg.set_content(self.env.get_template(f"{kind}.txt.j2").render(context), charset="utf-8")
-        msg.add_alternative(
-            self.env.get_template(f"{kind}.html.j2").render(context),
-            subtype="html",
-            charset="utf-8",
+            subject = f"【约稿提醒】{sol.code} {sol.topic}（{deadline}截止）"
+        return compose(
+            kind=kind,
+            sender=Sender(self.sender, self.sender_name),
+            to=to,
+            subject=subject,
+            text=self.env.get_template(f"{kind}.txt.j2").render(context),
+            html=self.env.get_template(f"{kind}.html.j2").render(context),
+            now=now,
+            msgid=msgid,
+            reply_to=self.reply_to,
         )
-        return msg
 
     def new_message_id(self, sol: Solicitation, kind: str) -> str:
-        _, _, domain = self.sender.rpartition("@")
-        return make_msgid(idstring=f"mailroom.{kind}.{sol.id}", domain=domain or None)
+        """One Message-ID for every officer of a unit: a reply to any of them names the 约稿."""
+        return message_id(kind, self.sender.rpartition("@")[2], tag=str(sol.id))
 
 
 def _queue(
@@ -92,12 +85,12 @@ def _queue(
     officers = officers_of(session, unit.id)
     if not officers:
         return 0
-    message_id = mailer.new_message_id(sol, kind)
-    if not claim_mail(session, sol.id, unit.id, kind.removeprefix("solicit_"), message_id, now):
+    msgid = mailer.new_message_id(sol, kind)
+    if not claim_mail(session, sol.id, unit.id, kind.removeprefix("solicit_"), msgid, now):
         return 0
     for person in officers:
-        msg = mailer.build(kind, sol, unit, person.email, message_id, now)
-        queue_mail(
+        msg = mailer.build(kind, sol, unit, person.email, msgid, now)
+        enqueue(
             session,
             kind="notice",
             to_address=person.email,

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
-
 from ingest.settings import Outbound
+from ledger import outbox
 from ledger.db import Ledger
 from ledger.models import OutboundMessage
 
@@ -144,31 +142,26 @@ def deliver_due(
     while not should_stop():
         with ledger.transaction() as session:
             now = clock()
-            row = session.scalars(_due(session, now).limit(1)).first()
+            row = outbox.claim_due(session, now)
             if row is None:
                 return sent
-            row.attempts += 1
             try:
                 transport.send(row.id, mail_from, row.to_address, row.message)
             except RelayUnavailable as exc:
                 # Nothing will get through now: every due message waits for the same retry.
-                row.last_error = f"{exc}"[:2000]
-                row.next_attempt_at = now + retry.delay(row.attempts)
-                others = _due(session, now).where(OutboundMessage.id != row.id)
-                session.execute(
-                    update(OutboundMessage)
-                    .where(OutboundMessage.id.in_(others.with_only_columns(OutboundMessage.id)))
-                    .values(next_attempt_at=row.next_attempt_at)
-                )
+                later = now + retry.delay(row.attempts)
+                outbox.retry_later(row, f"{exc}", later)
+                session.flush()
+                outbox.postpone_due(session, now, later)
                 log.warning("relay unavailable (%s); next attempt at %s", exc, _at(row))
                 return sent
             except Exception as exc:
-                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                error = f"{type(exc).__name__}: {exc}"
                 if _permanent(exc) or row.attempts >= retry.max_attempts:
-                    row.state = "failed"
+                    outbox.mark_failed(row, error)
                     log.error("outbox %s to %s failed: %s", row.id, row.to_address, row.last_error)
                 else:
-                    row.next_attempt_at = now + retry.delay(row.attempts)
+                    outbox.retry_later(row, error, now + retry.delay(row.attempts))
                     log.warning(
                         "outbox %s to %s: %s; next attempt at %s",
                         row.id,
@@ -177,23 +170,9 @@ def deliver_due(
                         _at(row),
                     )
                 continue
-            row.state = "sent"
-            row.sent_at = now
-            row.last_error = None
+            outbox.mark_sent(row, now)
             sent += 1
     return sent
-
-
-def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
-    """Queued rows whose time has come, oldest first; rows another instance holds are skipped."""
-    query = (
-        select(OutboundMessage)
-        .where(OutboundMessage.state == "queued", OutboundMessage.next_attempt_at <= now)
-        .order_by(OutboundMessage.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query
 
 
 def _at(row: OutboundMessage) -> str:

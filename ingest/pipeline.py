@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from ingest.budget import WATCHDOG, TooSlow, statement_timeout
 from ingest.desk import Desk
-from ingest.replies import ReplyWriter, wire_bytes
+from ingest.replies import ReplyWriter
 from ingest.settings import IntakeSettings
 from ledger import intake as intake_log
 from ledger.calendar import parse_period, quarter_of
+from ledger.compose import wire_bytes
 from ledger.db import Ledger
 from ledger.filing import (
     Sender,
@@ -32,12 +33,12 @@ from ledger.filing import (
     file_submission,
     find_sender,
     next_tracking_no,
-    queue_mail,
     refusals_since,
     unit_items_of,
 )
 from ledger.intake import ImapOrigin
 from ledger.models import Intake, Submission, Unit
+from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
 from parser import Limits, classify, decode_message, validate
@@ -271,7 +272,7 @@ class Pipeline:
                 received_at=case.arrival.received_at,
                 now=case.now,
             )
-            queue_mail(
+            enqueue(
                 case.session,
                 kind="postmaster",
                 to_address=operator,
@@ -409,7 +410,7 @@ class Pipeline:
             warnings=tuple(case.warnings),
             now=case.now,
         )
-        queue_mail(
+        enqueue(
             case.session,
             kind="receipt",
             to_address=msg.from_address,
@@ -476,7 +477,7 @@ class Pipeline:
                 received_at=received_at,
                 now=now,
             )
-        queue_mail(
+        enqueue(
             case.session,
             kind="refusal",
             to_address=to,

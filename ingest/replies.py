@@ -5,16 +5,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from parser.classify import OWN_MARKER_HEADER
+from ledger.compose import Sender, compose
 from parser.types import DecodedMessage, Problem
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -25,45 +22,6 @@ class Explained:
     code: str
     text: str
     fix: str
-
-
-def wire_bytes(msg: EmailMessage) -> bytes:
-    """The message as it goes on the wire: CRLF line endings, lines within SMTP's limit."""
-    return msg.as_bytes(policy=policy.SMTP)
-
-
-def readdressed(wire: bytes, headers: dict[str, str]) -> bytes:
-    """A copy of `wire_bytes` output with some top-level headers given new values.
-
-    Serialising a message costs far more than folding two header lines, so a message that goes
-    to several people alike (the desk forward) is serialised once and readdressed per person.
-    Each named header must occur exactly once in the message.
-    """
-    head, sep, body = wire.partition(b"\r\n\r\n")
-    fields: list[bytearray] = []
-    for line in head.split(b"\r\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\r\n" + line
-        else:
-            fields.append(bytearray(line))
-    wanted = {name.lower(): name for name in headers}
-    seen: set[str] = set()
-    out = []
-    for field in fields:
-        name = bytes(field).split(b":", 1)[0].decode("ascii", "replace").strip().lower()
-        if name in wanted:
-            if name in seen:
-                raise ValueError(f"header {wanted[name]} occurs more than once")
-            seen.add(name)
-            key = wanted[name]
-            stored = policy.SMTP.header_store_parse(key, headers[key])
-            out.append(policy.SMTP.fold_binary(*stored).removesuffix(b"\r\n"))
-        else:
-            out.append(bytes(field))
-    missing = set(wanted) - seen
-    if missing:
-        raise ValueError(f"headers not in the message: {', '.join(sorted(missing))}")
-    return b"\r\n".join(out) + sep + body
 
 
 _HOUR = 60  # minutes
@@ -98,6 +56,7 @@ class ReplyWriter:
         )
         self.sender = sender
         self.sender_name = sender_name
+        self.from_ = Sender(sender, sender_name)
         self.zone = zone
 
     def explain(self, problem: Problem) -> Explained:
@@ -122,24 +81,16 @@ class ReplyWriter:
         context: dict[str, Any],
         template: str | None = None,
     ) -> EmailMessage:
-        msg = EmailMessage()
-        local, _, domain = self.sender.partition("@")
-        msg["From"] = Address(display_name=self.sender_name, username=local, domain=domain)
-        msg["To"] = to
-        msg["Subject"] = subject
-        msg["Date"] = format_datetime(context["now"])
-        msg["Message-ID"] = make_msgid(idstring=f"mailroom.{kind}", domain=domain or None)
-        if original.message_id:
-            msg["In-Reply-To"] = original.message_id
-            msg["References"] = " ".join([*original.references, original.message_id])
-        msg["Auto-Submitted"] = "auto-replied"
-        msg["X-Auto-Response-Suppress"] = "All"
-        msg[OWN_MARKER_HEADER] = kind
-        text = self.env.get_template(f"{template or kind}.txt.j2").render(context)
-        html = self.env.get_template(f"{template or kind}.html.j2").render(context)
-        msg.set_content(text, charset="utf-8")
-        msg.add_alternative(html, subtype="html", charset="utf-8")
-        return msg
+        return compose(
+            kind=kind,
+            sender=self.from_,
+            to=to,
+            subject=subject,
+            text=self.env.get_template(f"{template or kind}.txt.j2").render(context),
+            html=self.env.get_template(f"{template or kind}.html.j2").render(context),
+            now=context["now"],
+            answering=original,
+        )
 
     def receipt(
         self,

@@ -163,28 +163,3 @@ def file_submission(
     session.add(filed)
     session.flush()
     return filed
-
-
-def queue_mail(
-    session: Session,
-    *,
-    kind: str,
-    to_address: str,
-    subject: str,
-    message: bytes,
-    now: datetime,
-    intake_id: int | None = None,
-) -> OutboundMessage:
-    row = OutboundMessage(
-        kind=kind,
-        to_address=to_address,
-        subject=subject,
-        message=message,
-        intake_id=intake_id,
-        state="queued",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(row)
-    return row

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, cast
 from mailroom.app import App
 from mailroom.config import REPORT_KINDS
 from mailroom.errors import UserError
-from parser.classify import OWN_MARKER_HEADER
 
 if TYPE_CHECKING:  # the report modules (openpyxl, APScheduler) load only when used
     from reports.deliver import ReportSettings
@@ -32,7 +31,6 @@ def report_settings(app: App) -> ReportSettings:
         sender=cfg.sender_address,
         sender_name=cfg.outbound.from_name,
         recipients=cfg.reports.recipients,
-        headers={OWN_MARKER_HEADER: "report"},
     )
 
 

@@ -9,13 +9,10 @@ queues nothing (its insert waits for the first transaction, then does nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
-from email import policy
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from functools import partial
 
 from sqlalchemy import select
@@ -23,9 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger.calendar import quarter_of
+from ledger.compose import Attachment, Sender, compose, message_id, readdressed, wire_bytes
 from ledger.db import Ledger
-from ledger.filing import queue_mail
 from ledger.models import Person, ReportSend, Unit
+from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
 from reports.build import build_report, office_name, report_period
 from reports.model import QuarterlyReport, Report, ReportKind, StreakNotice
@@ -46,7 +44,6 @@ class ReportSettings:
     sender: str
     sender_name: str
     recipients: tuple[str, ...] = ()  # office leaders, besides the registry's leaders
-    headers: Mapping[str, str] = field(default_factory=dict)  # extra headers on every mail
 
 
 @dataclass(frozen=True)
@@ -102,43 +99,46 @@ def unit_leaders(session: Session, unit_code: str, role: str) -> list[Recipient]
 class Composed:
     """A mail rendered once; each recipient gets it with their own To and Message-ID."""
 
-    rest: bytes  # every other header and the body, on the wire
+    wire: bytes
+    kind: str
     domain: str
 
     def to(self, recipient: Recipient) -> bytes:
-        head = EmailMessage()
         local, _, domain = recipient.address.partition("@")
-        head["To"] = Address(display_name=recipient.name, username=local, domain=domain)
-        head["Message-ID"] = make_msgid(idstring="mailroom.report", domain=self.domain or None)
-        # A message of headers only ends with the blank line that separates the body: drop it.
-        return head.as_bytes(policy=policy.SMTP).removesuffix(b"\r\n") + self.rest
+        to = Address(display_name=recipient.name, username=local, domain=domain)
+        return readdressed(
+            self.wire, {"To": str(to), "Message-ID": message_id(self.kind, self.domain)}
+        )
 
 
-def compose(
+def compose_report(
     settings: ReportSettings,
     *,
+    kind: str,
     subject: str,
     text: str,
     html: str,
     now: datetime,
     attachment: tuple[str, bytes] | None = None,
 ) -> Composed:
-    """A report mail: text and HTML alternatives, and the .xlsx if any; addressed later."""
-    msg = EmailMessage()
-    local, _, domain = settings.sender.partition("@")
-    msg["From"] = Address(display_name=settings.sender_name, username=local, domain=domain)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    for name, value in settings.headers.items():
-        msg[name] = value
-    msg.set_content(text, charset="utf-8")
-    msg.add_alternative(html, subtype="html", charset="utf-8")
+    """A report mail (`report`) or a streak notice (`notice`): text and HTML alternatives, and
+    the .xlsx if any; addressed to each recipient later."""
+    sender = Sender(settings.sender, settings.sender_name)
+    attachments: tuple[Attachment, ...] = ()
     if attachment is not None:
         filename, data = attachment
-        msg.add_attachment(data, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=filename)
-    return Composed(msg.as_bytes(policy=policy.SMTP), domain)
+        attachments = (Attachment(filename, data, *XLSX_TYPE),)
+    msg = compose(
+        kind=kind,
+        sender=sender,
+        to="undisclosed-recipients:;",
+        subject=subject,
+        text=text,
+        html=html,
+        now=now,
+        attachments=attachments,
+    )
+    return Composed(wire_bytes(msg), kind, sender.domain)
 
 
 def send_once(
@@ -166,7 +166,7 @@ def send_once(
     ).scalar_one_or_none()
     if send_id is None:
         return False
-    row = queue_mail(
+    row = enqueue(
         session,
         kind=kind,
         to_address=recipient.address,
@@ -241,7 +241,8 @@ def send_notices(
 
         def message(r: Recipient, n: StreakNotice = notice, s: str = subject) -> bytes:
             text, html = writer.notice(n, report.header, r.name or "")
-            return compose(settings, subject=s, text=text, html=html, now=now).to(r)
+            mail = compose_report(settings, kind="notice", subject=s, text=text, html=html, now=now)
+            return mail.to(r)
 
         summary.add(
             _send_each(
@@ -293,8 +294,9 @@ def send_report(
     writer = writer or ReportWriter()
     report = build(ledger, rulebook, settings, kind, label, now.astimezone(settings.zone).date())
     text, html = writer.text(report), writer.html(report)
-    mail = compose(
+    mail = compose_report(
         settings,
+        kind="report",
         subject=report.header.title,
         text=text,
         html=html,

@@ -19,7 +19,8 @@ import dkim
 import pytest
 from sqlalchemy import func, select, text
 
-from ingest.desk import reply_key
+from ingest.desk import find_keys, reply_key
+from ingest.desk.keys import forward_message_id
 from ingest.pipeline import Arrival, Outcome
 from ledger.audit import verify_chain
 from ledger.demo import load_demo
@@ -129,7 +130,7 @@ def test_each_filed_item_goes_to_every_editor_with_its_reply_key(app: App) -> No
     assert first["Reply-To"].addresses[0].addr_spec == f"desk+{KEY1}@mailroom.test"
     assert str(first["Subject"]).startswith("【待编】GZ-2026-000001 天河区：")
     assert f"[#{KEY1}]" in str(first["Subject"])
-    assert str(first["Message-ID"]).startswith(f"<desk.{KEY1}.")
+    assert str(first["Message-ID"]).startswith(f"<mailroom.desk.{KEY1}.")
     assert first["Auto-Submitted"] == "auto-generated"
     text_part = plain(first)
     assert "登记编号：GZ-2026-000001" in text_part and "李明" in text_part
@@ -544,3 +545,14 @@ def test_init_makes_the_reply_key_secret_when_the_config_sets_none(
     )
     assert main(["--config", str(config), "init"]) == 0
     assert "reply-key secret: from the config" in capsys.readouterr().out
+
+
+def test_a_key_in_a_forwards_message_id_of_either_style_is_found() -> None:
+    """A reply that kept only References: today's forwards and those of earlier versions."""
+    for msgid in (forward_message_id(KEY1, "mailroom.test"), f"<desk.{KEY1}.0a1b2c3d@x.test>"):
+        raw = (
+            "From: chenjing@gzb.gz.test\r\nTo: inf@mailroom.test\r\nSubject: 回复\r\n"
+            f"Message-ID: <r1@gzb.gz.test>\r\nReferences: {msgid}\r\n\r\n采用 穗府信息\r\n"
+        ).encode()
+        found = find_keys(SECRET, decode_message(raw), "desk@mailroom.test")
+        assert (found.items, found.invalid) == ({1: "references"}, 0), msgid

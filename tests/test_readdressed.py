@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from ingest.replies import readdressed, wire_bytes
+from ledger.compose import readdressed, wire_bytes
 
 
 def build(to: str, message_id: str) -> EmailMessage:

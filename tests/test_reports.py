@@ -39,7 +39,6 @@ SETTINGS = ReportSettings(
     sender="inf@mailroom.test",
     sender_name="政务信息处",
     recipients=("mishuzhang@gz.gov.test", "ZHANGWEI@yx.gz.test"),
-    headers={"X-Mailroom-Origin": "report"},
 )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import dkim
 
+from ledger.compose import message_id
 from parser.normalize import fold
 from parser.types import DecodedMessage
 
@@ -31,7 +32,8 @@ _KEY_MAC_CHARS = 20  # 100 bits of HMAC-SHA256, base32
 # takes ſ and K (Kelvin), none of which a key holds.
 _KEY = r"([0-9]{1,12})-([a-z2-7]{20})"
 _KEY_IN_SUBJECT = re.compile(r"\[#" + _KEY + r"\]", re.IGNORECASE | re.ASCII)
-_KEY_IN_MSGID = re.compile(r"<desk\." + _KEY + r"\.", re.IGNORECASE | re.ASCII)
+# A forward's Message-ID: `<mailroom.desk.<key>.…>` (earlier versions: `<desk.<key>.…>`).
+_KEY_IN_MSGID = re.compile(r"<(?:mailroom\.)?desk\." + _KEY + r"\.", re.IGNORECASE | re.ASCII)
 _TRACKING_IN_SUBJECT = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,16}-\d{4}-\d{1,9})(?!\d)", re.ASCII)
 
 
@@ -91,9 +93,9 @@ def tracking_numbers_in(subject: str) -> set[str]:
     return {m.group(1).upper() for m in _TRACKING_IN_SUBJECT.finditer(subject)}
 
 
-def forward_message_id(key: str, token: str, domain: str) -> str:
+def forward_message_id(key: str, domain: str) -> str:
     """A forward's Message-ID, which carries its key back in a reply's References."""
-    return f"<desk.{key}.{token}@{domain or 'localhost'}>"
+    return message_id("desk", domain, tag=key)
 
 
 def dkim_passes(raw: bytes, from_domain: str, dns_txt: DnsTxt | None) -> bool:

@@ -4,13 +4,11 @@ confirmation to the editor who commanded, and the notice to the unit whose item 
 from __future__ import annotations
 
 import logging
-import secrets
 import tomllib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,14 +17,14 @@ from sqlalchemy.orm import Session
 from ingest.desk.keys import forward_message_id
 from ingest.desk.reply import LineOutcome, Reply
 from ingest.desk.scoring import DeskScoring
-from ingest.replies import TEMPLATE_DIR, ReplyWriter, readdressed, wire_bytes
+from ingest.replies import TEMPLATE_DIR, ReplyWriter
 from ingest.settings import DeskSettings
 from ledger.calendar import quarter_of
+from ledger.compose import Attachment, compose, readdressed, wire_bytes
 from ledger.editors import editor_addresses, unit_officers
-from ledger.filing import queue_mail
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
+from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
-from parser.classify import OWN_MARKER_HEADER
 from parser.commands import Script
 from parser.types import DecodedMessage, Problem
 
@@ -72,30 +70,22 @@ class DeskMail:
         reply_to: str | None = None,
         message_id: str | None = None,
         in_reply_to: DecodedMessage | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> EmailMessage:
-        msg = EmailMessage()
-        local, _, domain = self.replies.sender.partition("@")
-        msg["From"] = Address(display_name=self.replies.sender_name, username=local, domain=domain)
-        msg["To"] = to
-        msg["Subject"] = subject
-        msg["Date"] = format_datetime(now)
-        msg["Message-ID"] = message_id or (
-            f"<mailroom.{kind}.{secrets.token_hex(8)}@{domain or 'localhost'}>"
-        )
-        if reply_to:
-            msg["Reply-To"] = reply_to
-        if in_reply_to is not None and in_reply_to.message_id:
-            msg["In-Reply-To"] = in_reply_to.message_id
-            msg["References"] = " ".join([*in_reply_to.references, in_reply_to.message_id])
-        msg["Auto-Submitted"] = "auto-generated" if kind == "desk" else "auto-replied"
-        msg["X-Auto-Response-Suppress"] = "All"
-        msg[OWN_MARKER_HEADER] = kind
         context = {**context, "office_name": self.replies.sender_name, "now": now}
-        text = self.replies.env.get_template(f"{template}.txt.j2").render(context)
-        html = self.replies.env.get_template(f"{template}.html.j2").render(context)
-        msg.set_content(text, charset="utf-8")
-        msg.add_alternative(html, subtype="html", charset="utf-8")
-        return msg
+        return compose(
+            kind=kind,
+            sender=self.replies.from_,
+            to=to,
+            subject=subject,
+            text=self.replies.env.get_template(f"{template}.txt.j2").render(context),
+            html=self.replies.env.get_template(f"{template}.html.j2").render(context),
+            now=now,
+            answering=in_reply_to,
+            msgid=message_id,
+            reply_to=reply_to,
+            attachments=attachments,
+        )
 
     # --- the forward ---------------------------------------------------------------------------
 
@@ -129,7 +119,7 @@ class DeskMail:
         subject = f"【待编】{item.tracking_no} {unit.name}：{item.title} [#{key}]"
 
         def message_id() -> str:
-            return forward_message_id(key, secrets.token_hex(8), domain)
+            return forward_message_id(key, self.replies.from_.domain)
 
         # Every recipient gets the same forward: render and serialise it once, then readdress.
         msg = self._mail(
@@ -141,20 +131,15 @@ class DeskMail:
             now=now,
             reply_to=reply_to,
             message_id=message_id(),
-        )
-        # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
-        # original's own lines may be longer than SMTP allows.
-        msg.add_attachment(
-            raw,
-            maintype="application",
-            subtype="octet-stream",
-            filename=f"{item.tracking_no}.eml",
+            # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
+            # original's own lines may be longer than SMTP allows.
+            attachments=(Attachment(f"{item.tracking_no}.eml", raw),),
         )
         wire = wire_bytes(msg)
         del msg
         for n, to in enumerate(recipients):
             copy = wire if n == 0 else readdressed(wire, {"To": to, "Message-ID": message_id()})
-            row = queue_mail(
+            row = enqueue(
                 session,
                 kind="desk",
                 to_address=to,
@@ -211,7 +196,7 @@ class DeskMail:
                     context=context,
                     now=reply.now,
                 )
-                queue_mail(
+                enqueue(
                     session,
                     kind="notice",
                     to_address=to,
@@ -305,7 +290,7 @@ class DeskMail:
             now=now,
             in_reply_to=msg,
         )
-        queue_mail(
+        enqueue(
             session,
             kind="confirmation",
             to_address=to,

@@ -1,0 +1,86 @@
+"""The outbox: every mail Mailroom sends waits here until the next hop has taken it.
+
+`enqueue` adds a composed mail inside the caller's transaction (so a receipt exists exactly
+when its item does); the sender (`ingest.outbound`) takes one due row at a time with
+`claim_due`, then marks it `sent`, puts it back for a later attempt, or marks it `failed`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from ledger.models import OutboundMessage
+
+STATES = ("queued", "sent", "failed")
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    to_address: str,
+    subject: str,
+    message: bytes,
+    now: datetime,
+    intake_id: int | None = None,
+) -> OutboundMessage:
+    """Queue one mail (its wire bytes), due now."""
+    row = OutboundMessage(
+        kind=kind,
+        to_address=to_address,
+        subject=subject,
+        message=message,
+        intake_id=intake_id,
+        state="queued",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
+    """Queued rows whose time has come, oldest first; rows another instance holds are skipped."""
+    query = (
+        select(OutboundMessage)
+        .where(OutboundMessage.state == "queued", OutboundMessage.next_attempt_at <= now)
+        .order_by(OutboundMessage.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def claim_due(session: Session, now: datetime) -> OutboundMessage | None:
+    """The oldest due row, counted as one more attempt; on PostgreSQL it stays locked until the
+    transaction ends, so another sender skips it. None when nothing is due."""
+    row = session.scalars(_due(session, now).limit(1)).first()
+    if row is not None:
+        row.attempts += 1
+    return row
+
+
+def mark_sent(row: OutboundMessage, now: datetime) -> None:
+    row.state, row.sent_at, row.last_error = "sent", now, None
+
+
+def mark_failed(row: OutboundMessage, error: str) -> None:
+    row.state, row.last_error = "failed", error[:2000]
+
+
+def retry_later(row: OutboundMessage, error: str, at: datetime) -> None:
+    row.last_error, row.next_attempt_at = error[:2000], at
+
+
+def postpone_due(session: Session, now: datetime, until: datetime) -> None:
+    """Every other due row waits until `until` too (the relay is away for all of them)."""
+    others = _due(session, now).with_only_columns(OutboundMessage.id)
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(others), OutboundMessage.next_attempt_at <= now)
+        .values(next_attempt_at=until)
+    )
