@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.calendar import Period, parse_period
@@ -113,19 +113,11 @@ class _ItemEvent(ScoredEvent, Protocol):
     def unit_id(self) -> int: ...
 
 
-def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
-    """The live item events of the items received in `period`, by item: plain rows of the
-    columns points are read from (a decade's quarter holds tens of thousands; ORM objects
-    cost several times as much to load)."""
-    rows = session.execute(
-        select(
-            ScoreEvent.id,
-            ScoreEvent.submission_id,
-            Submission.unit_id,
-            ScoreEvent.kind,
-            ScoreEvent.rule,
-            ScoreEvent.level,
-        )
+def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
+    """The live item events (adoption, bonus, clue) of the items received in `period` and
+    not withdrawn, oldest first: the one query every per-item calculation of points reads."""
+    return (
+        select(*columns)
         .join(Submission, ScoreEvent.submission_id == Submission.id)
         .where(
             ScoreEvent.kind.in_(ITEM_KINDS),
@@ -136,11 +128,68 @@ def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]
         )
         .order_by(ScoreEvent.id)
     )
+
+
+def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
+    """The live item events of the items received in `period`, by item: plain rows of the
+    columns points are read from (a decade's quarter holds tens of thousands; ORM objects
+    cost several times as much to load)."""
+    rows = session.execute(
+        _live_item_events(
+            period,
+            ScoreEvent.id,
+            ScoreEvent.submission_id,
+            Submission.unit_id,
+            ScoreEvent.kind,
+            ScoreEvent.rule,
+            ScoreEvent.level,
+        )
+    )
     by_item: dict[int, list[_ItemEvent]] = defaultdict(list)
     for ev in rows:
         assert ev.submission_id is not None
         by_item[ev.submission_id].append(ev)
     return by_item
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """An adopted item (or a clue taken up) of a period with its live events and its points."""
+
+    tracking_no: str
+    unit_name: str
+    title: str
+    events: tuple[ScoreEvent, ...]
+    points: int
+
+
+def best_items(
+    session: Session, rulebook: Rulebook, period: Period, limit: int
+) -> list[ScoredItem]:
+    """The period's adopted items by their points, best first (then by tracking number)."""
+    rows = session.execute(
+        _live_item_events(period, ScoreEvent, Submission, Unit.name).join(
+            Unit, Submission.unit_id == Unit.id
+        )
+    ).all()
+    events: dict[int, list[ScoreEvent]] = defaultdict(list)
+    items: dict[int, tuple[Submission, str]] = {}
+    for ev, item, unit_name in rows:
+        events[item.id].append(ev)
+        items[item.id] = (item, unit_name)
+    scored = [
+        ScoredItem(
+            tracking_no=item.tracking_no,
+            unit_name=unit_name,
+            title=item.title,
+            events=tuple(events[item_id]),
+            points=item_points(rulebook, events[item_id]),
+        )
+        for item_id, (item, unit_name) in items.items()
+        if any(e.kind in ("adoption", "clue") for e in events[item_id])
+    ]
+    scored.sort(key=lambda e: (-e.points, e.tracking_no))
+    return scored[:limit]
 
 
 def standings(

@@ -7,7 +7,6 @@ below, which turn the ledger's answers into the plain rows of `reports.model`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import tzinfo
 from decimal import Decimal
 
@@ -16,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from ledger import standings as ledger_standings
 from ledger.calendar import Period
-from ledger.models import ScoreEvent, SolicitationAnswer, Submission, Unit
+from ledger.models import ScoreEvent, SolicitationAnswer
 from ledger.rulebook import Rulebook
-from ledger.scoring import ITEM_KINDS, item_points
 from reports.model import CoreMember, ExcellentItem, StandingRow, StreakNotice
 
 # The columns that say where a unit's points come from (bonuses and deductions have their own).
@@ -116,37 +114,16 @@ def excellent_items(
     session: Session, rulebook: Rulebook, period: Period, zone: tzinfo, limit: int
 ) -> list[ExcellentItem]:
     """The period's best items (优秀信息篇目) by their points, best first, at most `limit`."""
-    rows = session.execute(
-        select(ScoreEvent, Submission, Unit.name)
-        .join(Submission, ScoreEvent.submission_id == Submission.id)
-        .join(Unit, Submission.unit_id == Unit.id)
-        .where(
-            ScoreEvent.kind.in_(ITEM_KINDS),
-            ScoreEvent.undone_at.is_(None),
-            Submission.status != "withdrawn",
-            Submission.received_at >= period.start,
-            Submission.received_at < period.end,
-        )
-        .order_by(ScoreEvent.id)
-    ).all()
-    events: dict[int, list[ScoreEvent]] = defaultdict(list)
-    items: dict[int, tuple[Submission, str]] = {}
-    for ev, item, unit_name in rows:
-        events[item.id].append(ev)
-        items[item.id] = (item, unit_name)
-    scored = [
+    return [
         ExcellentItem(
             tracking_no=item.tracking_no,
-            unit_name=unit_name,
+            unit_name=item.unit_name,
             title=item.title,
-            publication=_adoption_text(events[item_id]),
-            points=as_points(item_points(rulebook, events[item_id])),
+            publication=_adoption_text(list(item.events)),
+            points=as_points(item.points),
         )
-        for item_id, (item, unit_name) in items.items()
-        if any(e.kind in ("adoption", "clue") for e in events[item_id])
+        for item in ledger_standings.best_items(session, rulebook, period, limit)
     ]
-    scored.sort(key=lambda e: (-e.points, e.tracking_no))
-    return scored[:limit]
 
 
 def core_team(
