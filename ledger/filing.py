@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ledger.calendar import Period
 from ledger.models import Intake, OutboundMessage, Person, Submission, TrackingCounter, Unit
 from parser.types import SenderContext
 from parser.types import Submission as ParsedItem
@@ -163,3 +164,27 @@ def file_submission(
     session.add(filed)
     session.flush()
     return filed
+
+
+def item_by_tracking_no(session: Session, tracking_no: str) -> tuple[Submission, str] | None:
+    """A filed item and its unit's code."""
+    row = session.execute(
+        select(Submission, Unit.code)
+        .join(Unit, Submission.unit_id == Unit.id)
+        .where(Submission.tracking_no == tracking_no)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def items_in(
+    session: Session, period: Period | None = None, unit_code: str | None = None
+) -> list[tuple[Submission, str]]:
+    """Filed items (received in `period`, of one unit), oldest first, with their unit's code."""
+    query = select(Submission, Unit.code).join(Unit, Submission.unit_id == Unit.id)
+    if period is not None:
+        query = query.where(
+            Submission.received_at >= period.start, Submission.received_at < period.end
+        )
+    if unit_code:
+        query = query.where(Unit.code == unit_code)
+    return [(item, code) for item, code in session.execute(query.order_by(Submission.id))]

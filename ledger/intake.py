@@ -141,3 +141,19 @@ def unhashed_copies(session: Session, message_id: str) -> list[Intake]:
             )
         )
     )
+
+
+def log_entries(session: Session, state: str | None = None) -> list[tuple[Intake, str | None]]:
+    """The intake log, oldest first, each row with the tracking number it was filed under."""
+    query = select(Intake, Submission.tracking_no).outerjoin(
+        Submission, Submission.intake_id == Intake.id
+    )
+    if state:
+        query = query.where(Intake.state == state)
+    return [(intake, tracking) for intake, tracking in session.execute(query.order_by(Intake.id))]
+
+
+def imap_origins(session: Session) -> dict[int, ImapMessage]:
+    """Where each IMAP-polled intake was first found on the server (account, folder, UID)."""
+    rows = session.scalars(select(ImapMessage).order_by(ImapMessage.id.desc())).all()
+    return {row.intake_id: row for row in rows}

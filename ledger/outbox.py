@@ -84,3 +84,8 @@ def postpone_due(session: Session, now: datetime, until: datetime) -> None:
         .where(OutboundMessage.id.in_(others), OutboundMessage.next_attempt_at <= now)
         .values(next_attempt_at=until)
     )
+
+
+def listing(session: Session) -> list[OutboundMessage]:
+    """Every mail in the outbox, oldest first."""
+    return list(session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))

@@ -25,9 +25,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--generate", action="store_true", help="make a strong passphrase and print it once"
     )
 
+    editor.set_defaults(run=cmd_editor)
+
     audit = sub.add_parser("audit", help="the audit log of points and desk decisions")
     asub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     asub.add_parser("verify", help="check the hash chain of the audit log")
+    audit.set_defaults(run=cmd_audit)
 
 
 def _read_passphrase() -> str:

@@ -1,0 +1,272 @@
+"""What came in and what goes out: `mailroom ingest`, `intake list`, `items`, `outbox`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ingest.door import take
+from ingest.pipeline import Arrival
+from ingest.settings import MAILBOX_KINDS
+from ledger import filing, outbox
+from ledger import intake as intake_log
+from ledger.calendar import parse_period, quarter_of
+from ledger.models import ScoreEvent, Submission
+from ledger.scoring import event_points, item_points, live_events
+from mailroom.app import App
+from mailroom.commands.output import instant, iso, print_json, shorten, table
+from mailroom.errors import UserError
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = sub.add_parser("ingest", help="run the pipeline on .eml files")
+    ingest.add_argument("files", nargs="+", metavar="FILE.eml")
+    ingest.add_argument("--mailbox", choices=MAILBOX_KINDS, default="daily")
+    ingest.add_argument("--received-at", help="ISO 8601 time of receipt (default: now)")
+    ingest.add_argument("--no-send", action="store_true", help="queue replies, do not send")
+    ingest.add_argument("--json", action="store_true")
+    ingest.set_defaults(run=cmd_ingest)
+
+    intake = sub.add_parser("intake", help="the intake log")
+    isub = intake.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ilist = isub.add_parser("list", help="every message with its state and reasons")
+    ilist.add_argument("--json", action="store_true")
+    ilist.add_argument("--state", help="only messages in this state")
+    intake.set_defaults(run=cmd_intake)
+
+    items = sub.add_parser("items", help="filed items")
+    itsub = items.add_subparsers(dest="action", required=True, metavar="ACTION")
+    itlist = itsub.add_parser("list")
+    itlist.add_argument("--period", help="2026Q1, 2026 or 2026-03")
+    itlist.add_argument("--unit", help="unit code")
+    itlist.add_argument("--json", action="store_true")
+    itshow = itsub.add_parser("show")
+    itshow.add_argument("tracking_no", metavar="TRACKING")
+    itshow.add_argument("--json", action="store_true")
+    items.set_defaults(run=cmd_items)
+
+    mail = sub.add_parser("outbox", help="outgoing mail and its state")
+    mail.add_argument("--json", action="store_true")
+    mail.add_argument("--send", action="store_true", help="send what is due now")
+    mail.set_defaults(run=cmd_outbox)
+
+
+def cmd_ingest(app: App, args: argparse.Namespace) -> int:
+    received_at = instant(app, args.received_at, "--received-at")
+    results: list[dict[str, Any]] = []
+    for name in args.files:
+        path = Path(name)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+        outcome = take(
+            app.pipeline,
+            raw,
+            Arrival(mailbox=args.mailbox, channel="file", received_at=received_at),
+        )
+        assert outcome is not None  # only a concurrent copy of one arrival is taken elsewhere
+        results.append(
+            {
+                "file": str(path),
+                "intake_id": outcome.intake_id,
+                "state": outcome.state,
+                "reasons": list(outcome.reasons),
+                "tracking_no": outcome.tracking_no,
+            }
+        )
+    if not args.no_send:
+        app.deliver()
+    if args.json:
+        print_json(results)
+    else:
+        for r in results:
+            extra = f" {r['tracking_no']}" if r["tracking_no"] else ""
+            reasons = f" ({', '.join(r['reasons'])})" if r["reasons"] else ""
+            print(f"{r['file']}: {r['state']}{extra}{reasons}")
+    return 0
+
+
+def cmd_intake(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.reader() as session:
+        rows = intake_log.log_entries(session, args.state)
+        origins = intake_log.imap_origins(session)
+    data: list[dict[str, Any]] = []
+    for intake, tracking in rows:
+        origin = origins.get(intake.id)
+        data.append(
+            {
+                "id": intake.id,
+                "message_id": intake.message_id,
+                "mailbox": intake.mailbox,
+                "channel": intake.channel,
+                "imap": None
+                if origin is None
+                else {
+                    "account": origin.account,
+                    "folder": origin.folder,
+                    "uidvalidity": origin.uidvalidity,
+                    "uid": origin.uid,
+                },
+                "from": intake.from_address,
+                "subject": intake.subject,
+                "received_at": iso(intake.received_at),
+                "state": intake.state,
+                "reasons": list(intake.reasons),
+                "tracking_no": tracking,
+            }
+        )
+    if args.json:
+        print_json(data)
+    else:
+        table(
+            [
+                [
+                    str(d["id"]),
+                    str(d["received_at"])[:19],
+                    d["mailbox"],
+                    _origin_text(d),
+                    d["state"],
+                    ",".join(d["reasons"]),
+                    d["tracking_no"] or "",
+                    shorten(d["subject"]),
+                ]
+                for d in data
+            ],
+            ["id", "received (UTC)", "mailbox", "via", "state", "reasons", "tracking", "subject"],
+        )
+    return 0
+
+
+def _origin_text(row: dict[str, Any]) -> str:
+    imap = row["imap"]
+    if imap is None:
+        return str(row["channel"])
+    return f"imap {imap['account']}/{imap['folder']} uid {imap['uid']}"
+
+
+def _item_json(
+    app: App, item: Submission, unit_code: str, events: list[ScoreEvent]
+) -> dict[str, Any]:
+    zone = app.config.zone
+    return {
+        "tracking_no": item.tracking_no,
+        "unit_code": unit_code,
+        "title": item.title,
+        "status": item.status,
+        "mailbox": item.mailbox,
+        "received_at": iso(item.received_at),
+        "period": quarter_of(item.received_at, zone, app.rulebook.calendar).label,
+        "body_chars": item.body_chars,
+        "attachment_chars": item.attachment_chars,
+        # Derived from the item's live events under the rulebook (SPEC §2), never stored.
+        "points": item_points(app.rulebook, events),
+        "adoptions": [
+            {
+                "event": ev.id,
+                "kind": ev.kind,
+                "name": ev.rule,
+                "level": ev.level,
+                "points": event_points(app.rulebook, ev),
+                "by": ev.recorded_by,
+                "at": iso(ev.occurred_at),
+            }
+            for ev in events
+        ],
+    }
+
+
+def cmd_items(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.reader() as session:
+        if args.action == "show":
+            row = filing.item_by_tracking_no(session, args.tracking_no)
+            if row is None:
+                raise UserError(f"no item with tracking number {args.tracking_no}")
+            item, code = row
+            data = _item_json(app, item, code, live_events(session, item.id))
+            data.update(
+                body=item.body,
+                signoff={
+                    "unit": item.signoff_unit,
+                    "author": item.signoff_author,
+                    "phone": item.signoff_phone,
+                    "date": item.signoff_date.isoformat() if item.signoff_date else None,
+                    "approver": item.approver or None,
+                },
+                attachment_name=item.attachment_name,
+                warnings=list(item.warnings),
+            )
+            if args.json:
+                print_json(data)
+            else:
+                for key, value in data.items():
+                    print(f"{key}: {value}")
+            return 0
+        period = None
+        if args.period:
+            try:
+                period = parse_period(args.period, app.config.zone, app.rulebook.calendar)
+            except ValueError as exc:
+                raise UserError(f"--period {exc}") from None
+        rows = filing.items_in(session, period, args.unit)
+        data_list = [
+            _item_json(app, item, code, live_events(session, item.id)) for item, code in rows
+        ]
+    if args.json:
+        print_json(data_list)
+    else:
+        table(
+            [
+                [
+                    d["tracking_no"],
+                    d["unit_code"],
+                    d["period"],
+                    d["status"],
+                    str(d["body_chars"]),
+                    str(d["points"]),
+                    shorten(d["title"]),
+                ]
+                for d in data_list
+            ],
+            ["tracking", "unit", "period", "status", "字数", "points", "title"],
+        )
+    return 0
+
+
+def cmd_outbox(app: App, args: argparse.Namespace) -> int:
+    if args.send:
+        app.deliver()
+    with app.ledger.reader() as session:
+        data: list[dict[str, Any]] = [
+            {
+                "id": r.id,
+                "to": r.to_address,
+                "subject": r.subject,
+                "kind": r.kind,
+                "state": r.state,
+                "attempts": r.attempts,
+                "created_at": iso(r.created_at),
+                "sent_at": iso(r.sent_at),
+                "last_error": r.last_error,
+            }
+            for r in outbox.listing(session)
+        ]
+    if args.json:
+        print_json(data)
+    else:
+        table(
+            [
+                [
+                    str(d["id"]),
+                    d["kind"],
+                    d["state"],
+                    str(d["attempts"]),
+                    d["to"],
+                    shorten(d["subject"]),
+                ]
+                for d in data
+            ],
+            ["id", "kind", "state", "tries", "to", "subject"],
+        )
+    return 0

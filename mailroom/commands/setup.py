@@ -1,0 +1,84 @@
+"""Setting up and running: `mailroom init`, `serve`, `send-examples`, `registry`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailroom.app import App, migrate
+from mailroom.commands.desk import ensure_reply_key_secret
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    init = sub.add_parser("init", help="create or upgrade the database")
+    init.add_argument("--demo", action="store_true", help="load the Guangzhou sample registry")
+    init.set_defaults(run=cmd_init)
+
+    serve = sub.add_parser("serve", help="run the SMTP listener, worker and sender")
+    serve.add_argument(
+        "--no-process",
+        action="store_true",
+        help="accept and spool mail only; process it at the next normal start",
+    )
+    serve.set_defaults(run=cmd_serve)
+
+    examples = sub.add_parser(
+        "send-examples",
+        help="send example items to the running serve, dated today as a mail client would",
+    )
+    examples.add_argument("files", nargs="+", metavar="FILE.eml")
+    examples.set_defaults(run=cmd_send_examples)
+
+    registry = sub.add_parser("registry", help="import or export units and people")
+    rsub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rimp = rsub.add_parser("import", help="import .csv or .xlsx files (all or nothing)")
+    rimp.add_argument("files", nargs="+", metavar="FILE")
+    rexp = rsub.add_parser("export", help="export to .xlsx (both tables) or .csv (one)")
+    rexp.add_argument("file", metavar="FILE")
+    rexp.add_argument("--table", choices=("units", "people"), help="which table, for .csv")
+    registry.set_defaults(run=cmd_registry)
+
+
+def cmd_init(app: App, args: argparse.Namespace) -> int:
+    migrate(app.config.database.url)
+    print(f"database ready: {app.config.database.url}")
+    print(f"reply-key secret: from the {ensure_reply_key_secret(app)}")
+    if args.demo:
+        from ledger.demo import load_demo
+
+        with app.ledger.transaction() as session:
+            summary = load_demo(session)
+        print(f"demo registry loaded: {summary}")
+    return 0
+
+
+def cmd_serve(app: App, args: argparse.Namespace) -> int:
+    from mailroom.service import serve
+
+    serve(app, process=not args.no_process)
+    return 0
+
+
+def cmd_send_examples(app: App, args: argparse.Namespace) -> int:
+    from mailroom.examples import send_examples
+
+    for line in send_examples(app.config, [Path(f) for f in args.files], datetime.now(UTC)):
+        print(line)
+    return 0
+
+
+def cmd_registry(app: App, args: argparse.Namespace) -> int:
+    from ledger.registry import export_registry, import_registry
+
+    if args.action == "import":
+        paths = [Path(f) for f in args.files]
+        with app.ledger.transaction() as session:
+            summary = import_registry(session, paths)
+        print(f"imported: {summary}")
+        return 0
+    path = Path(args.file)
+    with app.ledger.reader() as session:
+        export_registry(session, path, args.table)
+    print(f"exported to {path}")
+    return 0
