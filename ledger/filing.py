@@ -1,4 +1,4 @@
-"""Ledger operations of intake: who is the sender, tracking numbers, filing, the outbox."""
+"""Ledger operations of intake: who is the sender, tracking numbers, filing, the items."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mailroom report`: a period's report written out, shown, or sent (SPEC §5)."""
+"""`mailroom report`: a period's report written out, shown, or sent (SPEC §6)."""
 
 from __future__ import annotations
 
