@@ -168,9 +168,14 @@ class Pipeline:
                     self._judge(session, intake, raw, arrival)
             except TooSlow:
                 log.warning(
-                    "message %s took more than %d s; quarantined (too_slow)", intake.id, budget
+                    "message %s took more than %d s of CPU time; quarantined (too_slow)",
+                    intake.id,
+                    budget,
                 )
-                error = f"filing it took more than {budget} s ([intake] time_budget_seconds)"
+                error = (
+                    f"filing it took more than {budget} s of CPU time "
+                    "([intake] time_budget_seconds)"
+                )
                 self._set_aside(intake, raw, "too_slow", error)
             except Exception:
                 log.exception("message %s quarantined", intake.id)
