@@ -76,7 +76,7 @@ class SolicitMailer:
 
     def new_message_id(self, sol: Solicitation, kind: str) -> str:
         """One Message-ID for every officer of a unit: a reply to any of them names the 约稿."""
-        return message_id(kind, self.sender.rpartition("@")[2], tag=str(sol.id))
+        return message_id(kind, Sender(self.sender, self.sender_name).domain, tag=str(sol.id))
 
 
 def _queue(
