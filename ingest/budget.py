@@ -9,7 +9,8 @@ does not come back at all is the filing process's parent's to stop (see `mailroo
 The budget is CPU time of the filing thread, not time on the wall: what a message costs is
 what it makes Mailroom compute. A busy machine (the filing process runs at a lower priority
 than the listener) or a wait on the database slows filing without being the message's doing;
-waits are bounded apart, by the database's statement timeout and the parent's kill.
+waits are bounded on the wall apart: by `wall_limit` here, by the database's statement
+timeout, and (for a process stuck in C code) by the parent's kill.
 """
 
 from __future__ import annotations
@@ -37,7 +38,19 @@ def statement_timeout(budget: float) -> float:
 
 
 class TooSlow(Exception):
-    """The budgeted block ran past its time."""
+    """The budgeted block used up its CPU time."""
+
+
+class TooLong(TooSlow):
+    """The budgeted block ran past its time on the wall (`wall_limit`): it waits on something
+    that does not answer (a name server, a lock), or the machine gives it no time at all."""
+
+
+def wall_limit(budget: float) -> float:
+    """How long on the wall a budgeted block may take, whatever CPU time it used: past the
+    budget and a grace, but before the parent's kill (`kill_after`), so that the filing process
+    sets the message aside itself whenever it still runs Python."""
+    return budget + KILL_GRACE_SECONDS
 
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
@@ -52,51 +65,59 @@ def thread_cpu_seconds(thread_id: int) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread_id))
 
 
+WATCH_FLOOR_SECONDS = 0.05  # the watchdog looks at most this often; a deadline may pass by it
+
+
 class Watchdog:
-    """CPU-time deadlines of budgeted blocks, one per thread, watched by one daemon thread.
+    """Deadlines of budgeted blocks, one per thread, watched by one daemon thread: the thread's
+    CPU time, and a later one on the wall (`wall_limit`).
 
     A thread's CPU time grows at most as fast as the wall clock, so sleeping for what is left
-    of the nearest deadline never sleeps past it.
+    of the nearest deadline never sleeps past it. An entry is removed (under the lock) before
+    its thread leaves the block, so a thread's CPU clock is only read while it lives.
     """
 
-    def __init__(self, cpu_seconds: Callable[[int], float] = thread_cpu_seconds) -> None:
+    def __init__(
+        self,
+        cpu_seconds: Callable[[int], float] = thread_cpu_seconds,
+        wall_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cpu_seconds = cpu_seconds
+        self.wall_clock = wall_clock
         self._cond = threading.Condition()
-        self._deadlines: dict[int, float] = {}
+        self._deadlines: dict[int, tuple[float, float]] = {}  # thread → (CPU, wall)
         self._fired: set[int] = set()
         self._thread: threading.Thread | None = None
-
-    def _left(self, thread_id: int, deadline: float) -> float:
-        try:
-            return deadline - self.cpu_seconds(thread_id)
-        except OSError:  # the thread is gone: nothing left to watch
-            return float("inf")
 
     def _watch(self) -> None:
         with self._cond:
             while True:
-                waits = []
-                for thread_id, deadline in list(self._deadlines.items()):
-                    left = self._left(thread_id, deadline)
-                    if left <= 0:
+                waits = [3600.0]
+                now = self.wall_clock()
+                for thread_id, (cpu_deadline, wall_deadline) in list(self._deadlines.items()):
+                    cpu_left = cpu_deadline - self.cpu_seconds(thread_id)
+                    wall_left = wall_deadline - now
+                    if cpu_left <= 0 or wall_left <= 0:
                         del self._deadlines[thread_id]
                         self._fired.add(thread_id)
-                        _raise_in(thread_id, TooSlow)
-                    elif left != float("inf"):
-                        waits.append(left)
+                        _raise_in(thread_id, TooSlow if cpu_left <= 0 else TooLong)
                     else:
-                        del self._deadlines[thread_id]
-                self._cond.wait(max(min(waits, default=3600.0), 0.001))
+                        waits.append(min(cpu_left, wall_left))
+                self._cond.wait(max(min(waits), WATCH_FLOOR_SECONDS))
 
     @contextmanager
     def budget(self, seconds: float) -> Iterator[None]:
-        """Run the block with `seconds` of CPU time; past them `TooSlow` is raised in it."""
+        """Run the block with `seconds` of CPU time (and `wall_limit(seconds)` on the wall);
+        past them `TooSlow` (`TooLong`) is raised in it."""
         thread_id = threading.get_ident()
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="budget", daemon=True)
                 self._thread.start()
-            self._deadlines[thread_id] = self.cpu_seconds(thread_id) + seconds
+            self._deadlines[thread_id] = (
+                self.cpu_seconds(thread_id) + seconds,
+                self.wall_clock() + wall_limit(seconds),
+            )
             self._cond.notify()
         try:
             yield

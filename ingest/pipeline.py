@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ingest.budget import WATCHDOG, TooSlow, statement_timeout
+from ingest.budget import WATCHDOG, TooLong, TooSlow, statement_timeout, wall_limit
 from ingest.desk import Desk
 from ingest.replies import ReplyWriter
 from ingest.settings import IntakeSettings
@@ -164,18 +164,17 @@ class Pipeline:
                 return self._outcome(session, done)
             intake = self._new_intake(session, raw, arrival)
             try:
-                with WATCHDOG.budget(budget), session.begin_nested():
+                # The budget ends inside the savepoint: a TooSlow that lands as the block ends
+                # rolls the judgement back with it, never after it was kept.
+                with session.begin_nested(), WATCHDOG.budget(budget):
                     self._judge(session, intake, raw, arrival)
-            except TooSlow:
-                log.warning(
-                    "message %s took more than %d s of CPU time; quarantined (too_slow)",
-                    intake.id,
-                    budget,
-                )
-                error = (
-                    f"filing it took more than {budget} s of CPU time "
-                    "([intake] time_budget_seconds)"
-                )
+            except TooSlow as exc:
+                if isinstance(exc, TooLong):
+                    what = f"{wall_limit(budget):g} s on the wall (waiting, or given no CPU)"
+                else:
+                    what = f"{budget} s of CPU time"
+                log.warning("message %s took more than %s; quarantined (too_slow)", intake.id, what)
+                error = f"filing it took more than {what} ([intake] time_budget_seconds)"
                 self._set_aside(intake, raw, "too_slow", error)
             except Exception:
                 log.exception("message %s quarantined", intake.id)

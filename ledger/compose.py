@@ -93,11 +93,10 @@ def compose(
     msg["Message-ID"] = msgid or message_id(kind, sender.domain)
     if reply_to:
         msg["Reply-To"] = reply_to
-    answers = answering is not None and bool(answering.message_id)
     if answering is not None and answering.message_id:
         msg["In-Reply-To"] = answering.message_id
         msg["References"] = " ".join([*answering.references, answering.message_id])
-    msg[AUTO_SUBMITTED_HEADER] = "auto-replied" if answers else "auto-generated"
+    msg[AUTO_SUBMITTED_HEADER] = "auto-replied" if answering is not None else "auto-generated"
     msg[SUPPRESS_HEADER] = "All"
     msg[OWN_MARKER_HEADER] = kind
     msg.set_content(text, charset="utf-8")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ingest.budget import TooSlow, Watchdog, thread_cpu_seconds
+from ingest.budget import TooLong, TooSlow, Watchdog, kill_after, thread_cpu_seconds, wall_limit
 
 
 def test_a_thread_computing_past_its_budget_is_stopped() -> None:
@@ -46,3 +46,17 @@ def test_each_thread_is_measured_by_its_own_cpu_clock() -> None:
         pass
     other.join(timeout=10)
     assert spent["idle"] < 0.1
+
+
+def test_a_thread_waiting_past_the_wall_limit_is_stopped_too() -> None:
+    """A wait that never ends (a name server that does not answer) uses no CPU: the limit on
+    the wall stops it, before the parent would have to kill the process."""
+    offset = [0.0]
+    watchdog = Watchdog(wall_clock=lambda: time.monotonic() + offset[0])
+    started = time.monotonic()
+    with pytest.raises(TooLong), watchdog.budget(0.2):
+        offset[0] = wall_limit(0.2)  # the wall moves past the limit while the thread waits
+        while time.monotonic() - started < 10:  # bounded: fails below rather than hangs
+            time.sleep(0.01)
+    assert time.monotonic() - started < 2
+    assert wall_limit(30) < kill_after(30)

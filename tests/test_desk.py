@@ -19,8 +19,8 @@ import dkim
 import pytest
 from sqlalchemy import func, select, text
 
-from ingest.desk import find_keys, reply_key
-from ingest.desk.keys import forward_message_id
+from ingest.desk import dkim_passes, find_keys, reply_key
+from ingest.desk.keys import MAX_DKIM_SIGNATURES, forward_message_id
 from ingest.pipeline import Arrival, Outcome
 from ledger.audit import verify_chain
 from ledger.demo import load_demo
@@ -556,3 +556,24 @@ def test_a_key_in_a_forwards_message_id_of_either_style_is_found() -> None:
         ).encode()
         found = find_keys(SECRET, decode_message(raw), "desk@mailroom.test")
         assert (found.items, found.invalid) == ({1: "references"}, 0), msgid
+
+
+def test_only_the_topmost_signatures_are_tried(dkim_key: tuple[bytes, bytes]) -> None:
+    """A forger's pile of signatures whose name servers never answer cannot hold the filer:
+    past `MAX_DKIM_SIGNATURES` none is looked up."""
+    lookups: list[bytes] = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        lookups.append(name)
+        return dns_for(dkim_key[1])(name, timeout)
+
+    valid = signed(fixture("reply_163_utf8_decline.eml"), dkim_key[0])
+    for before, expected in ((MAX_DKIM_SIGNATURES - 1, True), (MAX_DKIM_SIGNATURES, False)):
+        raw = valid
+        for n in range(before):  # each new signature goes on top of the valid one
+            signature = dkim.sign(raw, b"gone%d" % n, b"gzb.gz.test", dkim_key[0])
+            assert isinstance(signature, bytes)
+            raw = signature + raw
+        lookups.clear()
+        assert dkim_passes(raw, "gzb.gz.test", dns) is expected
+        assert len(lookups) == min(before + 1, MAX_DKIM_SIGNATURES)

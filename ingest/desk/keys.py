@@ -24,6 +24,8 @@ from parser.types import DecodedMessage
 
 log = logging.getLogger(__name__)
 
+MAX_DKIM_SIGNATURES = 3  # signatures tried per message, topmost first (RFC 6376 §6.1)
+
 # A TXT lookup as dkimpy calls it: (name, timeout=…) → the record's bytes, or None.
 DnsTxt = Callable[..., bytes | None]
 
@@ -99,13 +101,15 @@ def forward_message_id(key: str, domain: str) -> str:
 
 
 def dkim_passes(raw: bytes, from_domain: str, dns_txt: DnsTxt | None) -> bool:
-    """True when a DKIM signature of the From domain (or its parent) verifies."""
+    """True when a DKIM signature of the From domain (or its parent) verifies, among the
+    topmost `MAX_DKIM_SIGNATURES` (a verifier may limit how many it tries, RFC 6376 §6.1)."""
     if not from_domain:
         return False
     try:
         checker = dkim.DKIM(raw, minkey=1024)
         count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
-        for index in range(count):
+        # Each signature costs a DNS lookup that a forger can make wait: the topmost few only.
+        for index in range(min(count, MAX_DKIM_SIGNATURES)):
             ok = (
                 checker.verify(idx=index, dnsfunc=dns_txt) if dns_txt else checker.verify(idx=index)
             )
