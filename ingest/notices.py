@@ -40,8 +40,7 @@ class SolicitMailer:
             undefined=StrictUndefined,
             keep_trailing_newline=True,
         )
-        self.sender = sender
-        self.sender_name = sender_name
+        self.from_ = Sender(sender, sender_name)
         self.reply_to = reply_to
         self.zone = zone
 
@@ -56,7 +55,7 @@ class SolicitMailer:
             "topic": sol.topic,
             "deadline_local": deadline,
             "mailbox": self.reply_to,
-            "office_name": self.sender_name,
+            "office_name": self.from_.name,
         }
         if kind == "solicit_notice":
             subject = f"【约稿】{sol.code} {sol.topic}"
@@ -64,7 +63,7 @@ class SolicitMailer:
             subject = f"【约稿提醒】{sol.code} {sol.topic}（{deadline}截止）"
         return compose(
             kind=kind,
-            sender=Sender(self.sender, self.sender_name),
+            sender=self.from_,
             to=to,
             subject=subject,
             text=self.env.get_template(f"{kind}.txt.j2").render(context),
@@ -76,7 +75,7 @@ class SolicitMailer:
 
     def new_message_id(self, sol: Solicitation, kind: str) -> str:
         """One Message-ID for every officer of a unit: a reply to any of them names the 约稿."""
-        return message_id(kind, Sender(self.sender, self.sender_name).domain, tag=str(sol.id))
+        return message_id(kind, self.from_.domain, tag=str(sol.id))
 
 
 def _queue(

@@ -80,9 +80,7 @@ def postpone_due(session: Session, now: datetime, until: datetime) -> None:
     """Every other due row waits until `until` too (the relay is away for all of them)."""
     others = _due(session, now).with_only_columns(OutboundMessage.id)
     session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id.in_(others), OutboundMessage.next_attempt_at <= now)
-        .values(next_attempt_at=until)
+        update(OutboundMessage).where(OutboundMessage.id.in_(others)).values(next_attempt_at=until)
     )
 
 

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
-from email.headerregistry import Address
 from functools import partial
 
 from sqlalchemy import select
@@ -104,8 +103,7 @@ class Composed:
     domain: str
 
     def to(self, recipient: Recipient) -> bytes:
-        local, _, domain = recipient.address.partition("@")
-        to = Address(display_name=recipient.name, username=local, domain=domain)
+        to = Sender(recipient.address, recipient.name).header()
         return readdressed(
             self.wire, {"To": str(to), "Message-ID": message_id(self.kind, self.domain)}
         )

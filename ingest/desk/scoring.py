@@ -23,7 +23,6 @@ from ledger.standings import standings
 from parser.commands import Tag
 from parser.normalize import fold
 
-SCORING_VERBS = ("adopt", "bonus", "clue", "deduct")
 _EVENT = "score_event:"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from ingest.desk.reply import LineOutcome, Reply
-from ingest.desk.scoring import SCORING_VERBS, DeskScoring, Refused, Resolved
+from ingest.desk.scoring import DeskScoring, Refused, Resolved
 from ledger import audit
 from ledger.models import DeskAction, Submission, Unit
 from parser.commands import Tag
@@ -257,9 +257,10 @@ def _item(reply: Reply, result: LineOutcome) -> Submission:
 
 def _key_of(scoring: DeskScoring, reply: Reply, target: Tag, item: Submission) -> str | None:
     """Which earlier action `撤销 <target>` means, by its key (None: the latest of its verb)."""
-    if target.verb in ("decline", "return"):
+    verb = VERBS.get(target.verb)
+    if isinstance(verb, Decision):
         return target.verb
-    if target.verb in SCORING_VERBS and target.words:
+    if isinstance(verb, Scored) and target.words:
         return scoring.resolve(reply.session, target, item).key
     return None
 
