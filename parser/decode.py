@@ -543,6 +543,8 @@ def _addr_specs(value: str) -> list[tuple[str, str]] | None:
         return None  # exhaust the old one's stack): there is no reading to trust
     if [a.lower() for _, a in loose] != [a.lower() for a in strict]:
         return None
+    if any(_CONTROL.search(a) for _, a in loose):
+        return None  # no address holds a control character (RFC 5322 §3.4.1), nor can be stored
     return loose
 
 

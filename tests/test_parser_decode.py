@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from parser import decode_message
 from parser.decode import decode_bytes, decode_header, html_to_text, safe_filename
 
 
@@ -42,3 +43,16 @@ def test_attachment_names_keep_only_their_last_component() -> None:
     assert safe_filename("C:\\x\\y.docx") == "y.docx"
     assert safe_filename("..") is None
     assert safe_filename("a\x00b\r\n.doc") == "ab.doc"
+
+
+def test_an_address_with_a_control_character_is_no_address() -> None:
+    """`<\\x00liming@…>` (found by the mutation property test): not the officer's address,
+    and nothing the database could store."""
+    for control in ("\x00", "\x01", "\x7f"):
+        raw = (
+            f'From: "李明" <{control}liming@th.gz.test>\r\nTo: inf@mailroom.test, '
+            f"<x{control}@mailroom.test>\r\nSubject: a\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n"
+        ).encode()
+        msg = decode_message(raw)
+        assert msg.from_address == "", repr(control)
+        assert msg.recipients == (), repr(control)  # a header with such an address names none
