@@ -228,13 +228,22 @@ def test_sigusr1_writes_every_threads_stack_to_the_log_and_serve_goes_on(
 ) -> None:
     mailroom.start()
     assert mailroom.proc is not None
+    # serve's own word that it runs (an open port alone could be another test's serve, on a
+    # port handed out twice): only then is the handler surely in place.
+    wait_for(lambda: "mailroom: listening on" in mailroom.log.read_text(), what="serve started")
     mailroom.proc.send_signal(signal.SIGUSR1)
     # The kernel hands the signal to any thread of serve, so the dump's "Current thread" is
     # whichever one took it; the main thread, waiting in the loop run() started, is among all.
     dump = re.compile(
         r"[Tt]hread 0x[0-9a-f]+ \(most recent call first\):.*mailroom/service\.py", re.S
     )
-    wait_for(lambda: dump.search(mailroom.log.read_text()), what="a stack dump in the log")
+    try:
+        wait_for(lambda: dump.search(mailroom.log.read_text()), what="a stack dump in the log")
+    except AssertionError as exc:
+        ended = mailroom.proc.poll()
+        raise AssertionError(
+            f"{exc}; serve exit status {ended}; its log:\n{mailroom.log.read_text()[-6000:]}"
+        ) from None
     send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)  # still serving
     assert mailroom.stop() == 0
     assert "stopping: filing process stopped" in mailroom.log.read_text()
