@@ -7,14 +7,13 @@ configuration describes and hands them to `ingest.filer.run_filing`.
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import logging
 import pickle
-import signal
 import sys
 
 from ingest.filer import Filer, die_with_parent, run_filing
 from mailroom.config import Config
+from mailroom.stacks import write_stacks_on_sigusr1
 
 
 def filer_for(config: Config) -> Filer:
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-level", type=int, default=logging.INFO)
     args = p.parse_args(argv)
     die_with_parent(args.parent)
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # as serve: stacks to the log
+    write_stacks_on_sigusr1()  # as serve: stacks to the log
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s[filer]: %(message)s"
     )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import faulthandler
 import fcntl
 import logging
 import os
@@ -49,6 +48,7 @@ from mailroom.app import App, no_database
 from mailroom.errors import UserError
 from mailroom.filer import filer_for
 from mailroom.reporting import start_report_scheduler
+from mailroom.stacks import write_stacks_on_sigusr1
 
 if TYPE_CHECKING:
     from reports.schedule import ReportScheduler
@@ -426,6 +426,5 @@ def serve(app: App, *, process: bool = True) -> None:
     # aiosmtpd says five lines per connection at INFO: a flood would be millions of lines.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     with sole_instance(app.config.database.url):
-        if hasattr(signal, "SIGUSR1"):
-            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        write_stacks_on_sigusr1()
         asyncio.run(run(app, process=process))

@@ -232,8 +232,7 @@ def test_sigusr1_writes_every_threads_stack_to_the_log_and_serve_goes_on(
     # port handed out twice): only then is the handler surely in place.
     wait_for(lambda: "mailroom: listening on" in mailroom.log.read_text(), what="serve started")
     mailroom.proc.send_signal(signal.SIGUSR1)
-    # The kernel hands the signal to any thread of serve, so the dump's "Current thread" is
-    # whichever one took it; the main thread, waiting in the loop run() started, is among all.
+    # The dump is written by the main thread (mailroom.stacks), waiting in the loop run() started.
     dump = re.compile(
         r"[Tt]hread 0x[0-9a-f]+ \(most recent call first\):.*mailroom/service\.py", re.S
     )
