@@ -19,7 +19,8 @@ from ledger.compose import Sender, compose, message_id, wire_bytes
 from ledger.db import Ledger
 from ledger.models import Solicitation, Unit
 from ledger.outbox import enqueue
-from ledger.solicit import claim_mail, due_reminders, officers_of
+from ledger.rulebook import Rulebook
+from ledger.solicit import claim_mail, deduct_missing, due_reminders, officers_of
 
 
 class SolicitMailer:
@@ -128,7 +129,8 @@ def mailer_for(office: Office, mailboxes: Mailboxes) -> SolicitMailer:
 
 
 class ReminderCheck:
-    """`send_due_reminders` for a service loop: run it at most once every `every` seconds."""
+    """`send_due_reminders` for a service loop, and the missing-answer deductions of 约稿 whose
+    deadline passed (`ledger.solicit.deduct_missing`): at most once every `every` seconds."""
 
     def __init__(
         self,
@@ -137,8 +139,10 @@ class ReminderCheck:
         before: timedelta,
         every: float,
         clock: Callable[[], float] = time.monotonic,
+        rulebook: Rulebook | None = None,
     ) -> None:
         self.ledger = ledger
+        self.rulebook = rulebook
         self.mailer = mailer
         self.before = before  # a reminder goes out this long before the deadline
         self.every = every
@@ -150,6 +154,8 @@ class ReminderCheck:
         if self.next_at is not None and now < self.next_at:
             return 0
         self.next_at = now + self.every
-        return send_due_reminders(
-            self.ledger, self.mailer, before=self.before, now=datetime.now(UTC)
-        )
+        instant = datetime.now(UTC)
+        if self.rulebook is not None:
+            with self.ledger.transaction() as session:
+                deduct_missing(session, self.rulebook, instant)
+        return send_due_reminders(self.ledger, self.mailer, before=self.before, now=instant)

@@ -136,6 +136,7 @@ class Pipeline:
             attachment_chars=rulebook.attachment_chars,
             clock_skew=timedelta(minutes=settings.clock_skew_minutes),
             late_report_days=settings.late_report_days,
+            required_signoff=rulebook.required_signoff,
         )
         self.replies = replies
         self.own_addresses = (*settings.mailboxes.all_addresses(), settings.office.sender.lower())

@@ -268,7 +268,7 @@ class StoredSecret(Base):
     created_at: Mapped[datetime]
 
 
-SCORE_KINDS = ("adoption", "bonus", "clue", "deduction")
+SCORE_KINDS = ("adoption", "bonus", "clue", "deduction", "unit_bonus")
 
 
 class ScoreEvent(Base):

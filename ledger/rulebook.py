@@ -1,8 +1,11 @@
 """The rulebook (SPEC §5.2): scoring and limits as data, loaded from TOML and validated.
 
 The code knows the concepts — publication, grade, bonus (cumulative or highest-only), clue,
-deduction, sequence target, direct-report share, streak, core team — never one office's
-numbers. A rulebook that cannot be used raises `RulebookError` naming the file and the key.
+deduction, unit bonus, sequence with its titles and targets, monthly quota with a rate bonus,
+per-unit task table, payments in yuan, award quotas, direct-report share, streak, core team,
+required sign-off elements, a revision's effective date — never one office's numbers or names.
+A rulebook that cannot be used raises `RulebookError` naming the file and the key.
+docs/rulebooks.md documents every key.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import functools
 import tomllib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +22,19 @@ from parser.errors import UserError
 
 RULEBOOK_DIR = Path(__file__).parent / "rulebooks"
 
-# Registry sequences a rulebook may give targets to (`office` is never ranked).
-RANKED_SEQUENCES = ("district", "dept_a", "dept_b", "direct")
+# The office's own unit is in every registry and never ranked; its name in a registry file.
+OFFICE = "office"
+OFFICE_NAMES = ("office", "本办")
 NOTIFY_ROLES = ("supervising_leader", "principal_leader")
 BONUS_MODES = ("cumulative", "highest")
+METRICS = ("points", "count")
+QUOTA_PERIODS = ("month", "quarter", "year")
+QUOTA_COUNTS = ("submitted", "adopted")
+# Sign-off elements a rulebook may require (SPEC §3.3); the parser knows how to read each.
+SIGNOFF_ELEMENTS = ("unit", "author", "phone", "date", "approver")
+SIGNOFF_DEFAULT = ("unit", "author", "phone", "date")
 MAX_POINTS = 10_000
+MAX_YUAN = 1_000_000
 
 
 class RulebookError(UserError):
@@ -45,6 +57,7 @@ class Calendar:
 class Grade:
     name: str
     points: int
+    yuan: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class Publication:
     aliases: tuple[str, ...]
     points: int | None
     grades: tuple[Grade, ...]
+    yuan: int = 0  # paid to the author per item adopted (稿酬), when no grade says otherwise
+    level: str = ""  # the level it belongs to (区, 市, 省), for task tables counting adoptions
 
     def grade(self, name: str | None) -> Grade | None:
         """The grade called `name`; None for a publication without grades."""
@@ -78,11 +93,16 @@ class Publication:
         assert self.points is not None  # the loader guarantees points or grades
         return self.points
 
+    def yuan_for(self, grade: str | None) -> int:
+        g = self.grade(grade)
+        return g.yuan if g is not None else self.yuan
+
 
 @dataclass(frozen=True)
 class BonusLevel:
     name: str
     points: int
+    yuan: int = 0  # paid per instance recorded (每条次), cumulative across levels
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,11 @@ class Bonus:
     mode: str
     requires_adoption: bool
     levels: tuple[BonusLevel, ...]
+    # Only an item adopted in one of these publications may get it (e.g. only via 内刊).
+    requires_publication: tuple[str, ...] = ()
+    # A level may be recorded again on the same item (a second instruction): points count
+    # once per level, money once per instance.
+    repeatable: bool = False
 
     def level(self, name: str) -> BonusLevel:
         for lv in self.levels:
@@ -109,11 +134,73 @@ class Deduction:
 
 
 @dataclass(frozen=True)
+class UnitBonus:
+    """Points for a unit as a whole (组织奖, 培训): recorded as an event, audited."""
+
+    name: str
+    points: int
+    sequences: tuple[str, ...] = ()  # the sequences it is open to; empty: all
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A count target: items submitted (or adopted) per month, quarter or year; with a bonus
+    of `bonus_points` for each such period in which it is met at `min_adoption_percent`."""
+
+    period: str
+    counts: str
+    items: int
+    bonus_points: int = 0
+    min_adoption_percent: int = 0
+
+
+@dataclass(frozen=True)
 class SequenceRule:
     key: str
     name: str
     quarterly_target: int | None
     annual_target: int | None
+    title: str = ""  # in reports: 区、县级市序列
+    sheet: str = ""  # .xlsx sheet name
+    aliases: tuple[str, ...] = ()
+    monthly_target: int | None = None
+    reports_to_parent: bool = False  # a 直报点 sequence: units have a parent sharing points
+    quota: Quota | None = None
+
+    @property
+    def report_title(self) -> str:
+        return self.title or f"{self.name}序列"
+
+    @property
+    def sheet_name(self) -> str:
+        return self.sheet or self.name
+
+    def target(self, period_kind: str) -> int | None:
+        return {
+            "month": self.monthly_target,
+            "quarter": self.quarterly_target,
+            "year": self.annual_target,
+        }.get(period_kind)
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """A unit's annual task (任务基数表): points, and items adopted at a publication level."""
+
+    unit: str  # the unit's name as the registry has it
+    points: int | None
+    adopted: tuple[tuple[str, int], ...]  # (level, items)
+
+
+@dataclass(frozen=True)
+class Award:
+    """An award with a quota: for units per sequence (or across all), or for officers."""
+
+    name: str
+    kind: str  # unit, officer
+    quota: int | None = None  # across all sequences
+    per_sequence: tuple[tuple[str, int], ...] = ()
+    yuan: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,6 +234,27 @@ class Rulebook:
     award_names: tuple[str, ...] = ()
     core_team_size: int = 0
     late_deduction: str | None = None
+    missing_deduction: str | None = None  # a target unit with no answer at the deadline
+    metric: str = "points"  # what ranks units: points, or the count of items submitted
+    unit_bonuses: tuple[UnitBonus, ...] = ()
+    tasks: tuple[UnitTask, ...] = ()
+    awards: tuple[Award, ...] = ()
+    required_signoff: tuple[str, ...] = SIGNOFF_DEFAULT
+    effective_from: date | None = None
+    # The rulebooks this one replaced, newest first: periods before `effective_from` keep them.
+    earlier: tuple[Rulebook, ...] = field(default=(), compare=False)
+    # Report sections the rulebook asks for: deductions (with notes) in the monthly 通报, the
+    # units lagging behind, the units that missed their annual task.
+    monthly_deductions: bool = False
+    lagging_units: int = 0
+    payments: bool = False
+
+    def in_force(self, day: date) -> Rulebook:
+        """The rulebook that applied on `day`: this one, or the one it replaced then."""
+        for book in (self, *self.earlier):
+            if book.effective_from is None or day >= book.effective_from:
+                return book
+        return self.earlier[-1] if self.earlier else self
 
     @property
     def quarters_per_year(self) -> int:
@@ -183,6 +291,32 @@ class Rulebook:
 
     def sequence(self, key: str) -> SequenceRule | None:
         return next((s for s in self.sequences if s.key == key), None)
+
+    def sequence_title(self, key: str) -> str:
+        rule = self.sequence(key)
+        return rule.report_title if rule is not None else key
+
+    def sequence_name(self, key: str) -> str:
+        rule = self.sequence(key)
+        return rule.name if rule is not None else key
+
+    def sequence_order(self, key: str) -> int:
+        keys = [s.key for s in self.sequences]
+        return keys.index(key) if key in keys else len(keys)
+
+    def unit_bonus(self, name: str) -> UnitBonus:
+        for b in self.unit_bonuses:
+            if name_key(b.name) == name_key(name):
+                return b
+        names = ", ".join(b.name for b in self.unit_bonuses) or "none"
+        raise LookupError(f"no unit bonus {name!r} in rulebook {self.name} ({names})")
+
+    def task_of(self, unit_name: str) -> UnitTask | None:
+        return self._tasks.get(name_key(unit_name))
+
+    @functools.cached_property
+    def _tasks(self) -> dict[str, UnitTask]:
+        return {name_key(t.unit): t for t in self.tasks}
 
 
 # --- validation helpers: each names the file and the key ----------------------------------
@@ -241,14 +375,15 @@ class _Where:
             raise self.fail(where, "must be an array of tables ([[…]])")
         return [self.table(f"{where} {i}", item, keys) for i, item in enumerate(value, 1)]
 
-    def named_points(self, where: str, value: Any) -> list[tuple[str, int]]:
-        """`[{ name = "…", points = N }, …]` as (name, points) pairs."""
+    def named_points(self, where: str, value: Any) -> list[tuple[str, int, int]]:
+        """`[{ name = "…", points = N, yuan = M }, …]` as (name, points, yuan) triples."""
         return [
             (
                 self.str_(f"{where} {i}", t, "name"),
                 self.int_(f"{where} {i}", t, "points", 0, MAX_POINTS),
+                self.opt_int(f"{where} {i}", t, "yuan", 0, MAX_YUAN) or 0,
             )
-            for i, t in enumerate(self.tables(where, value, {"name", "points"}), 1)
+            for i, t in enumerate(self.tables(where, value, {"name", "points", "yuan"}), 1)
         ]
 
     def unique(self, where: str, names: list[str]) -> None:
@@ -262,12 +397,13 @@ class _Where:
 SECTIONS = {
     "meta", "limits", "calendar", "publications", "bonuses", "clues", "deductions",
     "sequences", "direct_report", "streaks", "awards", "core_team", "solicitation",
+    "ranking", "unit_bonuses", "tasks", "signoff", "reports",
 }  # fmt: skip
 
 
 def _publications(w: _Where, data: dict[str, Any]) -> tuple[Publication, ...]:
     pubs = []
-    keys = {"name", "aliases", "points", "grades"}
+    keys = {"name", "aliases", "points", "grades", "yuan", "level"}
     for i, t in enumerate(w.tables("[[publications]]", data.get("publications"), keys), 1):
         where = f"[[publications]] {i}"
         name = w.str_(where, t, "name")
@@ -276,14 +412,24 @@ def _publications(w: _Where, data: dict[str, Any]) -> tuple[Publication, ...]:
         if (points is None) == (not grades):
             raise w.fail(f"{where} ({name})", "needs either points or grades, not both")
         w.unique(f"{where} grades", [g.name for g in grades])
-        pubs.append(Publication(name, w.str_list(where, t, "aliases"), points, grades))
+        pubs.append(
+            Publication(
+                name,
+                w.str_list(where, t, "aliases"),
+                points,
+                grades,
+                yuan=w.opt_int(where, t, "yuan", 0, MAX_YUAN) or 0,
+                level=w.str_(where, t, "level") if "level" in t else "",
+            )
+        )
     w.unique("[[publications]]", [n for p in pubs for n in (p.name, *p.aliases)])
     return tuple(pubs)
 
 
-def _bonuses(w: _Where, data: dict[str, Any]) -> tuple[Bonus, ...]:
+def _bonuses(w: _Where, data: dict[str, Any], pubs: tuple[Publication, ...]) -> tuple[Bonus, ...]:
     bonuses = []
-    keys = {"name", "mode", "requires_adoption", "levels"}
+    keys = {"name", "mode", "requires_adoption", "levels", "requires_publication", "repeatable"}
+    publications = {name_key(n) for p in pubs for n in (p.name, *p.aliases)}
     for i, t in enumerate(w.tables("[[bonuses]]", data.get("bonuses"), keys), 1):
         where = f"[[bonuses]] {i}"
         name = w.str_(where, t, "name")
@@ -294,26 +440,147 @@ def _bonuses(w: _Where, data: dict[str, Any]) -> tuple[Bonus, ...]:
         if not levels:
             raise w.fail(f"{where} levels", "must list at least one level")
         w.unique(f"{where} levels", [lv.name for lv in levels])
-        bonuses.append(Bonus(name, mode, w.bool_(where, t, "requires_adoption", False), levels))
+        needs = w.str_list(where, t, "requires_publication")
+        for pub in needs:
+            if name_key(pub) not in publications:
+                raise w.fail(f"{where} requires_publication", f"{pub!r} is not a publication")
+        bonuses.append(
+            Bonus(
+                name,
+                mode,
+                w.bool_(where, t, "requires_adoption", False) or bool(needs),
+                levels,
+                requires_publication=needs,
+                repeatable=w.bool_(where, t, "repeatable", False),
+            )
+        )
     w.unique("[[bonuses]]", [b.name for b in bonuses])
     return tuple(bonuses)
 
 
+SEQUENCE_KEYS = {
+    "name", "title", "sheet", "aliases", "monthly_target", "quarterly_target", "annual_target",
+    "reports_to_parent", "quota",
+}  # fmt: skip
+QUOTA_KEYS = {"period", "counts", "items", "bonus_points", "min_adoption_percent"}
+# Characters Excel refuses in a sheet name, and its longest name.
+SHEET_FORBIDDEN = set("[]:*?/\\")
+MAX_SHEET = 31
+
+
+def _choice(w: _Where, where: str, t: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = w.str_(where, t, key)
+    if value not in allowed:
+        raise w.fail(f"{where} {key}", f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _quota(w: _Where, where: str, value: Any) -> Quota | None:
+    if value is None:
+        return None
+    t = w.table(where, value, QUOTA_KEYS)
+    return Quota(
+        period=_choice(w, where, t, "period", QUOTA_PERIODS),
+        counts=_choice(w, where, t, "counts", QUOTA_COUNTS),
+        items=w.int_(where, t, "items", 1, MAX_POINTS),
+        bonus_points=w.opt_int(where, t, "bonus_points", 0, MAX_POINTS) or 0,
+        min_adoption_percent=w.opt_int(where, t, "min_adoption_percent", 0, 100) or 0,
+    )
+
+
 def _sequences(w: _Where, data: dict[str, Any]) -> tuple[SequenceRule, ...]:
-    raw = w.table("[sequences]", data.get("sequences"), set(RANKED_SEQUENCES), required=False)
+    raw = w.table("[sequences]", data.get("sequences"), set(data.get("sequences") or ()), False)
     rules = []
     for key, t in raw.items():
         where = f"[sequences.{key}]"
-        t = w.table(where, t, {"name", "quarterly_target", "annual_target"})
+        if key in OFFICE_NAMES or not key.isascii() or not key.replace("_", "").isalnum():
+            raise w.fail(where, "needs a key of letters, digits and _ (and not office)")
+        t = w.table(where, t, SEQUENCE_KEYS)
+        sheet = w.str_(where, t, "sheet") if "sheet" in t else ""
+        if len(sheet) > MAX_SHEET or SHEET_FORBIDDEN & set(sheet):
+            raise w.fail(f"{where} sheet", f"must be at most {MAX_SHEET} characters, no []:*?/\\")
         rules.append(
             SequenceRule(
                 key=key,
                 name=w.str_(where, t, "name"),
+                title=w.str_(where, t, "title") if "title" in t else "",
+                sheet=sheet,
+                aliases=w.str_list(where, t, "aliases"),
+                monthly_target=w.opt_int(where, t, "monthly_target", 0, MAX_POINTS),
                 quarterly_target=w.opt_int(where, t, "quarterly_target", 0, MAX_POINTS),
                 annual_target=w.opt_int(where, t, "annual_target", 0, MAX_POINTS),
+                reports_to_parent=w.bool_(where, t, "reports_to_parent", False),
+                quota=_quota(w, f"{where} quota", t.get("quota")),
             )
         )
+    w.unique("[sequences]", [n for r in rules for n in (r.key, r.name, *r.aliases)])
     return tuple(rules)
+
+
+def _unit_bonuses(
+    w: _Where, data: dict[str, Any], sequences: tuple[SequenceRule, ...]
+) -> tuple[UnitBonus, ...]:
+    keys = {s.key for s in sequences}
+    found = []
+    for i, t in enumerate(
+        w.tables("[[unit_bonuses]]", data.get("unit_bonuses"), {"name", "points", "sequences"}), 1
+    ):
+        where = f"[[unit_bonuses]] {i}"
+        open_to = w.str_list(where, t, "sequences")
+        for seq in open_to:
+            if seq not in keys:
+                raise w.fail(f"{where} sequences", f"{seq!r} is not one of [sequences]")
+        found.append(
+            UnitBonus(w.str_(where, t, "name"), w.int_(where, t, "points", 0, MAX_POINTS), open_to)
+        )
+    w.unique("[[unit_bonuses]]", [b.name for b in found])
+    return tuple(found)
+
+
+def _tasks(w: _Where, data: dict[str, Any], pubs: tuple[Publication, ...]) -> tuple[UnitTask, ...]:
+    levels = {p.level for p in pubs if p.level}
+    found = []
+    for i, t in enumerate(
+        w.tables("[[tasks]]", data.get("tasks"), {"unit", "points", "adopted"}), 1
+    ):
+        where = f"[[tasks]] {i}"
+        adopted = w.table(f"{where} adopted", t.get("adopted"), levels, required=False)
+        counts = tuple(
+            (level, w.int_(f"{where} adopted", adopted, level, 0, MAX_POINTS)) for level in adopted
+        )
+        found.append(
+            UnitTask(w.str_(where, t, "unit"), w.opt_int(where, t, "points", 0, MAX_POINTS), counts)
+        )
+    w.unique("[[tasks]]", [task.unit for task in found])
+    return tuple(found)
+
+
+def _awards(
+    w: _Where, raw: dict[str, Any], sequences: tuple[SequenceRule, ...]
+) -> tuple[Award, ...]:
+    keys = {s.key for s in sequences}
+    found = []
+    award_keys = {"name", "kind", "quota", "per_sequence", "yuan"}
+    for i, t in enumerate(w.tables("[[awards.quotas]]", raw.get("quotas"), award_keys), 1):
+        where = f"[[awards.quotas]] {i}"
+        per = w.table(f"{where} per_sequence", t.get("per_sequence"), keys, required=False)
+        kind = _choice(w, where, t, "kind", ("unit", "officer"))
+        quota = w.opt_int(where, t, "quota", 1, MAX_POINTS)
+        if (quota is None) == (not per):
+            raise w.fail(where, "needs either quota or per_sequence, not both")
+        found.append(
+            Award(
+                name=w.str_(where, t, "name"),
+                kind=kind,
+                quota=quota,
+                per_sequence=tuple(
+                    (seq, w.int_(f"{where} per_sequence", per, seq, 0, MAX_POINTS)) for seq in per
+                ),
+                yuan=w.opt_int(where, t, "yuan", 0, MAX_YUAN) or 0,
+            )
+        )
+    w.unique("[[awards.quotas]]", [a.name for a in found])
+    return tuple(found)
 
 
 def _role(w: _Where, where: str, t: dict[str, Any]) -> str:
@@ -323,13 +590,29 @@ def _role(w: _Where, where: str, t: dict[str, Any]) -> str:
     return role
 
 
+def _date(w: _Where, where: str, t: dict[str, Any], key: str) -> date | None:
+    value = t.get(key)
+    if value is None:
+        return None
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise w.fail(f"{where} {key}", "must be a date such as 2027-03-01")
+
+
 def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
     w = _Where(source)
     unknown = set(data) - SECTIONS
     if unknown:
         raise RulebookError(f"rulebook {source}: unknown section [{sorted(unknown)[0]}]")
-    meta = w.table("[meta]", data.get("meta"), {"name", "title"})
-    limits = w.table("[limits]", data.get("limits"), {"body_chars", "attachment_chars"})
+    meta = w.table("[meta]", data.get("meta"), {"name", "title", "effective_from", "replaces"})
+    limits = w.table(
+        "[limits]", data.get("limits"), {"body_chars", "attachment_chars"}, required=False
+    )
     cal = w.table("[calendar]", data.get("calendar"), {"year_start_month", "months_per_quarter"})
     months = w.int_("[calendar]", cal, "months_per_quarter", 1, 12)
     if 12 % months:
@@ -340,7 +623,7 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
 
     clues = w.table("[clues]", data.get("clues"), {"points"}, required=False)
     deductions = tuple(
-        Deduction(*d) for d in w.named_points("[[deductions]]", data.get("deductions"))
+        Deduction(n, p) for n, p, _ in w.named_points("[[deductions]]", data.get("deductions"))
     )
     w.unique("[[deductions]]", [d.name for d in deductions])
     direct = w.table(
@@ -367,25 +650,54 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
         )
         for i, t in enumerate(w.tables(crit_where, streaks.get("criticism"), crit_keys), 1)
     )
-    awards = w.table("[awards]", data.get("awards"), {"names"}, required=False)
+    sequences = _sequences(w, data)
+    awards = w.table("[awards]", data.get("awards"), {"names", "quotas"}, required=False)
     core = w.table("[core_team]", data.get("core_team"), {"size"}, required=False)
     solicit = w.table(
-        "[solicitation]", data.get("solicitation"), {"late_deduction"}, required=False
+        "[solicitation]",
+        data.get("solicitation"),
+        {"late_deduction", "missing_deduction"},
+        required=False,
     )
-    late = w.str_("[solicitation]", solicit, "late_deduction") if solicit else None
-    if late is not None and name_key(late) not in {name_key(d.name) for d in deductions}:
-        raise w.fail("[solicitation] late_deduction", f"{late!r} is not one of [[deductions]]")
+    named = {name_key(d.name) for d in deductions}
+    late = (
+        w.str_("[solicitation]", solicit, "late_deduction") if "late_deduction" in solicit else None
+    )
+    missing = (
+        w.str_("[solicitation]", solicit, "missing_deduction")
+        if "missing_deduction" in solicit
+        else None
+    )
+    for key, value in (("late_deduction", late), ("missing_deduction", missing)):
+        if value is not None and name_key(value) not in named:
+            raise w.fail(f"[solicitation] {key}", f"{value!r} is not one of [[deductions]]")
+    ranking = w.table("[ranking]", data.get("ranking"), {"metric"}, required=False)
+    signoff = w.table("[signoff]", data.get("signoff"), {"required"}, required=False)
+    required = w.str_list("[signoff]", signoff, "required") if signoff else None
+    for element in required or ():
+        if element not in SIGNOFF_ELEMENTS:
+            raise w.fail("[signoff] required", f"{element!r} is not one of {SIGNOFF_ELEMENTS}")
+    reports = w.table(
+        "[reports]",
+        data.get("reports"),
+        {"monthly_deductions", "lagging_units", "payments"},
+        required=False,
+    )
+    for seq in sequences:
+        if seq.reports_to_parent and not direct:
+            raise w.fail(f"[sequences.{seq.key}] reports_to_parent", "needs [direct_report]")
+    pubs = _publications(w, data)
     return Rulebook(
         name=name,
         title=str(meta.get("title", name)),
-        body_chars=w.int_("[limits]", limits, "body_chars", 1, 1_000_000),
-        attachment_chars=w.int_("[limits]", limits, "attachment_chars", 1, 10_000_000),
+        body_chars=w.opt_int("[limits]", limits, "body_chars", 1, 1_000_000) or 0,
+        attachment_chars=w.opt_int("[limits]", limits, "attachment_chars", 1, 10_000_000) or 0,
         calendar=calendar,
-        publications=_publications(w, data),
-        bonuses=_bonuses(w, data),
+        publications=pubs,
+        bonuses=_bonuses(w, data, pubs),
         clue_points=w.opt_int("[clues]", clues, "points", 0, MAX_POINTS),
         deductions=deductions,
-        sequences=_sequences(w, data),
+        sequences=sequences,
         direct_share_percent=w.opt_int("[direct_report]", direct, "parent_share_percent", 0, 100)
         or 0,
         praise=praise,
@@ -393,11 +705,57 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
         award_names=w.str_list("[awards]", awards, "names"),
         core_team_size=w.opt_int("[core_team]", core, "size", 0, MAX_POINTS) or 0,
         late_deduction=late,
+        missing_deduction=missing,
+        metric=_choice(w, "[ranking]", ranking, "metric", METRICS) if ranking else "points",
+        unit_bonuses=_unit_bonuses(w, data, sequences),
+        tasks=_tasks(w, data, pubs),
+        awards=_awards(w, awards, sequences),
+        required_signoff=tuple(required) if required is not None else SIGNOFF_DEFAULT,
+        effective_from=_date(w, "[meta]", meta, "effective_from"),
+        monthly_deductions=w.bool_("[reports]", reports, "monthly_deductions", False),
+        lagging_units=w.opt_int("[reports]", reports, "lagging_units", 0, MAX_POINTS) or 0,
+        payments=w.bool_("[reports]", reports, "payments", False),
     )
 
 
+MAX_REVISIONS = 20
+
+
 def load_rulebook(name_or_path: str, base_dir: Path | None = None) -> Rulebook:
-    """A shipped rulebook by name (`guangzhou-2004`) or a TOML file by path."""
+    """A shipped rulebook by name (`guangzhou-2004`) or a TOML file by path, with the rulebooks
+    it replaces (`[meta] replaces`, followed back): each applies before the next one's
+    `effective_from`, so a revision never rescores earlier periods."""
+    chain: list[Rulebook] = []
+    replaces: str | None = name_or_path
+    while replaces is not None:
+        if len(chain) >= MAX_REVISIONS:
+            raise RulebookError(f"rulebook {name_or_path}: more than {MAX_REVISIONS} revisions")
+        book, replaces, where = _load_one(replaces, base_dir)
+        if any(b.name == book.name for b in chain):
+            raise RulebookError(f"rulebook {where}: [meta] replaces goes round in a circle")
+        if chain:
+            newer = chain[-1]
+            if book.calendar != newer.calendar:
+                raise RulebookError(
+                    f"rulebook {where}: its [calendar] differs from {newer.name}'s; a revision "
+                    "keeps the assessment calendar"
+                )
+            if newer.effective_from is None or (
+                book.effective_from is not None and book.effective_from >= newer.effective_from
+            ):
+                raise RulebookError(
+                    f"rulebook {newer.name}: [meta] effective_from must be a date after "
+                    f"{book.name}'s"
+                )
+        base_dir = where.parent
+        chain.append(book)
+    newest = chain[0]
+    if len(chain) == 1:
+        return newest
+    return replace(newest, earlier=tuple(chain[1:]))
+
+
+def _load_one(name_or_path: str, base_dir: Path | None) -> tuple[Rulebook, str | None, Path]:
     candidate = Path(name_or_path)
     if candidate.suffix != ".toml":
         path = RULEBOOK_DIR / f"{name_or_path}.toml"
@@ -412,4 +770,11 @@ def load_rulebook(name_or_path: str, base_dir: Path | None = None) -> Rulebook:
         raise RulebookError(f"rulebook file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RulebookError(f"rulebook {path}: {exc}") from None
-    return parse_rulebook(data, path.name)
+    book = parse_rulebook(data, path.name)
+    meta = data.get("meta") or {}
+    replaces = meta.get("replaces")
+    if replaces is not None and (not isinstance(replaces, str) or not replaces.strip()):
+        raise RulebookError(
+            f"rulebook {path.name}: [meta] replaces must be a rulebook name or file"
+        )
+    return book, replaces.strip() if replaces else None, path

@@ -177,9 +177,17 @@ def record_bonus(
     events = live_events(session, item.id)
     if rule.requires_adoption and not any(e.kind in ("adoption", "clue") for e in events):
         raise NeedsAdoption(f"item {tracking_no} is not adopted; {rule.name} needs an adoption")
+    if rule.requires_publication:
+        wanted = {name_key(rulebook.publication(p).name) for p in rule.requires_publication}
+        if not any(e.kind == "adoption" and name_key(e.rule) in wanted for e in events):
+            names = "、".join(f"《{p}》" for p in rule.requires_publication)
+            raise NeedsAdoption(
+                f"item {tracking_no} is not adopted in {names}; {rule.name} needs that adoption"
+            )
     for ev in events:
         if (
-            ev.kind == "bonus"
+            not rule.repeatable
+            and ev.kind == "bonus"
             and name_key(ev.rule) == name_key(rule.name)
             and ev.level == chosen.name
         ):
@@ -252,6 +260,52 @@ def record_clue(
     return Recorded(ev.id, item.unit.code, rulebook.clue_points)
 
 
+def _scored_unit(session: Session, unit_code: str) -> Unit:
+    unit = session.scalars(select(Unit).where(Unit.code == unit_code.strip())).first()
+    if unit is None:
+        raise ScoringError(f"no unit with code {unit_code}")
+    if unit.sequence == "office":
+        raise NotScored(f"unit {unit_code} is the office itself and is not scored")
+    return unit
+
+
+def record_unit_bonus(
+    session: Session,
+    rulebook: Rulebook,
+    unit_code: str,
+    bonus: str,
+    *,
+    by: str,
+    at: datetime,
+    source: str,
+    note: str = "",
+) -> Recorded:
+    """A bonus for a unit as a whole (加分 龙城街道 组织奖); counts in the period of `at`."""
+    try:
+        rule = rulebook.unit_bonus(bonus)
+    except LookupError as exc:
+        raise ScoringError(str(exc)) from None
+    unit = _scored_unit(session, unit_code)
+    if rule.sequences and unit.sequence not in rule.sequences:
+        open_to = ", ".join(rulebook.sequence_name(s) for s in rule.sequences)
+        raise ScoringError(f"{rule.name} is for units of {open_to}, not unit {unit.code}")
+    ev = _add(
+        session,
+        ScoreEvent(
+            kind="unit_bonus",
+            unit_id=unit.id,
+            submission_id=None,
+            rule=rule.name,
+            level=None,
+            occurred_at=_aware(at),
+            recorded_by=by,
+            source=source,
+            note=note,
+        ),
+    )
+    return Recorded(ev.id, unit.code, rule.points)
+
+
 def record_deduction(
     session: Session,
     rulebook: Rulebook,
@@ -272,11 +326,7 @@ def record_deduction(
         rule = rulebook.deduction(kind)
     except LookupError as exc:
         raise ScoringError(str(exc)) from None
-    unit = session.scalars(select(Unit).where(Unit.code == unit_code.strip())).first()
-    if unit is None:
-        raise ScoringError(f"no unit with code {unit_code}")
-    if unit.sequence == "office":
-        raise NotScored(f"unit {unit_code} is the office itself and is not scored")
+    unit = _scored_unit(session, unit_code)
     if dedupe_key is not None and session.scalar(
         select(ScoreEvent.id).where(ScoreEvent.dedupe_key == dedupe_key)
     ):
@@ -338,9 +388,11 @@ def _missing(rulebook: Rulebook, ev: ScoredEvent, what: str) -> ScoringError:
 
 def item_points(rulebook: Rulebook, events: Iterable[ScoredEvent]) -> int:
     """The points of one item from its live events: adoptions and clues add; a `cumulative`
-    bonus adds every level recorded; a `highest` bonus adds only its highest level."""
+    bonus adds every level recorded (a level recorded twice counts once); a `highest` bonus
+    adds only its highest level."""
     total = 0
     highest: dict[str, int] = defaultdict(int)
+    counted: set[tuple[str, str]] = set()
     for ev in events:
         try:
             if ev.kind == "adoption":
@@ -353,7 +405,9 @@ def item_points(rulebook: Rulebook, events: Iterable[ScoredEvent]) -> int:
                 bonus = rulebook.bonus(ev.rule)
                 points = bonus.level(ev.level or "").points
                 if bonus.mode == "cumulative":
-                    total += points
+                    if (bonus.name, ev.level or "") not in counted:
+                        counted.add((bonus.name, ev.level or ""))
+                        total += points
                 else:
                     highest[bonus.name] = max(highest[bonus.name], points)
         except LookupError:
@@ -361,7 +415,7 @@ def item_points(rulebook: Rulebook, events: Iterable[ScoredEvent]) -> int:
     return total + sum(highest.values())
 
 
-def deduction_points(rulebook: Rulebook, ev: ScoreEvent) -> int:
+def deduction_points(rulebook: Rulebook, ev: ScoredEvent) -> int:
     """The (positive) number of points a deduction event subtracts."""
     try:
         return rulebook.deduction(ev.rule).points
@@ -369,8 +423,30 @@ def deduction_points(rulebook: Rulebook, ev: ScoreEvent) -> int:
         raise _missing(rulebook, ev, f"deduction {ev.rule}") from None
 
 
+def unit_bonus_points(rulebook: Rulebook, ev: ScoredEvent) -> int:
+    try:
+        return rulebook.unit_bonus(ev.rule).points
+    except LookupError:
+        raise _missing(rulebook, ev, f"unit bonus {ev.rule}") from None
+
+
 def event_points(rulebook: Rulebook, ev: ScoreEvent) -> int:
     """What one event is worth on its own (a highest-only bonus at its full level value)."""
     if ev.kind == "deduction":
         return -deduction_points(rulebook, ev)
+    if ev.kind == "unit_bonus":
+        return unit_bonus_points(rulebook, ev)
     return item_points(rulebook, [ev])
+
+
+def event_yuan(rulebook: Rulebook, ev: ScoredEvent) -> int:
+    """What one item event pays its author (稿酬): an adoption by its grade, each bonus
+    instance by its level; 0 for anything else."""
+    try:
+        if ev.kind == "adoption":
+            return rulebook.publication(ev.rule).yuan_for(ev.level)
+        if ev.kind == "bonus":
+            return rulebook.bonus(ev.rule).level(ev.level or "").yuan
+    except LookupError:
+        raise _missing(rulebook, ev, f"{ev.kind} {ev.rule} {ev.level or ''}".strip()) from None
+    return 0

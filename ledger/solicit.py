@@ -3,8 +3,11 @@
 Each target unit has its own state: `answered` (first answer by the deadline), `late` (first
 answer after it), `missing` (no answer and the deadline has passed) or `pending`. The first
 late answer records the rulebook's late deduction, keyed `solicit-late:<id>:<unit>` so that a
-second late answer (or a re-run) never deducts again. Notices and reminders are claimed per
-(solicitation, unit, kind) with a unique key, so each goes out once whatever the timing.
+second late answer (or a re-run) never deducts again; a target with no answer at the deadline
+records the rulebook's missing deduction (`deduct_missing`) under the same key, so a unit that
+answers late after that is not deducted twice for the one 约稿. Notices and reminders are
+claimed per (solicitation, unit, kind) with a unique key, so each goes out once whatever the
+timing.
 """
 
 from __future__ import annotations
@@ -234,6 +237,39 @@ def match_answer(
             dedupe_key=f"solicit-late:{found.id}:{item.unit_id}",
         )
     return answer
+
+
+def deduct_missing(session: Session, rulebook: Rulebook, now: datetime) -> int:
+    """Record the missing deduction for every target unit with no answer to a 约稿 whose
+    deadline has passed (open or closed); each once. Returns how many were recorded."""
+    if rulebook.missing_deduction is None:
+        return 0
+    answered = select(SolicitationAnswer.id).where(
+        SolicitationAnswer.solicitation_id == SolicitationTarget.solicitation_id,
+        SolicitationAnswer.unit_id == SolicitationTarget.unit_id,
+    )
+    rows = session.execute(
+        select(Solicitation, Unit)
+        .join(SolicitationTarget, SolicitationTarget.solicitation_id == Solicitation.id)
+        .join(Unit, SolicitationTarget.unit_id == Unit.id)
+        .where(Solicitation.deadline <= _aware(now), Unit.sequence != "office", ~answered.exists())
+        .order_by(Solicitation.deadline, Solicitation.id, Unit.code)
+    ).all()
+    recorded = 0
+    for sol, unit in rows:
+        done = record_deduction(
+            session,
+            rulebook,
+            unit.code,
+            rulebook.missing_deduction,
+            by=SYSTEM,
+            at=sol.deadline,
+            source=f"solicit:{sol.code}",
+            note=f"约稿 {sol.code} 逾期未报送",
+            dedupe_key=f"solicit-late:{sol.id}:{unit.id}",
+        )
+        recorded += done is not None
+    return recorded
 
 
 def officers_of(session: Session, unit_id: int) -> list[Person]:

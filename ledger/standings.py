@@ -9,8 +9,15 @@ Decisions, documented in docs/scoring.md:
   parent at the rulebook's share, exactly (Decimal, no rounding: 7 points at 50% → 3.5).
 - Ranks are per sequence, by points; equal points share a rank and the next rank is skipped
   (1, 1, 3). Rows of equal points are listed by unit code.
-- A month has no target (met is None); a sequence without a quarterly target has no quarterly
-  met/missed.
+- A period has the target its sequence gives for that kind of period (month, quarter, year;
+  met is None without one). A unit in the rulebook's task table (任务基数表) has its own annual
+  target: its points and its items adopted at each publication level, all to be met.
+- A count quota (items submitted or adopted per month, quarter or year) is shown for periods of
+  its kind (`quota`, `quota_met`); its bonus is earned in each such period in which the quota is
+  met at the adoption rate asked, and added to every longer period that holds it.
+- Unit bonuses count in the period of their `occurred_at`, like deductions.
+- A period is scored under the rulebook in force on its first day (`Rulebook.in_force`).
+- The rulebook's `metric` ranks: points, or the count of items submitted.
 """
 
 from __future__ import annotations
@@ -25,11 +32,17 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ledger.calendar import Period, parse_period
+from ledger.calendar import Period, parse_period, quarter_of
 from ledger.db import READER
 from ledger.models import Person, ScoreEvent, Submission, Unit
-from ledger.rulebook import RANKED_SEQUENCES, Rulebook
-from ledger.scoring import ITEM_KINDS, ScoredEvent, deduction_points, item_points
+from ledger.rulebook import Rulebook
+from ledger.scoring import (
+    ITEM_KINDS,
+    ScoredEvent,
+    deduction_points,
+    item_points,
+    unit_bonus_points,
+)
 
 OUTCOME_KINDS = ("praise", "criticism", "annual_missed", "award_candidate")
 COUNTED_STATUSES = ("filed",)  # a superseded item is counted through its revision
@@ -52,6 +65,31 @@ class Standing:
     share_points: Decimal = Decimal(0)
     deducted: Decimal = Decimal(0)
     points_by_kind: dict[str, Decimal] = field(default_factory=dict)
+    metric: str = "points"
+    quota: int | None = None
+    quota_met: bool | None = None
+    unit_bonus_points: Decimal = Decimal(0)
+    quota_bonus_points: Decimal = Decimal(0)
+    task: tuple[TaskPart, ...] = ()
+
+    @property
+    def bonus_points(self) -> Decimal:
+        """Every bonus in the points: on items (批示, 上报), for the unit, for quotas met."""
+        return (
+            self.points_by_kind.get("bonus", Decimal(0))
+            + self.unit_bonus_points
+            + (self.quota_bonus_points)
+        )
+
+
+@dataclass(frozen=True)
+class TaskPart:
+    """One figure of a unit's annual task: `points`, or items adopted at a level (市, 区)."""
+
+    name: str
+    target: int
+    actual: Decimal
+    met: bool
 
 
 @dataclass(frozen=True)
@@ -111,6 +149,8 @@ def _ranked(values: Sequence[tuple[str, Decimal]]) -> dict[str, int]:
 class _ItemEvent(ScoredEvent, Protocol):
     @property
     def unit_id(self) -> int: ...
+    @property
+    def received_at(self) -> Any: ...
 
 
 def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
@@ -143,6 +183,7 @@ def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]
             ScoreEvent.kind,
             ScoreEvent.rule,
             ScoreEvent.level,
+            Submission.received_at,
         )
     )
     by_item: dict[int, list[_ItemEvent]] = defaultdict(list)
@@ -210,9 +251,36 @@ def standings(
     return list(memo[key])
 
 
+def _months(period: Period, zone: tzinfo, kind: str, rulebook: Rulebook) -> list[Period]:
+    """The periods of `kind` (month, quarter, year) that make up `period` (none if shorter)."""
+    if kind == "year" and period.kind != "year":
+        return []
+    if kind == "quarter" and period.kind == "month":
+        return []
+    out: list[Period] = []
+    start = period.start.astimezone(zone)
+    y, m = start.year, start.month
+    while True:
+        month = parse_period(f"{y}-{m:02d}", zone, rulebook.calendar)
+        if month.start >= period.end:
+            break
+        if kind == "month":
+            out.append(month)
+        else:
+            q = quarter_of(month.start, zone, rulebook.calendar)
+            label = q.label if kind == "quarter" else str(q.year)
+            whole = parse_period(label, zone, rulebook.calendar)
+            if not out or out[-1].label != whole.label:
+                out.append(whole)
+        after = month.end.astimezone(zone)
+        y, m = after.year, after.month
+    return out
+
+
 def _standings(
     session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
 ) -> list[Standing]:
+    book = rulebook.in_force(period.start.astimezone(zone).date())
     units = list(
         session.scalars(
             select(Unit).where(Unit.sequence != "office", _active(period, zone)).order_by(Unit.code)
@@ -230,10 +298,13 @@ def _standings(
     ):
         submitted[unit_id] = count
 
+    levels = {p.name: p.level for p in book.publications if p.level}
     gross: dict[int, Decimal] = defaultdict(Decimal)
     by_kind: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     adopted: dict[int, int] = defaultdict(int)
-    for events in _item_events(session, period).values():
+    adopted_at_level: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    adopted_items: set[int] = set()
+    for item_id, events in _item_events(session, period).items():
         unit_id = events[0].unit_id
         kinds: dict[str, list[_ItemEvent]] = defaultdict(list)
         for e in events:
@@ -241,42 +312,61 @@ def _standings(
         # An item's points are the sum of its kinds' (a highest-only bonus is within `bonus`).
         for kind in ITEM_KINDS:
             if kind in kinds:
-                of_kind = item_points(rulebook, kinds[kind])
+                of_kind = item_points(book, kinds[kind])
                 by_kind[unit_id][kind] += of_kind
                 gross[unit_id] += of_kind
         if "adoption" in kinds or "clue" in kinds:
             adopted[unit_id] += 1
+            adopted_items.add(item_id)
+        for level in {levels[e.rule] for e in kinds.get("adoption", ()) if e.rule in levels}:
+            adopted_at_level[unit_id][level] += 1
 
     deducted: dict[int, Decimal] = defaultdict(Decimal)
+    unit_bonus: dict[int, Decimal] = defaultdict(Decimal)
     for ev in session.scalars(
         select(ScoreEvent).where(
-            ScoreEvent.kind == "deduction",
+            ScoreEvent.kind.in_(("deduction", "unit_bonus")),
             ScoreEvent.undone_at.is_(None),
             ScoreEvent.occurred_at >= period.start,
             ScoreEvent.occurred_at < period.end,
         )
     ):
-        deducted[ev.unit_id] += deduction_points(rulebook, ev)
+        if ev.kind == "deduction":
+            deducted[ev.unit_id] += deduction_points(book, ev)
+        else:
+            unit_bonus[ev.unit_id] += unit_bonus_points(book, ev)
+
+    quota_bonus, quota_of = _quotas(session, book, period, zone, units, adopted_items)
 
     share: dict[int, Decimal] = defaultdict(Decimal)
-    percent = Decimal(rulebook.direct_share_percent) / 100
+    percent = Decimal(book.direct_share_percent) / 100
     for unit in units:
-        if unit.sequence == "direct" and unit.parent_id is not None:
+        rule = book.sequence(unit.sequence)
+        if rule is not None and rule.reports_to_parent and unit.parent_id is not None:
             share[unit.parent_id] += gross[unit.id] * percent
 
-    totals: dict[int, Decimal] = {u.id: gross[u.id] + share[u.id] - deducted[u.id] for u in units}
+    totals: dict[int, Decimal] = {
+        u.id: gross[u.id] + share[u.id] + unit_bonus[u.id] + quota_bonus[u.id] - deducted[u.id]
+        for u in units
+    }
+    ranked_by = (
+        totals if book.metric == "points" else {u.id: Decimal(submitted[u.id]) for u in units}
+    )
     result: list[Standing] = []
-    for seq in sorted({u.sequence for u in units}, key=_sequence_order):
+    for seq in sorted({u.sequence for u in units}, key=book.sequence_order):
         members = [u for u in units if u.sequence == seq]
-        ranks = _ranked([(u.code, totals[u.id]) for u in members])
-        rule = rulebook.sequence(seq)
-        target: int | None = None
-        if rule is not None and period.kind == "quarter":
-            target = rule.quarterly_target
-        elif rule is not None and period.kind == "year":
-            target = rule.annual_target
+        ranks = _ranked([(u.code, ranked_by[u.id]) for u in members])
+        rule = book.sequence(seq)
         for u in sorted(members, key=lambda m: (ranks[m.code], m.code)):
             points = totals[u.id]
+            target = rule.target(period.kind) if rule is not None else None
+            task = _task(book, u, period, points, adopted_at_level[u.id])
+            if task:
+                target = next((p.target for p in task if p.name == "points"), target)
+                met: bool | None = all(p.met for p in task)
+            else:
+                met = None if target is None else ranked_by[u.id] >= target
+            quota, quota_met = quota_of.get(u.id, (None, None))
             result.append(
                 Standing(
                     unit_code=u.code,
@@ -284,7 +374,7 @@ def _standings(
                     sequence=seq,
                     points=points,
                     target=target,
-                    met=None if target is None else points >= target,
+                    met=met,
                     rank=ranks[u.code],
                     submitted=submitted[u.id],
                     adopted=adopted[u.id],
@@ -292,13 +382,79 @@ def _standings(
                     share_points=share[u.id],
                     deducted=deducted[u.id],
                     points_by_kind=dict(by_kind[u.id]),
+                    metric=book.metric,
+                    quota=quota,
+                    quota_met=quota_met,
+                    unit_bonus_points=unit_bonus[u.id],
+                    quota_bonus_points=quota_bonus[u.id],
+                    task=task,
                 )
             )
     return result
 
 
-def _sequence_order(seq: str) -> int:
-    return RANKED_SEQUENCES.index(seq) if seq in RANKED_SEQUENCES else len(RANKED_SEQUENCES)
+def _task(
+    book: Rulebook, unit: Unit, period: Period, points: Decimal, at_level: dict[str, int]
+) -> tuple[TaskPart, ...]:
+    """The unit's annual task (任务基数表) and how far it got: in a year only."""
+    task = book.task_of(unit.name) if period.kind == "year" else None
+    if task is None:
+        return ()
+    parts = [
+        TaskPart(level, items, Decimal(at_level.get(level, 0)), at_level.get(level, 0) >= items)
+        for level, items in task.adopted
+    ]
+    if task.points is not None:
+        parts.append(TaskPart("points", task.points, points, points >= task.points))
+    return tuple(parts)
+
+
+def _quotas(
+    session: Session,
+    book: Rulebook,
+    period: Period,
+    zone: tzinfo,
+    units: list[Unit],
+    adopted_items: set[int],
+) -> tuple[dict[int, Decimal], dict[int, tuple[int, bool]]]:
+    """Each unit's quota bonus in `period` (summed over the quota periods it holds), and its
+    quota and whether it is met when `period` is of the quota's own kind."""
+    bonus: dict[int, Decimal] = defaultdict(Decimal)
+    shown: dict[int, tuple[int, bool]] = {}
+    rules = {r.key: r.quota for r in book.sequences if r.quota is not None}
+    with_quota = [u for u in units if u.sequence in rules]
+    if not with_quota:
+        return bonus, shown
+    kinds = {q.period for q in rules.values() if q is not None}
+    pieces = {kind: _months(period, zone, kind, book) for kind in kinds}
+    spans = [p for kind in kinds for p in pieces[kind]]
+    if not spans:
+        return bonus, shown
+    first = min(p.start for p in spans)
+    last = max(p.end for p in spans)
+    rows = session.execute(
+        select(Submission.id, Submission.unit_id, Submission.received_at).where(
+            Submission.received_at >= first,
+            Submission.received_at < last,
+            Submission.status.in_(COUNTED_STATUSES),
+            Submission.unit_id.in_([u.id for u in with_quota]),
+        )
+    ).all()
+    for u in with_quota:
+        quota = rules[u.sequence]
+        assert quota is not None
+        mine = [(item_id, at) for item_id, unit_id, at in rows if unit_id == u.id]
+        for piece in pieces[quota.period]:
+            inside = [item_id for item_id, at in mine if piece.start <= at < piece.end]
+            taken = sum(1 for item_id in inside if item_id in adopted_items)
+            count = len(inside) if quota.counts == "submitted" else taken
+            met = count >= quota.items
+            rate_ok = taken * 100 >= quota.min_adoption_percent * len(inside) and bool(inside)
+            if met and rate_ok:
+                bonus[u.id] += quota.bonus_points
+            if piece.label == period.label:
+                shown[u.id] = (quota.items, met)
+    return bonus, shown
 
 
 def _period(rulebook: Rulebook, period: Period | str, zone: tzinfo) -> Period:
@@ -310,6 +466,7 @@ def officer_standings(
 ) -> list[OfficerStanding]:
     """Info officers ranked within their unit's sequence by the points of items they authored."""
     period = _period(rulebook, period, zone)
+    book = rulebook.in_force(period.start.astimezone(zone).date())
     officers = {
         person.id: (person, unit)
         for person, unit in session.execute(
@@ -337,11 +494,11 @@ def officer_standings(
         person, unit = officer
         people[person.id] = officer
         evs = events.get(item_id, [])
-        points[person.id] += item_points(rulebook, evs)
+        points[person.id] += item_points(book, evs)
         items[person.id] += status in COUNTED_STATUSES
         adopted[person.id] += any(e.kind in ("adoption", "clue") for e in evs)
     result: list[OfficerStanding] = []
-    for seq in sorted({u.sequence for _, u in people.values()}, key=_sequence_order):
+    for seq in sorted({u.sequence for _, u in people.values()}, key=book.sequence_order):
         members = [pid for pid, (_, u) in people.items() if u.sequence == seq]
         ranks = _ranked([(str(pid), points[pid]) for pid in members])
         for pid in sorted(

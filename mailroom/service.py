@@ -206,6 +206,7 @@ class OutboundSender:
             app.solicit_mailer,
             timedelta(hours=cfg.solicit.remind_before_hours),
             REMINDER_CHECK_SECONDS,
+            rulebook=app.rulebook,
         )
 
         def outbound() -> None:

@@ -29,6 +29,7 @@ VERBS = {
     "撤消": "undo",
     "线索": "clue",
     "扣分": "deduct",
+    "加分": "unit_bonus",
 }
 BONUS = "bonus"
 
@@ -60,10 +61,10 @@ _QUOTE_START = re.compile(
 class Tag:
     """One tag: a verb and the words after it (folded), plus the words as the editor wrote them.
 
-    `verb` is `adopt`, `decline`, `return`, `undo`, `clue`, `deduct` or `bonus`; for `bonus`,
-    `bonus` is the rulebook's bonus name (`批示`, `上报`). `issue` is an issue label such as
-    `2026年第45期` found among the words. For `undo`, `target` is the tag being undone (None:
-    the latest tag on the item).
+    `verb` is `adopt`, `decline`, `return`, `undo`, `clue`, `deduct`, `unit_bonus` (加分, for a
+    unit) or `bonus`; for `bonus`, `bonus` is the rulebook's bonus name (`批示`, `上报`).
+    `issue` is an issue label such as `2026年第45期` found among the words. For `undo`,
+    `target` is the tag being undone (None: the latest tag on the item).
     """
 
     verb: str

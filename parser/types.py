@@ -77,10 +77,12 @@ class SenderContext:
 class Limits:
     """Limits from the rulebook and the config (never literals in code)."""
 
-    body_chars: int
-    attachment_chars: int
+    body_chars: int  # 0: no limit
+    attachment_chars: int  # 0: no limit
     clock_skew: timedelta
     late_report_days: int
+    # The sign-off elements that must be there: unit, author, phone, date, approver.
+    required_signoff: tuple[str, ...] = ("unit", "author", "phone", "date")
 
 
 @dataclass(frozen=True)

@@ -482,26 +482,32 @@ def rule_title(d: Draft) -> list[Problem]:
 def rule_body(d: Draft) -> list[Problem]:
     if not d.body.strip():
         return [Problem.of("missing_body")]
-    if d.body_chars > d.limits.body_chars:
+    if d.limits.body_chars and d.body_chars > d.limits.body_chars:
         return [Problem.of("body_too_long", count=d.body_chars, limit=d.limits.body_chars)]
     return []
 
 
 def rule_signoff(d: Draft) -> list[Problem]:
+    """The elements the rulebook requires must be there; one that is there must be valid."""
     s = d.signoff
+    required = d.limits.required_signoff
     problems = []
-    if not s.unit:
+    if not s.unit and "unit" in required:
         problems.append(Problem.of("missing_unit"))
-    if not s.author:
+    if not s.author and "author" in required:
         problems.append(Problem.of("missing_author"))
     if not s.phone:
-        problems.append(Problem.of("missing_phone"))
+        if "phone" in required:
+            problems.append(Problem.of("missing_phone"))
     elif not phone_is_valid(s.phone):
         problems.append(Problem.of("bad_phone", value=s.phone))
     if not s.date_text:
-        problems.append(Problem.of("missing_date"))
+        if "date" in required:
+            problems.append(Problem.of("missing_date"))
     elif d.signoff_date is None:
         problems.append(Problem.of("bad_date", value=s.date_text))
+    if not s.approver and "approver" in required:
+        problems.append(Problem.of("missing_approver"))
     return problems
 
 
@@ -523,7 +529,11 @@ def rule_attachments(d: Draft) -> list[Problem]:
     if d.attachment_error:
         name = d.word_files[0].filename or "" if d.word_files else ""
         problems.append(Problem.of("unreadable_attachment", name=name))
-    elif d.attachment_chars is not None and d.attachment_chars > d.limits.attachment_chars:
+    elif (
+        d.attachment_chars is not None
+        and d.limits.attachment_chars
+        and d.attachment_chars > d.limits.attachment_chars
+    ):
         problems.append(
             Problem.of(
                 "attachment_too_long", count=d.attachment_chars, limit=d.limits.attachment_chars
@@ -668,7 +678,7 @@ def validate(
     warnings = tuple(p for rule in WARNINGS for p in rule(draft))
     if problems:
         return Verdict(submission=None, problems=problems, warnings=warnings)
-    assert subject.mark is not None and draft.signoff_date is not None
+    assert subject.mark is not None
     submission = Submission(
         mark=subject.mark,
         title=subject.title,

@@ -18,7 +18,6 @@ from ledger.models import Unit
 from ledger.rulebook import Calendar, Rulebook
 from reports import scoring
 from reports.model import (
-    SEQUENCE_TITLES,
     Analysis,
     AnnualReport,
     MonthlyReport,
@@ -76,18 +75,22 @@ def office_name(session: Session, fallback: str) -> str:
     return name or fallback
 
 
-def _tables(rows: Iterable[StandingRow]) -> tuple[SequenceTable, ...]:
+def _tables(rulebook: Rulebook, rows: Iterable[StandingRow]) -> tuple[SequenceTable, ...]:
+    """The rows by sequence, in the rulebook's order, under the rulebook's titles."""
     by_sequence: dict[str, list[StandingRow]] = {}
     for row in rows:
         by_sequence.setdefault(row.sequence, []).append(row)
     return tuple(
         SequenceTable(
-            sequence=seq,
-            title=title,
-            rows=tuple(sorted(by_sequence[seq], key=lambda r: (r.rank, -r.points, r.unit_code))),
+            sequence=rule.key,
+            title=rule.report_title,
+            rows=tuple(
+                sorted(by_sequence[rule.key], key=lambda r: (r.rank, -r.points, r.unit_code))
+            ),
+            sheet_name=rule.sheet_name,
         )
-        for seq, title in SEQUENCE_TITLES.items()
-        if by_sequence.get(seq)
+        for rule in rulebook.sequences
+        if by_sequence.get(rule.key)
     )
 
 
@@ -109,7 +112,7 @@ def build_quarterly(
     )
     before = scoring.standings(session, rulebook, previous, zone)
     notices = scoring.streak_notices(session, rulebook, period, zone)
-    tables = _tables(rows)
+    tables = _tables(rulebook, rows)
     ranked = [r for t in tables for r in t.rows]
     analysis = Analysis(
         submitted=sum(r.submitted for r in rows),
@@ -147,11 +150,12 @@ def build_monthly(
     so_far = Period(f"{year.label}..{month.label}", year.start, month.end)
     this_month = {r.unit_code: r for r in scoring.standings(session, rulebook, month, zone)}
     annual = {r.unit_code: r for r in scoring.standings(session, rulebook, year, zone)}
-    cumulative = _tables(scoring.standings(session, rulebook, so_far, zone))
+    cumulative = _tables(rulebook, scoring.standings(session, rulebook, so_far, zone))
     tables = tuple(
         MonthlyTable(
             sequence=t.sequence,
             title=t.title,
+            sheet_name=t.sheet_name,
             rows=tuple(
                 MonthlyRow(
                     unit_code=r.unit_code,
@@ -194,7 +198,7 @@ def build_annual(
     year = report_period("annual", label, zone, rulebook.calendar)
     rows = scoring.standings(session, rulebook, year, zone)
     candidate_codes, missed_codes = scoring.annual_outcomes(session, rulebook, year, zone)
-    tables = _tables(rows)
+    tables = _tables(rulebook, rows)
     ranked = [r for t in tables for r in t.rows]
     candidates = tuple(r for r in ranked if r.unit_code in candidate_codes)
     header = ReportHeader(

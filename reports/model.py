@@ -10,22 +10,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-# The order and the formal names of the sequences a report lists (SPEC §5.1; the office's own
-# unit is never ranked).
-SEQUENCE_TITLES = {
-    "district": "区、县级市序列",
-    "dept_a": "工作部门序列A类",
-    "dept_b": "工作部门序列B类",
-    "direct": "直报点序列",
-}
-# Short names: sheet names of the .xlsx (at most 31 characters, no punctuation Excel refuses).
-SEQUENCE_SHEETS = {
-    "district": "区县级市",
-    "dept_a": "部门A类",
-    "dept_b": "部门B类",
-    "direct": "直报点",
-}
-
 ReportKind = Literal["monthly", "quarterly", "annual"]
 REPORT_KINDS: tuple[ReportKind, ...] = ("monthly", "quarterly", "annual")
 
@@ -64,13 +48,12 @@ class MonthlyRow:
 
 @dataclass(frozen=True)
 class SequenceTable:
+    """A sequence's rows, with the title and .xlsx sheet name its rulebook gives it."""
+
     sequence: str
     title: str
     rows: tuple[StandingRow, ...]
-
-    @property
-    def sheet_name(self) -> str:
-        return SEQUENCE_SHEETS.get(self.sequence, self.sequence)
+    sheet_name: str = ""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -87,10 +70,7 @@ class MonthlyTable:
     sequence: str
     title: str
     rows: tuple[MonthlyRow, ...]
-
-    @property
-    def sheet_name(self) -> str:
-        return SEQUENCE_SHEETS.get(self.sequence, self.sequence)
+    sheet_name: str = ""
 
 
 @dataclass(frozen=True)

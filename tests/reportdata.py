@@ -75,12 +75,12 @@ def sample_quarterly() -> QuarterlyReport:
         row("DT", "广州市地下铁道总公司", "direct", 1, 6, 3, ("4", "0", "0"), "0", "0", None),
     )
     tables = tuple(
-        SequenceTable(seq, title, rows)
-        for seq, title, rows in (
-            ("district", "区、县级市序列", district),
-            ("dept_a", "工作部门序列A类", dept_a),
-            ("dept_b", "工作部门序列B类", dept_b),
-            ("direct", "直报点序列", direct),
+        SequenceTable(seq, title, rows, sheet)
+        for seq, title, sheet, rows in (
+            ("district", "区、县级市序列", "区县级市", district),
+            ("dept_a", "工作部门序列A类", "部门A类", dept_a),
+            ("dept_b", "工作部门序列B类", "部门B类", dept_b),
+            ("direct", "直报点序列", "直报点", direct),
         )
     )
     return QuarterlyReport(

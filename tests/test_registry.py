@@ -23,6 +23,7 @@ from ledger.registry import (
     export_registry,
     import_registry,
 )
+from ledger.rulebook import load_rulebook
 from mailroom.errors import UserError
 
 DATA = Path(__file__).parent / "data" / "registry"
@@ -50,7 +51,7 @@ def snapshot(session: Session) -> tuple[list[tuple[object, ...]], list[tuple[obj
 
 def import_files(ledger: Ledger, *paths: Path) -> ImportSummary:
     with ledger.transaction() as session:
-        return import_registry(session, list(paths))
+        return import_registry(session, list(paths), load_rulebook("guangzhou-2004"))
 
 
 @pytest.fixture
@@ -366,8 +367,8 @@ def test_bad_rows_are_all_reported_by_line_and_nothing_is_imported(ledger: Ledge
         error.problems
     )
     assert error.problems == [
-        "bad_units.csv line 3: unknown sequence 'county'; use district (区县级市), dept_a (部门A), "
-        "dept_b (部门B), direct (直报点) or office (本办)",
+        "bad_units.csv line 3: unknown sequence 'county'; use district (区、县级市), "
+        "dept_a (工作部门A类), dept_b (工作部门B类), direct (直报点) or office (本办)",
         "bad_units.csv line 5: a direct (直报点) unit needs a parent_code",
     ]
     with ledger.reader() as session:
@@ -444,7 +445,7 @@ def test_duplicate_codes_marks_and_bad_parents_are_refused(ledger: Ledger, tmp_p
         "units.csv line 4: mark 【天河区】 is already used by unit TH on units.csv line 2",
         "units.csv line 5: parent_code: unknown unit code 'NOPE'",
         "units.csv line 6: parent DT is a direct unit; a direct unit's parent must be a "
-        "district or department unit",
+        "ranked unit that has no parent itself",
         "units.csv line 7: only direct (直报点) units have a parent_code",
         "units.csv line 8: mark '【市府办公厅' is not a name such as 【天河区】",
     ]

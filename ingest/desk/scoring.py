@@ -161,6 +161,26 @@ class DeskScoring:
                 unit_code=unit.code,
                 note=note,
             )
+        if tag.verb == "unit_bonus":
+            if len(tag.words) < 2:
+                raise Refused("unknown_unit_bonus")
+            unit = find_unit(session, tag.words[0])
+            if unit is None or unit.sequence == "office":
+                raise Refused("unknown_unit")
+            try:
+                award = self.rulebook.unit_bonus(tag.words[1])
+            except LookupError:
+                raise Refused("unknown_unit_bonus") from None
+            if award.sequences and unit.sequence not in award.sequences:
+                raise Refused("unknown_unit_bonus")
+            return Resolved(
+                "unit_bonus",
+                f"unit_bonus:{unit.code}:{award.name}",
+                f"加分 {unit.name} {award.name}",
+                bonus=award.name,
+                unit_code=unit.code,
+                note=" ".join(tag.text.split()[2:]),
+            )
         raise Refused("unknown_tag")
 
     def record(
@@ -188,6 +208,11 @@ class DeskScoring:
                 )  # fmt: skip
             elif resolved.verb == "clue":
                 done = scoring.record_clue(session, rb, tracking, by=by, at=at, source=source)
+            elif resolved.verb == "unit_bonus":
+                done = scoring.record_unit_bonus(
+                    session, rb, resolved.unit_code or "", resolved.bonus or "",
+                    by=by, at=at, source=source, note=resolved.note,
+                )  # fmt: skip
             else:
                 maybe = scoring.record_deduction(
                     session, rb, resolved.unit_code or "", resolved.deduction or "",

@@ -125,7 +125,7 @@ class Decision(_Acting):
 
 @dataclass(frozen=True)
 class Scored(_Acting):
-    """采用, a bonus, 线索, 扣分: a scoring event under the rulebook in force."""
+    """采用, a bonus, 线索, 扣分, 加分: a scoring event under the rulebook in force."""
 
     def resolve(
         self, scoring: DeskScoring, reply: Reply, tag: Tag, item: Submission | None
@@ -212,6 +212,7 @@ VERBS: dict[str, Verb] = {
     "bonus": Scored(scores=True, tells_unit=False),
     "clue": Scored(scores=True, tells_unit=False),
     "deduct": Scored(scores=True, tells_unit=False, needs_item=False),  # names a unit
+    "unit_bonus": Scored(scores=True, tells_unit=False, needs_item=False),  # names a unit
     "decline": Decision(scores=False, tells_unit=True, verb="decline", label="不采用"),
     "return": Decision(
         scores=False, tells_unit=True, verb="return", label="退回修改", needs_text=True

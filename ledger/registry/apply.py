@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.models import ROLES, SEQUENCES, Person, Unit
-from ledger.registry.checks import PersonRow, RegistryError, UnitRow, check_tables
+from ledger.registry.checks import PersonRow, RegistryError, Sequences, UnitRow, check_tables
 from ledger.registry.formats import (
     TABLES,
     UNITS,
@@ -24,6 +24,7 @@ from ledger.registry.formats import (
     write_csv,
     write_xlsx,
 )
+from ledger.rulebook import Rulebook
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ class ImportSummary:
 # -- import --------------------------------------------------------------------------------------
 
 
-def import_registry(session: Session, paths: Sequence[Path]) -> ImportSummary:
+def import_registry(session: Session, paths: Sequence[Path], rulebook: Rulebook) -> ImportSummary:
     """Import units and people from CSV/.xlsx files; all of it, or nothing if any row is bad.
+    A unit's sequence is one the rulebook defines (by key, name or alias), or the office.
 
     The caller owns the transaction; this only adds to the session and flushes.
     """
@@ -68,7 +70,7 @@ def import_registry(session: Session, paths: Sequence[Path]) -> ImportSummary:
     if not paths:
         problems.append("no registry files given")
     tables = read_files(paths, problems)
-    checked = check_tables(session, tables, problems)
+    checked = check_tables(session, tables, problems, Sequences.of(rulebook))
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise RegistryError(
@@ -141,8 +143,8 @@ def _apply(
 # -- export --------------------------------------------------------------------------------------
 
 
-def _sequence_order(sequence: str) -> int:
-    return SEQUENCES.index(sequence) if sequence in SEQUENCES else len(SEQUENCES)
+def _sequence_order(sequence: str) -> tuple[int, str]:
+    return (SEQUENCES.index(sequence), "") if sequence in SEQUENCES else (len(SEQUENCES), sequence)
 
 
 def _role_order(role: str) -> int:

@@ -15,20 +15,40 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.models import ROLES, SEQUENCES, Person, Unit
+from ledger.models import ROLES, Person, Unit
 from ledger.registry.formats import PEOPLE, REQUIRED_COLUMNS, UNITS, Row, Table, match_key
+from ledger.rulebook import OFFICE, OFFICE_NAMES, Rulebook
 from parser.errors import UserError
 
-SEQUENCE_NAMES = {
-    **{name: name for name in SEQUENCES},
-    "区县级市": "district",
-    "区、县级市": "district",
-    "区县": "district",
-    "部门a": "dept_a",
-    "部门b": "dept_b",
-    "直报点": "direct",
-    "本办": "office",
-}
+
+@dataclass(frozen=True)
+class Sequences:
+    """The sequences a registry may name: the rulebook's (by key, name or alias) and the
+    office's own; which of them report to a parent unit (直报点)."""
+
+    names: dict[str, str]  # match_key(name) → key
+    titles: dict[str, str]  # key → name
+    with_parent: frozenset[str]
+    listed: str  # for an error: "district (区、县级市), …"
+
+    @classmethod
+    def of(cls, rulebook: Rulebook) -> Sequences:
+        names = {match_key(n): OFFICE for n in OFFICE_NAMES}
+        for rule in rulebook.sequences:
+            for n in (rule.key, rule.name, *rule.aliases):
+                names.setdefault(match_key(n), rule.key)
+        listed = ", ".join(f"{r.key} ({r.name})" for r in rulebook.sequences)
+        return cls(
+            names,
+            {r.key: r.name for r in rulebook.sequences},
+            frozenset(r.key for r in rulebook.sequences if r.reports_to_parent),
+            f"{listed} or office (本办)",
+        )
+
+    def key(self, raw: str) -> str | None:
+        return self.names.get(match_key(raw))
+
+
 ROLE_NAMES = {
     **{name: name for name in ROLES},
     "信息员": "officer",
@@ -36,8 +56,6 @@ ROLE_NAMES = {
     "主要领导": "principal_leader",
     "编辑": "editor",
 }
-# A 直报点's parent is the department (or district) that shares its points.
-PARENT_SEQUENCES = ("district", "dept_a", "dept_b")
 
 MARK_BRACKETS = (("【", "】"), ("[", "]"), ("［", "］"), ("(", ")"), ("（", "）"))
 OPENING_BRACKETS = "".join(pair[0] for pair in MARK_BRACKETS)
@@ -130,6 +148,7 @@ class _Check:
 
     db_units: dict[str, Unit]
     imported_sequences: dict[str, str | None]  # None: the row's sequence is itself bad
+    sequences: Sequences
 
     def sequence_of(self, code: str) -> str | None:
         if code in self.imported_sequences:
@@ -165,11 +184,10 @@ def _check_units(rows: list[Row], check: _Check, problems: list[str]) -> list[Un
             first_line[code] = row.where
 
         raw_sequence = row.get("sequence")
-        sequence = SEQUENCE_NAMES.get(match_key(raw_sequence))
+        sequence = check.sequences.key(raw_sequence)
         if raw_sequence and sequence is None:
             found.append(
-                f"{row.where}: unknown sequence {raw_sequence!r}; use district (区县级市), "
-                "dept_a (部门A), dept_b (部门B), direct (直报点) or office (本办)"
+                f"{row.where}: unknown sequence {raw_sequence!r}; use {check.sequences.listed}"
             )
 
         mark = normalise_mark(row.get("mark")) if row.get("mark") else None
@@ -183,20 +201,27 @@ def _check_units(rows: list[Row], check: _Check, problems: list[str]) -> list[Un
             marks[match_key(mark)] = f"unit {code} on {row.where}"
 
         parent_code = _code(row.get("parent_code"))
-        if sequence == "direct" and not parent_code:
-            found.append(f"{row.where}: a direct (直报点) unit needs a parent_code")
-        elif sequence is not None and sequence != "direct" and parent_code:
-            found.append(f"{row.where}: only direct (直报点) units have a parent_code")
+        with_parent = check.sequences.with_parent
+        if sequence in with_parent and not parent_code:
+            title = check.sequences.titles[sequence]
+            found.append(f"{row.where}: a {sequence} ({title}) unit needs a parent_code")
+        elif sequence is not None and sequence not in with_parent and parent_code:
+            reporting = ", ".join(f"{k} ({check.sequences.titles[k]})" for k in sorted(with_parent))
+            found.append(
+                f"{row.where}: only {reporting or 'direct-report'} units have a parent_code"
+            )
         elif parent_code and parent_code == code:
             found.append(f"{row.where}: a unit cannot be its own parent")
         elif parent_code and not check.known(parent_code):
             found.append(f"{row.where}: parent_code: {check.unknown_code(parent_code)}")
         elif parent_code:
             parent_sequence = check.sequence_of(parent_code)
-            if parent_sequence is not None and parent_sequence not in PARENT_SEQUENCES:
+            if parent_sequence is not None and (
+                parent_sequence in with_parent or parent_sequence == OFFICE
+            ):
                 found.append(
                     f"{row.where}: parent {parent_code} is a {parent_sequence} unit; a direct "
-                    "unit's parent must be a district or department unit"
+                    "unit's parent must be a ranked unit that has no parent itself"
                 )
 
         problems.extend(found)
@@ -268,7 +293,9 @@ class Checked:
     people: list[PersonRow]
 
 
-def check_tables(session: Session, tables: Sequence[Table], problems: list[str]) -> Checked:
+def check_tables(
+    session: Session, tables: Sequence[Table], problems: list[str], sequences: Sequences
+) -> Checked:
     """Check every row against the others and against the ledger; each problem goes to `problems`.
 
     Only rows without a problem come back. This reads the ledger's units but changes nothing.
@@ -281,8 +308,8 @@ def check_tables(session: Session, tables: Sequence[Table], problems: list[str])
     for row in unit_rows:
         code = _code(row.get("code"))
         if code and code not in imported:
-            imported[code] = SEQUENCE_NAMES.get(match_key(row.get("sequence")))
-    check = _Check(db_units, imported)
+            imported[code] = sequences.key(row.get("sequence"))
+    check = _Check(db_units, imported, sequences)
 
     units = _check_units(unit_rows, check, problems)
     people = _check_people(people_rows, check, problems)

@@ -1,5 +1,5 @@
-"""The scoring commands (SPEC §4.5): `mailroom adopt`, `instruct`, `clue`, `deduct`, `undo`,
-`standings`."""
+"""The scoring commands (SPEC §4.5, §9): `mailroom adopt`, `instruct`, `clue`, `deduct`,
+`bonus`, `undo`, `standings`, `payments`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ledger.scoring import (
     record_clue,
     record_deduction,
     record_instruction,
+    record_unit_bonus,
     undo_event,
 )
 from ledger.standings import officer_standings, standings, streak_outcomes
@@ -37,6 +38,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     deduct.add_argument("unit", metavar="UNIT")
     deduct.add_argument("kind", metavar="KIND")
     recorded_by(deduct, cmd_deduct)
+    bonus = sub.add_parser("bonus", help="record a unit bonus of the rulebook (加分) for a unit")
+    bonus.add_argument("unit", metavar="UNIT")
+    bonus.add_argument("bonus", metavar="BONUS")
+    recorded_by(bonus, cmd_bonus)
     undo = sub.add_parser("undo", help="undo a scoring event by its number")
     undo.add_argument("event_id", metavar="EVENT", type=int)
     recorded_by(undo, cmd_undo)
@@ -46,6 +51,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     stand.add_argument("--json", action="store_true")
     stand.add_argument("--officers", action="store_true", help="rank the info officers instead")
     stand.set_defaults(run=cmd_standings)
+
+    pay = sub.add_parser("payments", help="稿酬 and author rewards in yuan, per item and reason")
+    pay.add_argument("--period", help="2026Q1, 2026 or 2026-03 (default: the current quarter)")
+    pay.add_argument("--json", action="store_true")
+    pay.set_defaults(run=cmd_payments)
 
 
 def recorded_by(cmd: argparse.ArgumentParser, run: Any = None) -> None:
@@ -113,6 +123,41 @@ def cmd_deduct(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bonus(app: App, args: argparse.Namespace) -> int:
+    with app.ledger.transaction() as session:
+        recorded = record_unit_bonus(
+            session, app.rulebook, args.unit, args.bonus,
+            by=by(args), at=instant(app, args.at, "--at"), source="cli", note=args.note,
+        )  # fmt: skip
+    _scored(f"加分 {args.bonus}", recorded)
+    return 0
+
+
+def cmd_payments(app: App, args: argparse.Namespace) -> int:
+    from ledger.payments import payments
+
+    period = period_arg(app, args.period)
+    with app.ledger.reader() as session:
+        found = payments(session, app.rulebook, period, app.config.zone)
+    data = [
+        {
+            "unit_code": p.unit_code, "author": p.author, "tracking_no": p.tracking_no,
+            "amount_yuan": p.amount_yuan, "reason": p.reason, "period": p.period,
+        }
+        for p in found
+    ]  # fmt: skip
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"{period.label}  ({app.rulebook.title})")
+    table(
+        [[p.unit_name, p.author, p.tracking_no, p.reason, str(p.amount_yuan)] for p in found],
+        ["单位", "撰稿人", "编号", "事由", "金额（元）"],
+    )
+    print(f"合计：{sum(p.amount_yuan for p in found)} 元")
+    return 0
+
+
 def cmd_undo(app: App, args: argparse.Namespace) -> int:
     with app.ledger.transaction() as session:
         ev = undo_event(
@@ -158,7 +203,8 @@ def cmd_standings(app: App, args: argparse.Namespace) -> int:
         {
             "unit_code": s.unit_code, "unit_name": s.unit_name, "sequence": s.sequence,
             "points": number(s.points), "target": s.target, "met": s.met, "rank": s.rank,
-            "submitted": s.submitted, "adopted": s.adopted,
+            "submitted": s.submitted, "adopted": s.adopted, "metric": s.metric,
+            "quota": s.quota, "quota_met": s.quota_met, "bonus_points": number(s.bonus_points),
         }
         for s in ranked
     ]  # fmt: skip
@@ -166,7 +212,7 @@ def cmd_standings(app: App, args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     print(f"{period.label}  ({app.rulebook.title})")
-    names = {rule.key: rule.name for rule in app.rulebook.sequences}
+    names = {rule.key: rule.name for rule in app.rulebook.in_force(period.start.date()).sequences}
     table(
         [
             [names.get(d["sequence"], d["sequence"]), str(d["rank"]), d["unit_code"],

@@ -8,11 +8,17 @@ from pathlib import Path
 
 from mailroom.app import App, migrate
 from mailroom.commands.desk import ensure_reply_key_secret
+from mailroom.errors import UserError
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init = sub.add_parser("init", help="create or upgrade the database")
-    init.add_argument("--demo", action="store_true", help="load the Guangzhou sample registry")
+    init.add_argument("--demo", action="store_true", help="load the rulebook's sample registry")
+    init.add_argument(
+        "--rulebook",
+        metavar="NAME",
+        help="the demo registry of this rulebook (the one [rules] rulebook names)",
+    )
     init.set_defaults(run=cmd_init)
 
     serve = sub.add_parser("serve", help="run the SMTP listener, worker and sender")
@@ -44,11 +50,19 @@ def cmd_init(app: App, args: argparse.Namespace) -> int:
     migrate(app.config.database.url)
     print(f"database ready: {app.config.database.url}")
     print(f"reply-key secret: from the {ensure_reply_key_secret(app)}")
+    if args.rulebook and not args.demo:
+        raise UserError("--rulebook goes with --demo: it says which office's demo registry")
     if args.demo:
         from ledger.demo import load_demo
 
+        if args.rulebook and args.rulebook != app.rulebook.name:
+            raise UserError(
+                f"the configuration's rulebook is {app.rulebook.name}; to try "
+                f'{args.rulebook}, set [rules] rulebook = "{args.rulebook}" in the config '
+                "file and run this again"
+            )
         with app.ledger.transaction() as session:
-            summary = load_demo(session)
+            summary = load_demo(session, app.rulebook)
         print(f"demo registry loaded: {summary}")
     return 0
 
@@ -74,7 +88,7 @@ def cmd_registry(app: App, args: argparse.Namespace) -> int:
     if args.action == "import":
         paths = [Path(f) for f in args.files]
         with app.ledger.transaction() as session:
-            summary = import_registry(session, paths)
+            summary = import_registry(session, paths, app.rulebook)
         print(f"imported: {summary}")
         return 0
     path = Path(args.file)
