@@ -41,7 +41,14 @@ def duration_text(minutes: int) -> str:
 class ReplyWriter:
     """Renders reply mail in one language set (`zh-Hans` by default)."""
 
-    def __init__(self, sender: str, sender_name: str, zone: tzinfo, language: str = "zh-Hans"):
+    def __init__(
+        self,
+        sender: str,
+        sender_name: str,
+        zone: tzinfo,
+        language: str = "zh-Hans",
+        required_signoff: tuple[str, ...] = ("unit", "author", "phone", "date"),
+    ):
         folder = TEMPLATE_DIR / language
         self.env = Environment(
             loader=FileSystemLoader(folder),
@@ -58,6 +65,10 @@ class ReplyWriter:
         self.sender_name = sender_name
         self.from_ = Sender(sender, sender_name)
         self.zone = zone
+        # The elements a refusal reminds the sender of: the subject's, then the sign-off's the
+        # rulebook requires (标识、标题、正文、作者单位、姓名、联系电话、日期 for Guangzhou).
+        labels = tomllib.loads((folder / "signoff.toml").read_text(encoding="utf-8"))
+        self.elements = "、".join([*labels["subject"], *(labels[e] for e in required_signoff)])
 
     def explain(self, problem: Problem) -> Explained:
         entry = self.problem_texts.get(problem.code, {"text": problem.code, "fix": ""})
@@ -196,6 +207,7 @@ class ReplyWriter:
             "addressee": addressee,
             "problems": [self.explain(p) for p in problems],
             "original_subject": original.subject,
+            "elements": self.elements,
             "received_local": self.local_time(received_at),
             "office_name": self.sender_name,
             "now": now,

@@ -1,10 +1,11 @@
 """Payments (稿酬, author rewards): the second ledger, in yuan, beside points (SPEC §9).
 
 Like points, money is never stored: it is read from the live scoring events under the rulebook
-in force for the period. An adoption pays its publication's (or grade's) `yuan`; every bonus
-instance pays its level's `yuan` — two instructions on one item pay twice, while their points
-count once. A payment goes to the item's writer as its sign-off names them (co-authors named
-together get one payment per item and reason). Events of withdrawn items pay nothing.
+in force when the item was received. An adoption pays its publication's (or grade's) `yuan`;
+every bonus instance pays its level's `yuan` — two instructions on one item pay twice, while
+their points count once. A payment goes to the item's writer as its sign-off names them
+(co-authors named together get one payment per item and reason). Events of withdrawn items pay
+nothing.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ def payments(
     """Every payment earned by the items received in `period`, by unit, item and event."""
     if isinstance(period, str):
         period = parse_period(period, zone, rulebook.calendar)
-    book = rulebook.in_force(period.start.astimezone(zone).date())
     rows = session.execute(
         select(ScoreEvent, Submission, Unit, Person.name)
         .join(Submission, ScoreEvent.submission_id == Submission.id)
@@ -65,7 +65,7 @@ def payments(
     ).all()
     found = []
     for ev, item, unit, person_name in rows:
-        amount = event_yuan(book, ev)
+        amount = event_yuan(rulebook.in_force_at(item.received_at, zone), ev)
         if amount <= 0:
             continue
         found.append(

@@ -14,7 +14,7 @@ import functools
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ QUOTA_COUNTS = ("submitted", "adopted")
 SIGNOFF_ELEMENTS = ("unit", "author", "phone", "date", "approver")
 SIGNOFF_DEFAULT = ("unit", "author", "phone", "date")
 MAX_POINTS = 10_000
+TRACKING_PREFIX_MAX = 16  # as the tracking numbers' column holds it
 MAX_YUAN = 1_000_000
 
 
@@ -220,9 +221,10 @@ class CriticismRule:
 class Rulebook:
     name: str
     title: str
-    body_chars: int
-    attachment_chars: int
+    body_chars: int  # 0: no limit
+    attachment_chars: int  # 0: no limit
     calendar: Calendar
+    tracking_prefix: str = "MR"
     publications: tuple[Publication, ...] = ()
     bonuses: tuple[Bonus, ...] = ()
     clue_points: int | None = None
@@ -248,6 +250,10 @@ class Rulebook:
     monthly_deductions: bool = False
     lagging_units: int = 0
     payments: bool = False
+
+    def in_force_at(self, instant: datetime, zone: tzinfo) -> Rulebook:
+        """The rulebook that applied at an aware instant, its day seen in the office's zone."""
+        return self.in_force(instant.astimezone(zone).date()) if self.earlier else self
 
     def in_force(self, day: date) -> Rulebook:
         """The rulebook that applied on `day`: this one, or the one it replaced then."""
@@ -497,7 +503,8 @@ def _sequences(w: _Where, data: dict[str, Any]) -> tuple[SequenceRule, ...]:
             raise w.fail(where, "needs a key of letters, digits and _ (and not office)")
         t = w.table(where, t, SEQUENCE_KEYS)
         sheet = w.str_(where, t, "sheet") if "sheet" in t else ""
-        if len(sheet) > MAX_SHEET or SHEET_FORBIDDEN & set(sheet):
+        shown = sheet or str(t.get("name", ""))
+        if len(shown) > MAX_SHEET or SHEET_FORBIDDEN & set(shown):
             raise w.fail(f"{where} sheet", f"must be at most {MAX_SHEET} characters, no []:*?/\\")
         rules.append(
             SequenceRule(
@@ -544,7 +551,15 @@ def _tasks(w: _Where, data: dict[str, Any], pubs: tuple[Publication, ...]) -> tu
         w.tables("[[tasks]]", data.get("tasks"), {"unit", "points", "adopted"}), 1
     ):
         where = f"[[tasks]] {i}"
-        adopted = w.table(f"{where} adopted", t.get("adopted"), levels, required=False)
+        adopted = t.get("adopted") or {}
+        if not isinstance(adopted, dict):
+            raise w.fail(f"{where} adopted", 'must be a table such as { "市" = 15 }')
+        for level in adopted:
+            if level not in levels:
+                known = ", ".join(sorted(levels)) or "none"
+                raise w.fail(
+                    f"{where} adopted", f"names level {level!r}, which no publication has ({known})"
+                )
         counts = tuple(
             (level, w.int_(f"{where} adopted", adopted, level, 0, MAX_POINTS)) for level in adopted
         )
@@ -568,6 +583,10 @@ def _awards(
         quota = w.opt_int(where, t, "quota", 1, MAX_POINTS)
         if (quota is None) == (not per):
             raise w.fail(where, "needs either quota or per_sequence, not both")
+        if kind == "officer" and per:
+            raise w.fail(
+                f"{where} per_sequence", "is for unit awards; an officer award has a quota"
+            )
         found.append(
             Award(
                 name=w.str_(where, t, "name"),
@@ -609,7 +628,14 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
     unknown = set(data) - SECTIONS
     if unknown:
         raise RulebookError(f"rulebook {source}: unknown section [{sorted(unknown)[0]}]")
-    meta = w.table("[meta]", data.get("meta"), {"name", "title", "effective_from", "replaces"})
+    meta = w.table(
+        "[meta]",
+        data.get("meta"),
+        {"name", "title", "effective_from", "replaces", "tracking_prefix"},
+    )
+    prefix = w.str_("[meta]", meta, "tracking_prefix") if "tracking_prefix" in meta else "MR"
+    if not prefix.isascii() or not prefix.isalpha() or len(prefix) > TRACKING_PREFIX_MAX:
+        raise w.fail("[meta] tracking_prefix", f"must be 1 to {TRACKING_PREFIX_MAX} letters A–Z")
     limits = w.table(
         "[limits]", data.get("limits"), {"body_chars", "attachment_chars"}, required=False
     )
@@ -622,6 +648,9 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
     quarters = 12 // months
 
     clues = w.table("[clues]", data.get("clues"), {"points"}, required=False)
+    for i, t in enumerate(data.get("deductions") or (), 1):
+        if isinstance(t, dict) and "yuan" in t:
+            raise RulebookError(f"rulebook {source}: unknown key [[deductions]] {i} yuan")
     deductions = tuple(
         Deduction(n, p) for n, p, _ in w.named_points("[[deductions]]", data.get("deductions"))
     )
@@ -684,12 +713,16 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
         required=False,
     )
     for seq in sequences:
-        if seq.reports_to_parent and not direct:
-            raise w.fail(f"[sequences.{seq.key}] reports_to_parent", "needs [direct_report]")
+        if seq.reports_to_parent and "parent_share_percent" not in direct:
+            raise w.fail(
+                f"[sequences.{seq.key}] reports_to_parent",
+                "needs [direct_report] parent_share_percent",
+            )
     pubs = _publications(w, data)
     return Rulebook(
         name=name,
         title=str(meta.get("title", name)),
+        tracking_prefix=prefix.upper(),
         body_chars=w.opt_int("[limits]", limits, "body_chars", 1, 1_000_000) or 0,
         attachment_chars=w.opt_int("[limits]", limits, "attachment_chars", 1, 10_000_000) or 0,
         calendar=calendar,
@@ -745,7 +778,7 @@ def load_rulebook(name_or_path: str, base_dir: Path | None = None) -> Rulebook:
             ):
                 raise RulebookError(
                     f"rulebook {newer.name}: [meta] effective_from must be a date after "
-                    f"{book.name}'s"
+                    f"{book.name}'s (in {where.name})"
                 )
         base_dir = where.parent
         chain.append(book)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from sqlalchemy import select
@@ -123,9 +123,13 @@ def record_adoption(
     at: datetime,
     source: str,
     note: str = "",
+    zone: tzinfo = UTC,
 ) -> Recorded:
-    """An item adopted in a publication (采用 穗府信息 标题); once per publication per item."""
+    """An item adopted in a publication (采用 穗府信息 标题); once per publication per item.
+    Names are checked against the rulebook in force when the item was received (`zone`: the
+    office's, for the day)."""
     item = _item(session, tracking_no)
+    rulebook = rulebook.in_force_at(item.received_at, zone)
     try:
         pub = rulebook.publication(publication)
         chosen = pub.grade(grade)
@@ -162,13 +166,16 @@ def record_bonus(
     at: datetime,
     source: str,
     note: str = "",
+    zone: tzinfo = UTC,
 ) -> Recorded:
-    """A bonus on an item (批示 市领导; 上报 国办采用); each level once per item.
+    """A bonus on an item (批示 市领导; 上报 国办采用); each level once per item (a
+    `repeatable` level again and again).
 
     Whether it adds to the others of its kind or only the highest counts is the rulebook's
     `mode`, applied when points are read (`item_points`).
     """
     item = _item(session, tracking_no)
+    rulebook = rulebook.in_force_at(item.received_at, zone)
     try:
         rule = rulebook.bonus(bonus)
         chosen = rule.level(level)
@@ -220,11 +227,13 @@ def record_instruction(
     at: datetime,
     source: str,
     note: str = "",
+    zone: tzinfo = UTC,
 ) -> Recorded:
     """A leader's instruction (批示) or an upper-level adoption (上报): a bonus by name."""
     return record_bonus(
-        session, rulebook, tracking_no, bonus, level, by=by, at=at, source=source, note=note
-    )
+        session, rulebook, tracking_no, bonus, level, by=by, at=at, source=source, note=note,
+        zone=zone,
+    )  # fmt: skip
 
 
 def record_clue(
@@ -236,11 +245,13 @@ def record_clue(
     at: datetime,
     source: str,
     note: str = "",
+    zone: tzinfo = UTC,
 ) -> Recorded:
     """A clue (线索) verified and taken up; once per item."""
+    item = _item(session, tracking_no)
+    rulebook = rulebook.in_force_at(item.received_at, zone)
     if rulebook.clue_points is None:
         raise ScoringError(f"rulebook {rulebook.name} has no [clues]")
-    item = _item(session, tracking_no)
     if any(e.kind == "clue" for e in live_events(session, item.id)):
         raise AlreadyRecorded(f"item {tracking_no} is already taken up as a clue")
     ev = _add(
@@ -280,7 +291,9 @@ def record_unit_bonus(
     source: str,
     note: str = "",
 ) -> Recorded:
-    """A bonus for a unit as a whole (加分 龙城街道 组织奖); counts in the period of `at`."""
+    """A bonus for a unit as a whole (加分 龙城街道 组织奖); counts in the period of `at`,
+    under the rulebook in force then."""
+    rulebook = rulebook.in_force_at(_aware(at), at.tzinfo or UTC)
     try:
         rule = rulebook.unit_bonus(bonus)
     except LookupError as exc:
@@ -321,7 +334,9 @@ def record_deduction(
     """A deduction against a unit (扣分 天河区 迟报); counts in the quarter of `at`.
 
     With a `dedupe_key` the deduction is recorded at most once (None when it already was).
+    The rulebook in force at `at` names it.
     """
+    rulebook = rulebook.in_force_at(_aware(at), at.tzinfo or UTC)
     try:
         rule = rulebook.deduction(kind)
     except LookupError as exc:

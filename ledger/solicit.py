@@ -265,7 +265,7 @@ def deduct_missing(session: Session, rulebook: Rulebook, now: datetime) -> int:
             by=SYSTEM,
             at=sol.deadline,
             source=f"solicit:{sol.code}",
-            note=f"约稿 {sol.code} 逾期未报送",
+            note=f"约稿 {sol.code} 截止时未报送",
             dedupe_key=f"solicit-late:{sol.id}:{unit.id}",
         )
         recorded += done is not None

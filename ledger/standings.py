@@ -16,7 +16,10 @@ Decisions, documented in docs/scoring.md:
   its kind (`quota`, `quota_met`); its bonus is earned in each such period in which the quota is
   met at the adoption rate asked, and added to every longer period that holds it.
 - Unit bonuses count in the period of their `occurred_at`, like deductions.
-- A period is scored under the rulebook in force on its first day (`Rulebook.in_force`).
+- Under revisions (`Rulebook.in_force`): an item's events score under the rulebook in force
+  on the day it was received, a deduction or unit bonus under the one in force when it
+  occurred; a period's targets, quotas, tasks, sequences and metric are those in force on its
+  first day. So a revision never changes what an earlier item or period scored.
 - The rulebook's `metric` ranks: points, or the count of items submitted.
 """
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, tzinfo
+from datetime import UTC, date, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -205,7 +208,7 @@ class ScoredItem:
 
 
 def best_items(
-    session: Session, rulebook: Rulebook, period: Period, limit: int
+    session: Session, rulebook: Rulebook, period: Period, limit: int, zone: tzinfo = UTC
 ) -> list[ScoredItem]:
     """The period's adopted items by their points, best first (then by tracking number)."""
     rows = session.execute(
@@ -224,7 +227,7 @@ def best_items(
             unit_name=unit_name,
             title=item.title,
             events=tuple(events[item_id]),
-            points=item_points(rulebook, events[item_id]),
+            points=item_points(rulebook.in_force_at(item.received_at, zone), events[item_id]),
         )
         for item_id, (item, unit_name) in items.items()
         if any(e.kind in ("adoption", "clue") for e in events[item_id])
@@ -312,7 +315,9 @@ def _standings(
         # An item's points are the sum of its kinds' (a highest-only bonus is within `bonus`).
         for kind in ITEM_KINDS:
             if kind in kinds:
-                of_kind = item_points(book, kinds[kind])
+                of_kind = item_points(
+                    rulebook.in_force_at(events[0].received_at, zone), kinds[kind]
+                )
                 by_kind[unit_id][kind] += of_kind
                 gross[unit_id] += of_kind
         if "adoption" in kinds or "clue" in kinds:
@@ -331,10 +336,11 @@ def _standings(
             ScoreEvent.occurred_at < period.end,
         )
     ):
+        then = rulebook.in_force_at(ev.occurred_at, zone)
         if ev.kind == "deduction":
-            deducted[ev.unit_id] += deduction_points(book, ev)
+            deducted[ev.unit_id] += deduction_points(then, ev)
         else:
-            unit_bonus[ev.unit_id] += unit_bonus_points(book, ev)
+            unit_bonus[ev.unit_id] += unit_bonus_points(then, ev)
 
     quota_bonus, quota_of = _quotas(session, book, period, zone, units, adopted_items)
 
@@ -476,7 +482,9 @@ def officer_standings(
         )
     }
     rows = session.execute(  # plain columns: a province's quarter is tens of thousands of items
-        select(Submission.id, Submission.status, Submission.author_id).where(
+        select(
+            Submission.id, Submission.status, Submission.author_id, Submission.received_at
+        ).where(
             Submission.received_at >= period.start,
             Submission.received_at < period.end,
             Submission.status != "withdrawn",
@@ -487,14 +495,14 @@ def officer_standings(
     points: dict[int, Decimal] = defaultdict(Decimal)
     items: dict[int, int] = defaultdict(int)
     adopted: dict[int, int] = defaultdict(int)
-    for item_id, status, author_id in rows:
+    for item_id, status, author_id, received_at in rows:
         officer = officers.get(author_id) if author_id is not None else None
         if officer is None:
             continue  # an office's own staff are not ranked
         person, unit = officer
         people[person.id] = officer
         evs = events.get(item_id, [])
-        points[person.id] += item_points(book, evs)
+        points[person.id] += item_points(rulebook.in_force_at(received_at, zone), evs)
         items[person.id] += status in COUNTED_STATUSES
         adopted[person.id] += any(e.kind in ("adoption", "clue") for e in evs)
     result: list[OfficerStanding] = []
@@ -530,6 +538,7 @@ def core_team(
     quarter = _period(rulebook, quarter, zone)
     if quarter.kind != "quarter":
         raise ValueError(f"the core team is per quarter, not {quarter.label}")
+    book = rulebook.in_force(quarter.start.astimezone(zone).date())
     missed = {s.unit_code for s in standings(session, rulebook, quarter, zone) if s.met is False}
     eligible = sorted(
         (
@@ -539,7 +548,7 @@ def core_team(
         ),
         key=lambda o: (-o.points, o.unit_code, o.name),
     )
-    size = rulebook.core_team_size
+    size = book.core_team_size
     if len(eligible) <= size:
         return eligible
     cut = eligible[size - 1].points if size else None
@@ -552,7 +561,8 @@ def streak_outcomes(
     """Praise and criticism fired in quarters 1..`through` of the assessment year; with the
     whole year (`through` None or the last quarter), also the annual misses and the award
     candidates. Praise: the first N quarters all met. Criticism: the Nth quarter missed."""
-    quarters = rulebook.quarters_per_year
+    book = rulebook.in_force(_period(rulebook, str(year), zone).start.astimezone(zone).date())
+    quarters = book.quarters_per_year
     through = quarters if through is None else through
     if not 1 <= through <= quarters:
         raise ValueError(f"quarter {through} is not in 1..{quarters}")
@@ -569,7 +579,7 @@ def streak_outcomes(
     outcomes: list[StreakOutcome] = []
     for code in codes:
         rows = [q[code] for q in per_quarter if code in q]
-        outcomes.extend(_unit_streaks(rulebook, year, rows, annual.get(code)))
+        outcomes.extend(_unit_streaks(book, year, rows, annual.get(code)))
     # Quarters in order, then the year; within a period by kind, count and unit code.
     outcomes.sort(key=_outcome_order)
     return outcomes
@@ -613,4 +623,125 @@ def _unit_streaks(
     no_quarterly = all(m is None for m in met)
     if rulebook.award_names and (every_quarter or (no_quarterly and whole.met is True)):
         found.append(outcome("award_candidate", str(year), 0, None))
+    return found
+
+
+@dataclass(frozen=True)
+class DeductionRecord:
+    """A live deduction of a period, with its note (explained in the monthly 通报)."""
+
+    unit_code: str
+    unit_name: str
+    sequence: str
+    rule: str
+    points: int
+    note: str
+    occurred_at: Any
+
+
+def deductions_in(
+    session: Session, rulebook: Rulebook, period: Period | str, zone: tzinfo
+) -> list[DeductionRecord]:
+    """The period's live deductions, oldest first."""
+    period = _period(rulebook, period, zone)
+    rows = session.execute(
+        select(ScoreEvent, Unit)
+        .join(Unit, ScoreEvent.unit_id == Unit.id)
+        .where(
+            ScoreEvent.kind == "deduction",
+            ScoreEvent.undone_at.is_(None),
+            ScoreEvent.occurred_at >= period.start,
+            ScoreEvent.occurred_at < period.end,
+        )
+        .order_by(ScoreEvent.occurred_at, ScoreEvent.id)
+    ).all()
+    return [
+        DeductionRecord(
+            unit.code,
+            unit.name,
+            unit.sequence,
+            ev.rule,
+            deduction_points(rulebook.in_force_at(ev.occurred_at, zone), ev),
+            ev.note,
+            ev.occurred_at,
+        )
+        for ev, unit in rows
+    ]
+
+
+@dataclass(frozen=True)
+class AwardEntry:
+    sequence: str  # the unit's (or the officer's unit's) sequence
+    name: str  # unit name, or officer name
+    unit_name: str
+    points: Decimal
+    rank: int  # within the award's ranking (per sequence, or across all)
+
+
+@dataclass(frozen=True)
+class AwardResult:
+    """An award with a quota and who is within it (ties at the cut-off all stay)."""
+
+    name: str
+    kind: str
+    quota: int
+    yuan: int
+    entries: tuple[AwardEntry, ...]
+
+
+def award_results(
+    session: Session, rulebook: Rulebook, year: Period | str, zone: tzinfo
+) -> list[AwardResult]:
+    """The rulebook's award quotas applied to a year's ranking: the best units per sequence
+    (or across all sequences), or the best officers by their items' points. A unit or officer
+    with no points is never proposed."""
+    year = _period(rulebook, year, zone)
+    book = rulebook.in_force(year.start.astimezone(zone).date())
+    results = []
+    for award in book.awards:
+        entries: list[AwardEntry] = []
+        if award.kind == "unit":
+            rows = [s for s in standings(session, rulebook, year, zone) if s.points > 0]
+            groups = (
+                [(seq, [s for s in rows if s.sequence == seq], n) for seq, n in award.per_sequence]
+                if award.per_sequence
+                else [("", rows, award.quota or 0)]
+            )
+            for _, members, n in groups:
+                ranks = _ranked([(s.unit_code, s.points) for s in members])
+                for s in sorted(members, key=lambda m: (ranks[m.unit_code], m.unit_code)):
+                    if ranks[s.unit_code] <= n:
+                        entries.append(
+                            AwardEntry(
+                                s.sequence, s.unit_name, s.unit_name, s.points, ranks[s.unit_code]
+                            )
+                        )
+            quota = sum(n for _, _, n in groups)
+        else:
+            officers = [o for o in officer_standings(session, rulebook, year, zone) if o.points > 0]
+            ranks = _ranked([(str(o.person_id), o.points) for o in officers])
+            quota = award.quota or 0
+            for o in sorted(officers, key=lambda o: (ranks[str(o.person_id)], o.unit_code, o.name)):
+                if ranks[str(o.person_id)] <= quota:
+                    entries.append(
+                        AwardEntry(
+                            o.sequence, o.name, o.unit_name, o.points, ranks[str(o.person_id)]
+                        )
+                    )
+        results.append(AwardResult(award.name, award.kind, quota, award.yuan, tuple(entries)))
+    return results
+
+
+def lagging_units(rows: Sequence[Standing], count: int) -> list[Standing]:
+    """The `count` lowest units of each sequence by points (ties at the cut-off all listed)."""
+    found: list[Standing] = []
+    if count <= 0:
+        return found
+    for seq in dict.fromkeys(s.sequence for s in rows):
+        members = [s for s in rows if s.sequence == seq]
+        if len(members) <= count:
+            continue  # a sequence this small has no tail to name
+        ordered = sorted(members, key=lambda s: (s.points, s.unit_code))
+        cut = ordered[count - 1].points
+        found.extend(s for s in ordered if s.points <= cut)
     return found

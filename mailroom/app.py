@@ -54,12 +54,12 @@ def office_of(config: Config) -> Office:
     )
 
 
-def intake_settings(config: Config) -> IntakeSettings:
+def intake_settings(config: Config, rulebook: Rulebook) -> IntakeSettings:
     security, intake = config.security, config.intake
     return IntakeSettings(
         office=office_of(config),
         mailboxes=config.mailboxes,
-        tracking_prefix=intake.tracking_prefix,
+        tracking_prefix=intake.tracking_prefix or rulebook.tracking_prefix,
         clock_skew_minutes=intake.clock_skew_minutes,
         late_report_days=intake.late_report_days,
         time_budget_seconds=intake.time_budget_seconds,
@@ -107,14 +107,17 @@ class App:
                 refuse_missing_file(ledger, path)
         office = office_of(config)
         replies = ReplyWriter(
-            sender=office.sender, sender_name=office.sender_name, zone=office.zone
+            sender=office.sender,
+            sender_name=office.sender_name,
+            zone=office.zone,
+            required_signoff=rulebook.required_signoff,
         )
         desk = Desk(desk_settings(config), rulebook, replies)
         return cls(
             config=config,
             ledger=ledger,
             rulebook=rulebook,
-            pipeline=Pipeline(intake_settings(config), ledger, rulebook, replies, desk),
+            pipeline=Pipeline(intake_settings(config, rulebook), ledger, rulebook, replies, desk),
             spool=Spool(config.intake.spool_dir),
             transport=transport_for(config.outbound),
         )

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.settings import MAILBOX_KINDS, ImapFolder, Mailboxes, Outbound
+from ledger.rulebook import TRACKING_PREFIX_MAX
 from mailroom.errors import UserError
 
 
@@ -81,7 +82,7 @@ class ReportsConfig:
 @dataclass(frozen=True)
 class IntakeConfig:
     spool_dir: Path = Path("var/spool")
-    tracking_prefix: str = "GZ"
+    tracking_prefix: str = ""  # "": the rulebook's `[meta] tracking_prefix`
     clock_skew_minutes: int = 15
     late_report_days: int = 3
     time_budget_seconds: int = 30  # one message's filing; over it: quarantined (too_slow)
@@ -130,6 +131,15 @@ def _nonempty(value: Any) -> str:
     text = _str(value).strip()
     if not text:
         raise ValueError("must not be empty")
+    return text
+
+
+def _tracking_prefix(value: Any) -> str:
+    """Letters A–Z (as tracking numbers and the editors' tags read them), or "" for the
+    rulebook's own prefix."""
+    text = _str(value).strip().upper()
+    if text and not (text.isascii() and text.isalpha() and len(text) <= TRACKING_PREFIX_MAX):
+        raise ValueError(f"must be 1 to {TRACKING_PREFIX_MAX} letters A-Z, or empty")
     return text
 
 
@@ -303,7 +313,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
     },
     "intake": {
         "spool_dir": _nonempty,
-        "tracking_prefix": _nonempty,
+        "tracking_prefix": _tracking_prefix,
         "clock_skew_minutes": _non_negative_int,
         "late_report_days": _non_negative_int,
         "time_budget_seconds": _positive_int,

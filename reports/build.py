@@ -112,7 +112,7 @@ def build_quarterly(
     )
     before = scoring.standings(session, rulebook, previous, zone)
     notices = scoring.streak_notices(session, rulebook, period, zone)
-    tables = _tables(rulebook, rows)
+    tables = _tables(rulebook.in_force_at(period.start, zone), rows)
     ranked = [r for t in tables for r in t.rows]
     analysis = Analysis(
         submitted=sum(r.submitted for r in rows),
@@ -150,7 +150,9 @@ def build_monthly(
     so_far = Period(f"{year.label}..{month.label}", year.start, month.end)
     this_month = {r.unit_code: r for r in scoring.standings(session, rulebook, month, zone)}
     annual = {r.unit_code: r for r in scoring.standings(session, rulebook, year, zone)}
-    cumulative = _tables(rulebook, scoring.standings(session, rulebook, so_far, zone))
+    cumulative = _tables(
+        rulebook.in_force_at(month.start, zone), scoring.standings(session, rulebook, so_far, zone)
+    )
     tables = tuple(
         MonthlyTable(
             sequence=t.sequence,
@@ -167,12 +169,22 @@ def build_monthly(
                     cumulative_points=r.points,
                     rank=r.rank,
                     annual_target=annual[r.unit_code].target if r.unit_code in annual else None,
+                    month_submitted=mine.submitted if mine else 0,
+                    month_adopted=mine.adopted if mine else 0,
+                    quota=mine.quota if mine else None,
+                    quota_met=mine.quota_met if mine else None,
                 )
                 for r in t.rows
+                for mine in [this_month.get(r.unit_code)]
             ),
         )
         for t in cumulative
     )
+    book = rulebook.in_force(month.start.astimezone(zone).date())
+    lagging = None
+    if book.lagging_units:
+        slow = scoring.lagging(session, rulebook, so_far, zone, book.lagging_units)
+        lagging = tuple(r for t in tables for r in t.rows if r.unit_code in slow)
     local = month.start.astimezone(zone)
     header = ReportHeader(
         kind="monthly",
@@ -182,7 +194,15 @@ def build_monthly(
         office_name=office,
         issued=date_text(issued),
     )
-    return MonthlyReport(header=header, tables=tables)
+    return MonthlyReport(
+        header=header,
+        tables=tables,
+        deductions=tuple(scoring.deductions(session, rulebook, month, zone))
+        if book.monthly_deductions
+        else None,
+        lagging=lagging,
+        payments=tuple(scoring.payments(session, rulebook, month, zone)) if book.payments else None,
+    )
 
 
 def build_annual(
@@ -198,7 +218,7 @@ def build_annual(
     year = report_period("annual", label, zone, rulebook.calendar)
     rows = scoring.standings(session, rulebook, year, zone)
     candidate_codes, missed_codes = scoring.annual_outcomes(session, rulebook, year, zone)
-    tables = _tables(rulebook, rows)
+    tables = _tables(rulebook.in_force_at(year.start, zone), rows)
     ranked = [r for t in tables for r in t.rows]
     candidates = tuple(r for r in ranked if r.unit_code in candidate_codes)
     header = ReportHeader(
@@ -209,12 +229,17 @@ def build_annual(
         office_name=office,
         issued=date_text(issued),
     )
+    book = rulebook.in_force(year.start.astimezone(zone).date())
     return AnnualReport(
         header=header,
         tables=tables,
         award_candidates=candidates,
         missed_target=tuple(r for r in ranked if r.unit_code in missed_codes),
         excellent=tuple(scoring.excellent_items(session, rulebook, year, zone, excellent_limit)),
+        awards=tuple(scoring.awards(session, rulebook, year, zone)),
+        payments=tuple(scoring.payments(session, rulebook, year, zone)) if book.payments else None,
+        has_tasks=bool(book.tasks),
+        has_targets=any(r.target is not None for r in ranked),
     )
 
 

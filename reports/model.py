@@ -31,6 +31,54 @@ class StandingRow:
     breakdown: tuple[tuple[str, Decimal], ...] = ()
     bonuses: Decimal = Decimal(0)
     deductions: Decimal = Decimal(0)
+    # The annual task and how far it got (市采用 3/15，区采用 5/18，积分 120/300); "" if none.
+    task: str = ""
+    quota: int | None = None  # a count quota for the period (items), and whether it is met
+    quota_met: bool | None = None
+
+
+@dataclass(frozen=True)
+class DeductionLine:
+    """A deduction of the month, explained (the rulebook's `monthly_deductions`)."""
+
+    unit_name: str
+    sequence_title: str
+    rule: str
+    points: Decimal
+    note: str
+    date: str
+
+
+@dataclass(frozen=True)
+class PaymentLine:
+    """One payment (稿酬, author reward) in yuan."""
+
+    unit_name: str
+    author: str
+    tracking_no: str
+    title: str
+    reason: str
+    amount_yuan: int
+
+
+@dataclass(frozen=True)
+class AwardEntryLine:
+    sequence_title: str
+    name: str
+    unit_name: str
+    points: Decimal
+    rank: int
+
+
+@dataclass(frozen=True)
+class AwardLine:
+    """An award with its quota, and the units or officers proposed within it."""
+
+    name: str
+    kind: Literal["unit", "officer"]
+    quota: int
+    yuan: int
+    entries: tuple[AwardEntryLine, ...]
 
 
 @dataclass(frozen=True)
@@ -44,6 +92,11 @@ class MonthlyRow:
     cumulative_points: Decimal
     rank: int
     annual_target: Decimal | None
+    # The month's items and its count quota, where the rulebook sets one (报送 100 篇/月).
+    month_submitted: int = 0
+    month_adopted: int = 0
+    quota: int | None = None
+    quota_met: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +124,10 @@ class MonthlyTable:
     title: str
     rows: tuple[MonthlyRow, ...]
     sheet_name: str = ""
+
+    @property
+    def has_quota(self) -> bool:
+        return any(r.quota is not None for r in self.rows)
 
 
 @dataclass(frozen=True)
@@ -162,6 +219,14 @@ class ReportHeader:
 class MonthlyReport:
     header: ReportHeader
     tables: tuple[MonthlyTable, ...]
+    # Sections a rulebook asks for; None when it does not.
+    deductions: tuple[DeductionLine, ...] | None = None
+    lagging: tuple[MonthlyRow, ...] | None = None
+    payments: tuple[PaymentLine, ...] | None = None
+
+    @property
+    def payments_total(self) -> int:
+        return sum(p.amount_yuan for p in self.payments or ())
 
 
 @dataclass(frozen=True)
@@ -183,6 +248,15 @@ class AnnualReport:
     award_candidates: tuple[StandingRow, ...]
     missed_target: tuple[StandingRow, ...]
     excellent: tuple[ExcellentItem, ...] = field(default=())
+    # Award quotas of the rulebook (先进集体 20 …), and the payment sheet when it asks for one.
+    awards: tuple[AwardLine, ...] = ()
+    payments: tuple[PaymentLine, ...] | None = None
+    has_tasks: bool = False  # units have an annual task table (任务基数表)
+    has_targets: bool = True  # some unit has an annual target or task
+
+    @property
+    def payments_total(self) -> int:
+        return sum(p.amount_yuan for p in self.payments or ())
 
 
 Report = MonthlyReport | QuarterlyReport | AnnualReport

@@ -13,15 +13,26 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger import payments as ledger_payments
 from ledger import standings as ledger_standings
 from ledger.calendar import Period
 from ledger.models import ScoreEvent, SolicitationAnswer
 from ledger.rulebook import Rulebook
-from reports.model import CoreMember, ExcellentItem, StandingRow, StreakNotice
+from reports.model import (
+    AwardEntryLine,
+    AwardLine,
+    CoreMember,
+    DeductionLine,
+    ExcellentItem,
+    PaymentLine,
+    StandingRow,
+    StreakNotice,
+)
 
-# The columns that say where a unit's points come from (bonuses and deductions have their own).
+# The columns that say where a unit's points come from (bonuses and deductions have their own);
+# the share from direct-report units is labelled with their sequence's name (直报点分成).
 BREAKDOWN = (("adoption", "采用得分"), ("clue", "线索得分"))
-SHARE = "直报点分成"
+SHARE = "{}分成"
 
 
 def as_points(value: object) -> Decimal:
@@ -33,10 +44,23 @@ def as_points(value: object) -> Decimal:
     return Decimal(str(value))
 
 
-def _row(s: ledger_standings.Standing) -> StandingRow:
+def task_text(parts: tuple[ledger_standings.TaskPart, ...]) -> str:
+    """市采用 3/15，区采用 5/18，积分 120/300."""
+    return "，".join(
+        f"{'积分' if p.name == 'points' else p.name + '采用'} {as_points(p.actual)}/{p.target}"
+        for p in parts
+    )
+
+
+def _share_label(rulebook: Rulebook) -> str:
+    names = [r.name for r in rulebook.sequences if r.reports_to_parent]
+    return SHARE.format("、".join(names))
+
+
+def _row(s: ledger_standings.Standing, share_label: str) -> StandingRow:
     parts = [(label, as_points(s.points_by_kind.get(kind, 0))) for kind, label in BREAKDOWN]
     if s.share_points:
-        parts.append((SHARE, as_points(s.share_points)))
+        parts.append((share_label, as_points(s.share_points)))
     return StandingRow(
         unit_code=s.unit_code,
         unit_name=s.unit_name,
@@ -48,8 +72,11 @@ def _row(s: ledger_standings.Standing) -> StandingRow:
         target=None if s.target is None else as_points(s.target),
         met=s.met,
         breakdown=tuple(parts),
-        bonuses=as_points(s.points_by_kind.get("bonus", 0)),
+        bonuses=as_points(s.bonus_points),
         deductions=as_points(s.deducted),
+        task=task_text(s.task),
+        quota=s.quota,
+        quota_met=s.quota_met,
     )
 
 
@@ -57,7 +84,8 @@ def standings(
     session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
 ) -> list[StandingRow]:
     """Every ranked unit's standing in the period, by sequence and rank."""
-    return [_row(s) for s in ledger_standings.standings(session, rulebook, period, zone)]
+    label = _share_label(rulebook.in_force_at(period.start, zone))
+    return [_row(s, label) for s in ledger_standings.standings(session, rulebook, period, zone)]
 
 
 def streak_notices(
@@ -122,7 +150,7 @@ def excellent_items(
             publication=_adoption_text(list(item.events)),
             points=as_points(item.points),
         )
-        for item in ledger_standings.best_items(session, rulebook, period, limit)
+        for item in ledger_standings.best_items(session, rulebook, period, limit, zone)
     ]
 
 
@@ -148,3 +176,74 @@ def late_answers(session: Session, rulebook: Rulebook, period: Period, zone: tzi
         )
         or 0
     )
+
+
+def _date_text(instant: object, zone: tzinfo) -> str:
+    assert hasattr(instant, "astimezone")
+    day = instant.astimezone(zone).date()
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def deductions(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> list[DeductionLine]:
+    """The period's deductions with their notes (为当月通报作出说明)."""
+    return [
+        DeductionLine(
+            unit_name=d.unit_name,
+            sequence_title=rulebook.sequence_title(d.sequence),
+            rule=d.rule,
+            points=as_points(d.points),
+            note=d.note,
+            date=_date_text(d.occurred_at, zone),
+        )
+        for d in ledger_standings.deductions_in(session, rulebook, period, zone)
+    ]
+
+
+def payments(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> list[PaymentLine]:
+    """The period's payments in yuan, from the ledger's payments query."""
+    return [
+        PaymentLine(
+            unit_name=p.unit_name,
+            author=p.author,
+            tracking_no=p.tracking_no,
+            title=p.title,
+            reason=p.reason,
+            amount_yuan=p.amount_yuan,
+        )
+        for p in ledger_payments.payments(session, rulebook, period, zone)
+    ]
+
+
+def awards(session: Session, rulebook: Rulebook, year: Period, zone: tzinfo) -> list[AwardLine]:
+    """The rulebook's award quotas applied to the year."""
+    return [
+        AwardLine(
+            name=a.name,
+            kind="unit" if a.kind == "unit" else "officer",
+            quota=a.quota,
+            yuan=a.yuan,
+            entries=tuple(
+                AwardEntryLine(
+                    sequence_title=rulebook.sequence_title(e.sequence),
+                    name=e.name,
+                    unit_name=e.unit_name,
+                    points=as_points(e.points),
+                    rank=e.rank,
+                )
+                for e in a.entries
+            ),
+        )
+        for a in ledger_standings.award_results(session, rulebook, year, zone)
+    ]
+
+
+def lagging(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo, count: int
+) -> set[str]:
+    """The codes of the `count` lowest units of each sequence in the period."""
+    rows = ledger_standings.standings(session, rulebook, period, zone)
+    return {s.unit_code for s in ledger_standings.lagging_units(rows, count)}

@@ -21,8 +21,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from reports.model import (
     AnnualReport,
+    AwardLine,
     ExcellentItem,
     MonthlyReport,
+    PaymentLine,
     QuarterlyReport,
     Report,
     SequenceTable,
@@ -108,11 +110,16 @@ def _standings_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
                 _met_text(r.met),
             ]
         )
+    met_col = len(headers)
+    if any(r.task for r in table.rows):
+        headers.append("年度任务")
+        for row, r in zip(rows, table.rows, strict=True):
+            row.append(r.task)
     ws = _sheet(wb, table.sheet_name, headers, rows)
     for row_index, r in enumerate(table.rows, start=2):
         if r.met is False:
-            ws.cell(row=row_index, column=len(headers)).font = MISSED_FONT
-    _chart(ws, table.rows, name_col=3, points_col=len(headers) - 2, target_col=len(headers) - 1)
+            ws.cell(row=row_index, column=met_col).font = MISSED_FONT
+    _chart(ws, table.rows, name_col=3, points_col=met_col - 2, target_col=met_col - 1)
     return ws
 
 
@@ -194,12 +201,80 @@ def _excellent_sheet(wb: Workbook, items: Sequence[ExcellentItem]) -> None:
     )
 
 
+def _payments_sheet(wb: Workbook, payments: Sequence[PaymentLine]) -> None:
+    rows: list[list[Cell]] = [
+        [p.unit_name, p.author, p.tracking_no, p.title, p.reason, p.amount_yuan] for p in payments
+    ]
+    rows.append(["合计", None, None, None, None, sum(p.amount_yuan for p in payments)])
+    _sheet(wb, "稿酬", ["单位", "撰稿人", "登记编号", "题目", "事由", "金额（元）"], rows)
+
+
+def _monthly_extras(wb: Workbook, report: MonthlyReport) -> None:
+    if report.deductions is not None:
+        _sheet(
+            wb,
+            "扣分说明",
+            ["单位", "序列", "扣分项", "扣分", "日期", "说明"],
+            [
+                [d.unit_name, d.sequence_title, d.rule, d.points, d.date, d.note]
+                for d in report.deductions
+            ],
+        )
+    if report.lagging is not None:
+        _sheet(
+            wb,
+            "落后单位",
+            ["单位代码", "单位", "本月得分", "累计得分"],
+            [
+                [r.unit_code, r.unit_name, r.month_points, r.cumulative_points]
+                for r in report.lagging
+            ],
+        )
+    if report.payments is not None:
+        _payments_sheet(wb, report.payments)
+
+
+def _awards_sheet(wb: Workbook, awards: Sequence[AwardLine]) -> None:
+    _sheet(
+        wb,
+        "年度评选",
+        ["奖项", "名额", "奖励（元）", "名次", "序列", "单位或姓名", "所在单位", "得分"],
+        [
+            [
+                a.name,
+                a.quota,
+                a.yuan or None,
+                e.rank,
+                e.sequence_title,
+                e.name,
+                e.unit_name,
+                e.points,
+            ]
+            for a in awards
+            for e in a.entries
+        ],
+    )
+
+
 def workbook(report: Report) -> Workbook:
     wb = Workbook()
     assert wb.active is not None
     wb.remove(wb.active)
     if isinstance(report, MonthlyReport):
         for t in report.tables:
+            if t.has_quota:
+                _sheet(
+                    wb,
+                    t.sheet_name,
+                    ["排名", "单位代码", "单位", "本月报送", "本月采用", "报送指标", "完成",
+                     "本月得分", "累计得分"],
+                    [
+                        [r.rank, r.unit_code, r.unit_name, r.month_submitted, r.month_adopted,
+                         r.quota, _met_text(r.quota_met), r.month_points, r.cumulative_points]
+                        for r in t.rows
+                    ],
+                )  # fmt: skip
+                continue
             _sheet(
                 wb,
                 t.sheet_name,
@@ -216,6 +291,7 @@ def workbook(report: Report) -> Workbook:
                     for r in t.rows
                 ],
             )
+        _monthly_extras(wb, report)
     else:
         for table in report.tables:
             _standings_sheet(wb, table)
@@ -236,6 +312,10 @@ def workbook(report: Report) -> Workbook:
                 ],
             )
             _excellent_sheet(wb, report.excellent)
+            if report.awards:
+                _awards_sheet(wb, report.awards)
+            if report.payments is not None:
+                _payments_sheet(wb, report.payments)
     if not wb.worksheets:
         _sheet(wb, "无数据", ["说明"], [["本期无参加排名的单位"]])
     return wb

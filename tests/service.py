@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
 class MailroomInstance:
     """One configured Mailroom: its config file, its `var/`, and a `serve` process."""
 
-    def __init__(self, root: Path, db_url: str, **overrides: Any) -> None:
-        """`overrides` are `section.key` settings (e.g. `imap.inf.host`), added or replaced."""
+    def __init__(
+        self, root: Path, db_url: str, clock: datetime | None = None, **overrides: Any
+    ) -> None:
+        """`overrides` are `section.key` settings (e.g. `imap.inf.host`), added or replaced.
+        With a `clock`, serve and every CLI command live at that instant (running on from it
+        as the instance is made), as `scripts/at` does for a whole run."""
         self.root = root
+        self.env = dict(os.environ)
+        if clock is not None:
+            self.env["MAILROOM_TEST_CLOCK_OFFSET"] = str(clock.timestamp() - time.time())
+            clock_dir = str(Path(__file__).parent / "clock")
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (clock_dir, self.env.get("PYTHONPATH")) if p
+            )
         self.port = free_port()
         self.db_url = db_url
         root.mkdir(parents=True, exist_ok=True)
@@ -76,13 +88,17 @@ class MailroomInstance:
     def spool_new(self) -> Path:
         return self.root / "var" / "spool" / "new"
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "mailroom.cli", "--config", str(self.config), *args],
             capture_output=True,
             text=True,
             timeout=120,
             cwd=self.root,
+            env=self.env,
+            input=input,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"mailroom {' '.join(args)} failed:\n{result.stderr}")
@@ -114,6 +130,7 @@ class MailroomInstance:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.root,
+                env=self.env,
             )
         wait_for(self._listening, timeout=30, what=f"mailroom serve on port {self.port}")
 

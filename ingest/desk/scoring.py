@@ -40,6 +40,7 @@ class Resolved:
     deduction: str | None = None
     unit_code: str | None = None
     note: str = ""
+    repeatable: bool = False  # the same tag again is another instance (a second 批示), not a repeat
 
 
 class Refused(Exception):
@@ -135,6 +136,7 @@ class DeskScoring:
                 f"{bonus.name} {level.name}",
                 bonus=bonus.name,
                 level=level.name,
+                repeatable=bonus.repeatable,
             )
         if tag.verb == "clue":
             if self.rulebook.clue_points is None:
@@ -199,15 +201,17 @@ class DeskScoring:
             if resolved.verb == "adopt":
                 done = scoring.record_adoption(
                     session, rb, tracking, resolved.publication or "", resolved.grade,
-                    by=by, at=at, source=source, note=resolved.note,
+                    by=by, at=at, source=source, note=resolved.note, zone=self.zone,
                 )  # fmt: skip
             elif resolved.verb == "bonus":
                 done = scoring.record_bonus(
                     session, rb, tracking, resolved.bonus or "", resolved.level or "",
-                    by=by, at=at, source=source,
+                    by=by, at=at, source=source, zone=self.zone,
                 )  # fmt: skip
             elif resolved.verb == "clue":
-                done = scoring.record_clue(session, rb, tracking, by=by, at=at, source=source)
+                done = scoring.record_clue(
+                    session, rb, tracking, by=by, at=at, source=source, zone=self.zone
+                )
             elif resolved.verb == "unit_bonus":
                 done = scoring.record_unit_bonus(
                     session, rb, resolved.unit_code or "", resolved.bonus or "",

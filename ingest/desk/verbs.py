@@ -63,7 +63,7 @@ class _Acting(Verb):
         unit = _unit_of(reply, resolved, item)
         if not reply.trust.trusted and item is not None and unit.id != item.unit_id:
             raise Refused("key_for_other_item")  # a key covers its own item's unit only
-        if item is not None and _active(reply, item.id, resolved.key):
+        if item is not None and not resolved.repeatable and _active(reply, item.id, resolved.key):
             raise Refused("already_recorded", resolved.label)
         event_ref = None
         if self.scores:

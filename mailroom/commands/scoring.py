@@ -87,6 +87,7 @@ def cmd_adopt(app: App, args: argparse.Namespace) -> int:
         recorded = record_adoption(
             session, app.rulebook, args.tracking_no, args.publication, args.grade,
             by=by(args), at=instant(app, args.at, "--at"), source="cli", note=args.note,
+            zone=app.config.zone,
         )  # fmt: skip
     _scored(" ".join(filter(None, ["采用", args.publication, args.grade])), recorded)
     return 0
@@ -97,6 +98,7 @@ def cmd_instruct(app: App, args: argparse.Namespace) -> int:
         recorded = record_instruction(
             session, app.rulebook, args.tracking_no, args.bonus, args.level,
             by=by(args), at=instant(app, args.at, "--at"), source="cli", note=args.note,
+            zone=app.config.zone,
         )  # fmt: skip
     _scored(f"{args.bonus} {args.level}", recorded)
     return 0
@@ -107,6 +109,7 @@ def cmd_clue(app: App, args: argparse.Namespace) -> int:
         recorded = record_clue(
             session, app.rulebook, args.tracking_no,
             by=by(args), at=instant(app, args.at, "--at"), source="cli", note=args.note,
+            zone=app.config.zone,
         )  # fmt: skip
     _scored("线索 采用", recorded)
     return 0
@@ -205,6 +208,10 @@ def cmd_standings(app: App, args: argparse.Namespace) -> int:
             "points": number(s.points), "target": s.target, "met": s.met, "rank": s.rank,
             "submitted": s.submitted, "adopted": s.adopted, "metric": s.metric,
             "quota": s.quota, "quota_met": s.quota_met, "bonus_points": number(s.bonus_points),
+            "task": [
+                {"name": t.name, "target": t.target, "actual": number(t.actual), "met": t.met}
+                for t in s.task
+            ],
         }
         for s in ranked
     ]  # fmt: skip

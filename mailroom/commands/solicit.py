@@ -8,6 +8,7 @@ from typing import Any
 
 from ledger.solicit import (
     close_solicitation,
+    deduct_missing,
     list_solicitations,
     open_solicitation,
     target_states,
@@ -56,7 +57,11 @@ def cmd_solicit(app: App, args: argparse.Namespace) -> int:
     if args.action == "close":
         with app.ledger.transaction() as session:
             close_solicitation(session, args.code, by=by(args), at=instant(app, args.at, "--at"))
-        print(f"closed 约稿 {args.code}")
+            missing = deduct_missing(session, app.rulebook, now)
+        print(
+            f"closed 约稿 {args.code}"
+            + (f"; {missing} missing answers deducted" if missing else "")
+        )
         return 0
     zone = app.config.zone
     with app.ledger.reader() as session:

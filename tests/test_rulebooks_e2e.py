@@ -1,0 +1,438 @@
+"""Longgang 2012 and Changji 2017 end to end (SPEC §9): a real `mailroom serve` on each office's
+rulebook and demo registry, units mailing items over SMTP, an editor's batch at the desk, a 约稿
+answered on time, late and not at all; then the standings, the payments, the monthly 通报 and the
+annual report (HTML, text, .xlsx) carry the numbers worked out by hand below.
+
+Each office lives in its plan's own year: serve and every CLI command run with their clock at a
+fixed instant of it (the test sets the clock), so nothing here depends on today's date.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.service import MailroomInstance, plain_text, wait_for
+
+ZONE = ZoneInfo("Asia/Shanghai")
+PASSPHRASE = "信息科 编辑台 口令 2012"
+DEADLINE_AFTER = timedelta(seconds=20)  # the 约稿's deadline, after the test's clock start
+
+
+class Office:
+    """One office's serve at a fixed instant, and the means to mail it as units and editors do."""
+
+    def __init__(self, instance: MailroomInstance, start: datetime) -> None:
+        self.m = instance
+        self.start = start
+        self.began = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.began)
+
+    def send(self, sender: str, to: str, msg: EmailMessage) -> None:
+        with smtplib.SMTP("127.0.0.1", self.m.port, timeout=30) as smtp:
+            smtp.sendmail(sender, [to], msg.as_bytes(policy=email.policy.SMTP))
+
+    def origin(self, kind: str) -> list[EmailMessage]:
+        return [m for m in self.m.outbox_messages() if m["X-Mailroom-Origin"] == kind]
+
+    def item(
+        self,
+        sender: str,
+        mark: str,
+        title: str,
+        body: str,
+        signoff: list[str],
+        *,
+        to: str = "inf@mailroom.test",
+        wait: str = "receipt",
+    ) -> EmailMessage:
+        """An item as a Foxmail user writes it (GB18030, base64), and the answer it gets."""
+        before = len(self.origin(wait))
+        msg = EmailMessage()
+        msg["From"] = f"{mark} <{sender}>"
+        msg["To"] = to
+        msg["Subject"] = f"【{mark}】{title}"
+        msg["Date"] = format_datetime(self.now())
+        msg["Message-ID"] = make_msgid(domain=sender.split("@")[1])
+        msg["X-Mailer"] = "Foxmail 7.2.25.375[cn]"
+        msg.set_content(body + "\n\n" + "\n".join(signoff) + "\n", charset="gb18030", cte="base64")
+        self.send(sender, to, msg)
+        wait_for(lambda: len(self.origin(wait)) > before, what=f"the {wait} to {title}")
+        return self.origin(wait)[-1]
+
+    def desk(self, editor: str, lines: list[str]) -> str:
+        """An editor's batch to the desk with the Approved: passphrase; the confirmation text."""
+        before = len(self.origin("confirmation"))
+        msg = EmailMessage()
+        msg["From"] = editor
+        msg["To"] = "desk@mailroom.test"
+        msg["Subject"] = "编辑台指令"
+        msg["Date"] = format_datetime(self.now())
+        msg["Message-ID"] = make_msgid(domain=editor.split("@")[1])
+        msg.set_content("\n".join([f"Approved: {PASSPHRASE}", *lines]) + "\n", charset="utf-8")
+        self.send(editor, "desk@mailroom.test", msg)
+        wait_for(lambda: len(self.origin("confirmation")) > before, what="the desk's confirmation")
+        return plain_text(self.origin("confirmation")[-1])
+
+    def until(self, instant: datetime) -> None:
+        while self.now() < instant:
+            time.sleep(min(1.0, (instant - self.now()).total_seconds() + 0.05))
+
+    def json(self, *args: str) -> Any:
+        return self.m.cli_json(*args)
+
+    def reports(self, tmp: Path, kind: str, period: str) -> tuple[str, str, Any]:
+        out = tmp / f"{kind}-{period}"
+        self.m.cli("report", kind, "--period", period, "--out", str(out))
+        html = (out / f"{kind}-{period}.html").read_text(encoding="utf-8")
+        text = (out / f"{kind}-{period}.txt").read_text(encoding="utf-8")
+        return html, text, load_workbook(out / f"{kind}-{period}.xlsx")
+
+
+@pytest.fixture
+def office_at(tmp_path: Path, db_url: str) -> Iterator[Any]:
+    started: list[MailroomInstance] = []
+
+    def make(rulebook: str, start: datetime, editor: str) -> Office:
+        instance = MailroomInstance(
+            tmp_path / rulebook,
+            db_url,
+            clock=start,
+            **{"rules.rulebook": rulebook, "security.reply_key_secret": "e2e-" + rulebook},
+        )
+        instance.cli("init", "--demo", "--rulebook", rulebook)
+        address = editor.rpartition("<")[2].rstrip(">")
+        instance.cli("editor", "passphrase", address, input=PASSPHRASE + "\n")
+        started.append(instance)
+        return Office(instance, start)
+
+    try:
+        yield make
+    finally:
+        for instance in started:
+            instance.close()
+
+
+def by_code(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["unit_code"]: r for r in rows}
+
+
+def sheet_rows(book: Any, name: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in book[name].iter_rows(values_only=True)]
+
+
+# --- Longgang 2012 ------------------------------------------------------------------------------
+
+LG_EDITOR = "陈静怡 <chenjingyi@xxk.lg.test>"
+
+
+def lg_signoff(unit: str, name: str, phone: str, day: str) -> list[str]:
+    return [f"作者单位：{unit}", f"姓名：{name}", f"联系电话：{phone}", f"日期：{day}"]
+
+
+@pytest.mark.slow
+def test_longgang_2012_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Path) -> None:
+    lg = office_at("longgang-2012", datetime(2012, 3, 5, 9, 0, tzinfo=ZONE), LG_EDITOR)
+    deadline = lg.start + DEADLINE_AFTER
+    lg.m.cli(
+        "solicit", "open", "YG1203", "--topic", "全区春季植树活动开展情况",
+        "--deadline", deadline.isoformat(), "--units", "LG-BJ,LG-QRWB,LG-QWZZB", "--no-send",
+    )  # fmt: skip
+    lg.m.start()
+    day = "2012年3月5日"
+    ph = lg_signoff("平湖街道党政办", "陈伟明", "13926212861", day)
+    bj = lg_signoff("布吉街道党政办", "李晓华", "18641636301", day)
+    zz = lg_signoff("区委组织部办公室", "罗国平", "0755-84296235", day)
+    # 平湖街道 three items (LG-2012-000001 … 3), 布吉街道 one (4), 区委组织部 its 约稿 answer (5).
+    for title in (
+        "平湖街道推进旧工业区升级改造",
+        "平湖街道开展社区安全隐患排查",
+        "平湖街道召开春季工作会议",
+    ):
+        receipt = lg.item(
+            "chenweiming@ph.lg.test", "平湖街道", title, f"{title}。会议明确了任务分工。", ph
+        )
+        assert "回执：LG-2012-00000" in str(receipt["Subject"])
+    lg.item(
+        "lixiaohua@bj.lg.test",
+        "布吉街道",
+        "布吉街道创新流动人口服务管理",
+        "布吉街道试行居住登记一站式办理。",
+        bj,
+    )
+    lg.item(
+        "luoguoping@qwzzb.lg.test", "区委组织部", "约稿：区委组织部组织干部参加植树活动",
+        "区委组织部组织机关干部三百人参加义务植树。", zz, to="sfxx@mailroom.test",
+    )  # fmt: skip
+    # 布吉街道 answers the 约稿 after its deadline (6): filed, and −10 (迟报).
+    lg.until(deadline + timedelta(seconds=1))
+    lg.item(
+        "lixiaohua@bj.lg.test", "布吉街道", "约稿：布吉街道植树活动情况",
+        "布吉街道组织群众植树一千株。", bj, to="sfxx@mailroom.test",
+    )  # fmt: skip
+    # 区人武部 never answers: closing the 约稿 records its −10 (不报).
+    assert "1 missing answers deducted" in lg.m.cli("solicit", "close", "YG1203").stdout
+
+    confirmation = lg.desk(
+        LG_EDITOR,
+        [
+            "LG-2012-000001 采用 龙岗信息 专报",  # 20 points, 100 yuan
+            "LG-2012-000001 采用 信息快报 日刊",  # 20 points, 250 yuan
+            "LG-2012-000001 批示 区领导",  # +5 once per level, 50 yuan per instance …
+            "LG-2012-000001 批示 区领导",  # … a second instruction: +0 points, +50 yuan
+            "LG-2012-000001 批示 市领导",  # +10, 100 yuan
+            "LG-2012-000002 采用 龙岗信息 周刊",  # 10 points, 50 yuan
+            "LG-2012-000004 采用 粤办信息",  # 30 points, 400 yuan
+            "LG-2012-000004 批示 省领导",  # +20, 200 yuan
+            "加分 平湖街道 组织奖",  # +20 for the unit
+            "扣分 布吉街道 区办通报 3月2日突发事件信息迟报",  # −10
+        ],
+    )
+    assert "未执行" not in confirmation, confirmation
+
+    # By hand (March is the whole year so far):
+    #   平湖街道: item 1 = 20 + 20 + 5 + 10 = 55; item 2 = 10; 组织奖 20 → 85 points,
+    #             bonuses 5 + 10 + 20 = 35; 3 submitted, 2 adopted.
+    #   布吉街道: item 4 = 30 + 20 = 50; 区办通报 −10; 约稿 late −10 → 30; 2 submitted, 1 adopted.
+    #   区委组织部: answered on time, nothing adopted → 0.   区人武部: no answer −10 → −10.
+    for period in ("2012-03", "2012"):
+        rows = by_code(lg.json("standings", "--period", period))
+        figures = {
+            code: (r["points"], r["bonus_points"], r["submitted"], r["adopted"], r["rank"])
+            for code, r in rows.items()
+            if code in ("LG-PH", "LG-BJ")
+        }
+        assert figures == {"LG-PH": (85, 35, 3, 2, 1), "LG-BJ": (30, 20, 2, 1, 2)}
+        assert rows["LG-QWZZB"]["points"] == 0 and rows["LG-QRWB"]["points"] == -10
+        assert all(r["metric"] == "points" and r["quota"] is None for r in rows.values())
+    year = by_code(lg.json("standings", "--period", "2012"))
+    # 平湖街道's annual task (基数表: 15 | 18 | 300): item 1 adopted by the city, items 1 and 2
+    # by the district; 85 of 300 points. 区人武部's two-number row: 区 3, 积分 30.
+    assert year["LG-PH"]["task"] == [
+        {"name": "市", "target": 15, "actual": 1, "met": False},
+        {"name": "区", "target": 18, "actual": 2, "met": False},
+        {"name": "points", "target": 300, "actual": 85, "met": False},
+    ]
+    assert (year["LG-PH"]["target"], year["LG-PH"]["met"]) == (300, False)
+    assert year["LG-QRWB"]["task"] == [
+        {"name": "区", "target": 3, "actual": 0, "met": False},
+        {"name": "points", "target": 30, "actual": -10, "met": False},
+    ]
+
+    # Payments: item 1 = 100 + 250 + 50 + 50 + 100 = 550, item 2 = 50 → 平湖街道 600 (陈伟明);
+    # item 4 = 400 + 200 = 600 → 布吉街道 (李晓华). 1,200 yuan in all.
+    pay = lg.json("payments", "--period", "2012")
+    assert sorted(
+        (p["unit_code"], p["tracking_no"], p["amount_yuan"], p["reason"]) for p in pay
+    ) == [
+        ("LG-BJ", "LG-2012-000004", 200, "批示 省领导"),
+        ("LG-BJ", "LG-2012-000004", 400, "《粤办信息》采用"),
+        ("LG-PH", "LG-2012-000001", 50, "批示 区领导"),
+        ("LG-PH", "LG-2012-000001", 50, "批示 区领导"),
+        ("LG-PH", "LG-2012-000001", 100, "《龙岗信息》专报采用"),
+        ("LG-PH", "LG-2012-000001", 100, "批示 市领导"),
+        ("LG-PH", "LG-2012-000001", 250, "《信息快报》日刊采用"),
+        ("LG-PH", "LG-2012-000002", 50, "《龙岗信息》周刊采用"),
+    ]
+    assert {p["author"] for p in pay if p["unit_code"] == "LG-PH"} == {"陈伟明"}
+    assert all(p["period"] == "2012" for p in pay)
+
+    html, text, book = lg.reports(tmp_path, "monthly", "2012-03")
+    for doc in (html, text):
+        assert "2012年3月政务信息积分通报" in doc
+        for title in ("街道序列", "区属单位序列", "驻龙岗单位序列", "扣分情况说明", "稿酬统计"):
+            assert title in doc
+        assert "布吉街道（街道序列）：区办通报，扣10分" in doc and "3月2日突发事件信息迟报" in doc
+        assert "区人武部（区属单位序列）：约稿，扣10分" in doc and "约稿 YG1203 截止时未报送" in doc
+        assert "布吉街道（街道序列）：约稿，扣10分" in doc and "约稿 YG1203 逾期报送" in doc
+        assert "合计：1200 元" in doc or "<td style=" in doc  # the HTML says it in a table cell
+    streets = sheet_rows(book, "街道")
+    assert streets[0] == ("排名", "单位代码", "单位", "本月得分", "累计得分", "年度指标")
+    assert streets[1][:5] == (1, "LG-PH", "平湖街道", 85, 85)
+    assert streets[2][:5] == (2, "LG-BJ", "布吉街道", 30, 30)
+    assert sheet_rows(book, "稿酬")[-1] == ("合计", None, None, None, None, 1200)
+    assert {r[2] for r in sheet_rows(book, "扣分说明")[1:]} == {"区办通报", "约稿"}
+
+    html, text, book = lg.reports(tmp_path, "annual", "2012")
+    for doc in (html, text):
+        assert "2012年度政务信息工作总结" in doc and "街道序列" in doc
+        assert "先进集体（名额 20）" in doc and "优秀信息员（名额 50）" in doc
+        assert "未完成年度积分任务的单位" in doc
+        assert "市采用 1/15，区采用 2/18，积分 85/300" in doc
+    awards = sheet_rows(book, "年度评选")
+    assert [(r[0], r[5], r[7]) for r in awards[1:] if r[0] == "先进集体"] == [
+        ("先进集体", "平湖街道", 85),
+        ("先进集体", "布吉街道", 30),
+    ]
+    # 优秀信息员 by the points of the items they wrote: 陈伟明 55 + 10, 李晓华 50.
+    assert [(r[5], r[7]) for r in awards[1:] if r[0] == "优秀信息员"] == [
+        ("陈伟明", 65),
+        ("李晓华", 50),
+    ]
+    assert sheet_rows(book, "稿酬")[-1][-1] == 1200
+    assert sheet_rows(book, "街道")[1][:3] == (1, "LG-PH", "平湖街道")
+    assert lg.m.stop() == 0
+
+
+# --- Changji 2017 -------------------------------------------------------------------------------
+
+CJ_EDITOR = "杨晓丽 <yangxiaoli@xxk.cj.test>"
+
+
+def cj_signoff(writer: str, phone: str, approver: str | None) -> list[str]:
+    lines = [f"撰稿人：{writer}", f"联系电话：{phone}"]
+    return [*lines, f"审签人：{approver}"] if approver else lines
+
+
+@pytest.mark.slow
+def test_changji_2017_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Path) -> None:
+    cj = office_at("changji-2017", datetime(2017, 6, 5, 9, 0, tzinfo=ZONE), CJ_EDITOR)
+    deadline = cj.start + DEADLINE_AFTER
+    cj.m.cli(
+        "solicit", "open", "CJ1706", "--topic", "夏季防汛工作开展情况",
+        "--deadline", deadline.isoformat(), "--units", "CJ-CJS,CJ-FKS,CJ-GAJ", "--no-send",
+    )  # fmt: skip
+    cj.m.start()
+    # 昌吉市 without its approver (审签人): refused, naming it, with the fix line.
+    refusal = cj.item(
+        "wangjianxin@cjs.cj.test", "昌吉市", "约稿：昌吉市全面落实防汛责任",
+        "昌吉市落实防汛责任人一百二十名。", cj_signoff("王建新", "13943109484", None),
+        to="sfxx@mailroom.test", wait="refusal",
+    )  # fmt: skip
+    words = plain_text(refusal)
+    assert "落款缺少审签人" in words and "[missing_approver]" in words
+    assert "请经本单位分管领导审核签发后，在正文末尾落款处注明“审签人：……”" in words
+    assert "报送格式要求：标识、标题、正文、姓名、联系电话、审签人各要素俱全" in words
+    # The same item with it: filed as CJ-2017-000001, the approver kept and shown to editors.
+    forwards = len(cj.origin("desk"))
+    cj.item(
+        "wangjianxin@cjs.cj.test", "昌吉市", "约稿：昌吉市全面落实防汛责任",
+        "昌吉市落实防汛责任人一百二十名。", cj_signoff("王建新", "13943109484", "毛建华"),
+        to="sfxx@mailroom.test",
+    )  # fmt: skip
+    wait_for(lambda: len(cj.origin("desk")) > forwards, what="the forward to the editors")
+    assert "【审签】毛建华" in plain_text(cj.origin("desk")[-1])
+    shown = cj.m.cli_json("items", "show", "CJ-2017-000001")
+    assert shown["signoff"]["approver"] == "毛建华"
+    # 公安局 one item (2); 州督查室 its monthly quota of ten items (3 … 12).
+    gaj = cj_signoff("古丽娜尔·吐尔逊", "0994-2331368", "张建国")
+    cj.item(
+        "gulinaer.tuerxun@gaj.cj.test",
+        "公安局",
+        "州公安局深化社会面防控",
+        "州公安局推进街面巡逻防控。",
+        gaj,
+    )
+    zd = cj_signoff("叶丽华", "18660107029", "王志强")
+    for n in range(1, 11):
+        cj.item(
+            "yelihua@zdcs.cj.test",
+            "州督查室",
+            f"州督查室督查重点项目进度（{n}）",
+            f"第{n}批项目督查完成。",
+            zd,
+        )
+    # 公安局 answers the 约稿 late (13): −10; 阜康市 never does: −10 when it closes.
+    cj.until(deadline + timedelta(seconds=1))
+    cj.item(
+        "gulinaer.tuerxun@gaj.cj.test", "公安局", "约稿：州公安局汛期安全保卫",
+        "州公安局部署汛期安全保卫工作。", gaj, to="sfxx@mailroom.test",
+    )  # fmt: skip
+    assert "1 missing answers deducted" in cj.m.cli("solicit", "close", "CJ1706").stdout
+
+    confirmation = cj.desk(
+        CJ_EDITOR,
+        [
+            "CJ-2017-000001 采用 内刊 动态",  # 10
+            "CJ-2017-000002 采用 内刊 参阅参考",  # 40
+            "CJ-2017-000002 批示 州领导",  # +10
+            "CJ-2017-000002 批示 自治区领导",  # +20
+            "CJ-2017-000002 上报 新疆要情",  # +10 (自治区采用), 500 yuan
+            "CJ-2017-000002 上报 国务院采用",  # +0 (10 at most for 上报), 1000 yuan
+            "CJ-2017-000003 采用 普刊",  # 10: one of 州督查室's ten, a 10% rate
+            "加分 昌吉市 集中培训",  # +50
+            "扣分 公安局 内容不实 6月2日报送的案件数据有误",  # −50
+        ],
+    )
+    assert "未执行" not in confirmation, confirmation
+
+    # By hand, June 2017 (the year so far is the same):
+    #   昌吉市 (县市): 10 + 集中培训 50 = 60; bonuses 50; quota 100 a month, 1 submitted: not met.
+    #   公安局 (州直重点部门): 40 + 10 + 20 + 10 + 0 = 80; 内容不实 −50; 约稿 late −10 → 20;
+    #         bonuses 40; quota 20, 2 submitted: not met.
+    #   州督查室 (州直非重点部门): 10 items, 1 adopted: quota 10 met at 10% → +20; 10 + 20 = 30.
+    #   阜康市: no answer to the 约稿 → −10.
+    month = by_code(cj.json("standings", "--period", "2017-06"))
+    assert {
+        code: (
+            r["points"],
+            r["bonus_points"],
+            r["submitted"],
+            r["adopted"],
+            r["quota"],
+            r["quota_met"],
+        )
+        for code, r in month.items()
+        if code in ("CJ-CJS", "CJ-GAJ", "CJ-ZDCS", "CJ-FKS")
+    } == {
+        "CJ-CJS": (60, 50, 1, 1, 100, False),
+        "CJ-GAJ": (20, 40, 2, 1, 20, False),
+        "CJ-ZDCS": (30, 20, 10, 1, 10, True),
+        "CJ-FKS": (-10, 0, 0, 0, 100, False),
+    }
+    assert (month["CJ-ZDCS"]["sequence"], month["CJ-ZDCS"]["rank"]) == ("other_dept", 1)
+    year = by_code(cj.json("standings", "--period", "2017"))
+    assert [year[c]["points"] for c in ("CJ-CJS", "CJ-GAJ", "CJ-ZDCS", "CJ-FKS")] == [
+        60,
+        20,
+        30,
+        -10,
+    ]
+    assert year["CJ-ZDCS"]["bonus_points"] == 20 and year["CJ-ZDCS"]["quota"] is None
+
+    # Author rewards: 新疆要情 500 + 国务院 1000, added up across levels, to the writer.
+    pay = cj.json("payments", "--period", "2017")
+    assert [(p["unit_code"], p["author"], p["tracking_no"], p["amount_yuan"]) for p in pay] == [
+        ("CJ-GAJ", "古丽娜尔·吐尔逊", "CJ-2017-000002", 500),
+        ("CJ-GAJ", "古丽娜尔·吐尔逊", "CJ-2017-000002", 1000),
+    ]
+
+    html, text, book = cj.reports(tmp_path, "monthly", "2017-06")
+    for doc in (html, text):
+        for title in ("县市序列", "国家级园区序列", "州直重点部门序列", "州直非重点部门序列"):
+            assert title in doc
+        assert "公安局（州直重点部门序列）：内容不实，扣50分" in doc
+        assert "阜康市（县市序列）：约稿，扣10分" in doc
+    other = sheet_rows(book, "州直非重点部门")
+    assert other[0][:7] == ("排名", "单位代码", "单位", "本月报送", "本月采用", "报送指标", "完成")
+    assert other[1] == (1, "CJ-ZDCS", "州督查室", 10, 1, 10, "达标", 30, 30)
+    counties = {r[1]: r for r in sheet_rows(book, "县市")[1:]}
+    assert counties["CJ-CJS"][3:9] == (1, 1, 100, "未达标", 60, 60)
+
+    html, text, book = cj.reports(tmp_path, "annual", "2017")
+    for doc in (html, text):
+        assert "2017年度政务信息工作总结" in doc and "州直非重点部门序列" in doc
+        assert "先进单位（名额 12，奖励 2000 元）" in doc
+        assert "五、稿酬统计" in doc
+    awards = sheet_rows(book, "年度评选")
+    assert [(r[4], r[5]) for r in awards[1:]] == [
+        ("县市序列", "昌吉市"),
+        ("州直重点部门序列", "公安局"),
+        ("州直非重点部门序列", "州督查室"),
+    ]
+    assert sheet_rows(book, "稿酬")[-1][-1] == 1500
+    assert cj.m.stop() == 0
