@@ -311,3 +311,29 @@ def test_init_demo_for_another_rulebook_says_how_to_select_it(
     config.write_text(config.read_text() + '[rules]\nrulebook = "changji-2017"\n', encoding="utf-8")
     assert main(["--config", str(config), "init", "--demo", "--rulebook", "changji-2017"]) == 0
     assert "demo registry loaded: 76 units added, 97 people added" in capsys.readouterr().out
+
+
+def test_a_count_metric_ranks_by_items_submitted_and_says_so(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    shipped = (Path(__file__).parents[1] / "ledger/rulebooks/changji-2017.toml").read_text(
+        encoding="utf-8"
+    )
+    path = tmp_path / "by-count.toml"
+    path.write_text(shipped + '\n[ranking]\nmetric = "count"\n', encoding="utf-8")
+    by_count = load_rulebook(str(path))
+    with ledger.transaction() as session:
+        office = Office(session, by_count)
+        office.unit("CJS", "昌吉市", "county", officer="王建新")
+        office.unit("FKS", "阜康市", "county", officer="李红梅")
+        office.item("CJS", local(2017, 6, 1), ("采用", "内刊", "参阅参考"))  # 40 points, 1 item
+        for day in (2, 3):
+            office.item("FKS", local(2017, 6, day))  # 0 points, 2 items
+    with ledger.reader() as session:
+        rows = standings(session, by_count, "2017-06", SHANGHAI)
+        assert [(r.unit_code, r.rank, r.submitted, r.points, r.metric) for r in rows] == [
+            ("FKS", 1, 2, 0, "count"),
+            ("CJS", 2, 1, 40, "count"),
+        ]
+        # The shipped rulebook ranks the same month by points.
+        assert [r.unit_code for r in standings(session, CJ, "2017-06", SHANGHAI)] == ["CJS", "FKS"]

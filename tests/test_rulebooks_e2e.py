@@ -63,19 +63,29 @@ class Office:
         to: str = "inf@mailroom.test",
         wait: str = "receipt",
     ) -> EmailMessage:
-        """An item as a Foxmail user writes it (GB18030, base64), and the answer it gets."""
+        """An item as a Foxmail user writes it, sent now, and the answer it gets."""
         before = len(self.origin(wait))
-        msg = EmailMessage()
-        msg["From"] = f"{mark} <{sender}>"
-        msg["To"] = to
-        msg["Subject"] = f"【{mark}】{title}"
-        msg["Date"] = format_datetime(self.now())
-        msg["Message-ID"] = make_msgid(domain=sender.split("@")[1])
-        msg["X-Mailer"] = "Foxmail 7.2.25.375[cn]"
-        msg.set_content(body + "\n\n" + "\n".join(signoff) + "\n", charset="gb18030", cte="base64")
-        self.send(sender, to, msg)
+        self.send(sender, to, foxmail(sender, mark, title, body, signoff, self.now(), to))
         wait_for(lambda: len(self.origin(wait)) > before, what=f"the {wait} to {title}")
         return self.origin(wait)[-1]
+
+    def file(
+        self,
+        tmp: Path,
+        sender: str,
+        mark: str,
+        title: str,
+        body: str,
+        signoff: list[str],
+        at: datetime,
+    ) -> str:
+        """An item that reached the office another way, filed by staff with its receive time
+        (`mailroom ingest --received-at`); its tracking number."""
+        path = tmp / f"{title}.eml"
+        msg = foxmail(sender, mark, title, body, signoff, at, "inf@mailroom.test")
+        path.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
+        out = self.m.cli("ingest", str(path), "--received-at", at.isoformat(), "--no-send")
+        return out.stdout.split("filed ", 1)[1].split()[0]
 
     def desk(self, editor: str, lines: list[str]) -> str:
         """An editor's batch to the desk with the Approved: passphrase; the confirmation text."""
@@ -104,6 +114,21 @@ class Office:
         html = (out / f"{kind}-{period}.html").read_text(encoding="utf-8")
         text = (out / f"{kind}-{period}.txt").read_text(encoding="utf-8")
         return html, text, load_workbook(out / f"{kind}-{period}.xlsx")
+
+
+def foxmail(
+    sender: str, mark: str, title: str, body: str, signoff: list[str], at: datetime, to: str
+) -> EmailMessage:
+    """An item as a Foxmail user writes it: GB18030 text, base64, the sign-off under the body."""
+    msg = EmailMessage()
+    msg["From"] = f"{mark} <{sender}>"
+    msg["To"] = to
+    msg["Subject"] = f"【{mark}】{title}"
+    msg["Date"] = format_datetime(at)
+    msg["Message-ID"] = make_msgid(domain=sender.split("@")[1])
+    msg["X-Mailer"] = "Foxmail 7.2.25.375[cn]"
+    msg.set_content(body + "\n\n" + "\n".join(signoff) + "\n", charset="gb18030", cte="base64")
+    return msg
 
 
 @pytest.fixture
@@ -209,29 +234,38 @@ def test_longgang_2012_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Pa
         ],
     )
     assert "未执行" not in confirmation, confirmation
+    # A 平湖街道 item of June, brought in by staff (LG-2012-000007), adopted 专刊 from the CLI.
+    in_june = lg_signoff("平湖街道党政办", "陈伟明", "13926212861", "2012年6月12日")
+    june = lg.file(
+        tmp_path, "chenweiming@ph.lg.test", "平湖街道", "平湖街道完成年中安全生产检查",
+        "平湖街道检查企业三百家。", in_june, datetime(2012, 6, 12, 10, 0, tzinfo=ZONE),
+    )  # fmt: skip
+    assert june == "LG-2012-000007"
+    lg.m.cli("adopt", june, "龙岗信息", "专刊")  # 30 points, 200 yuan
 
-    # By hand (March is the whole year so far):
-    #   平湖街道: item 1 = 20 + 20 + 5 + 10 = 55; item 2 = 10; 组织奖 20 → 85 points,
+    # By hand, March:
+    #   平湖街道: item 2 = 20 + 20 + 5 + 10 = 55; item 3 = 10; 组织奖 20 → 85 points,
     #             bonuses 5 + 10 + 20 = 35; 3 submitted, 2 adopted.
-    #   布吉街道: item 4 = 30 + 20 = 50; 区办通报 −10; 约稿 late −10 → 30; 2 submitted, 1 adopted.
+    #   布吉街道: item 5 = 30 + 20 = 50; 区办通报 −10; 约稿 late −10 → 30; 2 submitted, 1 adopted.
     #   区委组织部: answered on time, nothing adopted → 0.   区人武部: no answer −10 → −10.
-    for period in ("2012-03", "2012"):
+    # The year adds June's item to 平湖街道: 85 + 30 = 115, 4 submitted, 3 adopted.
+    for period, ph_figures in (("2012-03", (85, 35, 3, 2, 1)), ("2012", (115, 35, 4, 3, 1))):
         rows = by_code(lg.json("standings", "--period", period))
         figures = {
             code: (r["points"], r["bonus_points"], r["submitted"], r["adopted"], r["rank"])
             for code, r in rows.items()
             if code in ("LG-PH", "LG-BJ")
         }
-        assert figures == {"LG-PH": (85, 35, 3, 2, 1), "LG-BJ": (30, 20, 2, 1, 2)}
+        assert figures == {"LG-PH": ph_figures, "LG-BJ": (30, 20, 2, 1, 2)}, period
         assert rows["LG-QWZZB"]["points"] == 0 and rows["LG-QRWB"]["points"] == -10
         assert all(r["metric"] == "points" and r["quota"] is None for r in rows.values())
     year = by_code(lg.json("standings", "--period", "2012"))
-    # 平湖街道's annual task (基数表: 15 | 18 | 300): item 1 adopted by the city, items 1 and 2
-    # by the district; 85 of 300 points. 区人武部's two-number row: 区 3, 积分 30.
+    # 平湖街道's annual task (基数表: 15 | 18 | 300): item 2 adopted by the city, items 2, 3 and
+    # 7 by the district; 115 of 300 points. 区人武部's two-number row: 区 3, 积分 30.
     assert year["LG-PH"]["task"] == [
         {"name": "市", "target": 15, "actual": 1, "met": False},
-        {"name": "区", "target": 18, "actual": 2, "met": False},
-        {"name": "points", "target": 300, "actual": 85, "met": False},
+        {"name": "区", "target": 18, "actual": 3, "met": False},
+        {"name": "points", "target": 300, "actual": 115, "met": False},
     ]
     assert (year["LG-PH"]["target"], year["LG-PH"]["met"]) == (300, False)
     assert year["LG-QRWB"]["task"] == [
@@ -239,12 +273,10 @@ def test_longgang_2012_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Pa
         {"name": "points", "target": 30, "actual": -10, "met": False},
     ]
 
-    # Payments: item 1 = 100 + 250 + 50 + 50 + 100 = 550, item 2 = 50 → 平湖街道 600 (陈伟明);
-    # item 4 = 400 + 200 = 600 → 布吉街道 (李晓华). 1,200 yuan in all.
-    pay = lg.json("payments", "--period", "2012")
-    assert sorted(
-        (p["unit_code"], p["tracking_no"], p["amount_yuan"], p["reason"]) for p in pay
-    ) == [
+    # Payments: item 2 = 100 + 250 + 50 + 50 + 100 = 550, item 3 = 50 → March 600 for 平湖街道
+    # (陈伟明), item 5 = 400 + 200 = 600 for 布吉街道 (李晓华): 1,200 yuan in March; June's
+    # 专刊 200 more: 1,400 in the year.
+    march = [
         ("LG-BJ", "LG-2012-000005", 200, "批示 省领导"),
         ("LG-BJ", "LG-2012-000005", 400, "《粤办信息》采用"),
         ("LG-PH", "LG-2012-000002", 50, "批示 区领导"),
@@ -254,8 +286,17 @@ def test_longgang_2012_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Pa
         ("LG-PH", "LG-2012-000002", 250, "《信息快报》日刊采用"),
         ("LG-PH", "LG-2012-000003", 50, "《龙岗信息》周刊采用"),
     ]
-    assert {p["author"] for p in pay if p["unit_code"] == "LG-PH"} == {"陈伟明"}
-    assert all(p["period"] == "2012" for p in pay)
+    for period, expected in (
+        ("2012-03", march),
+        ("2012", sorted([*march, ("LG-PH", "LG-2012-000007", 200, "《龙岗信息》专刊采用")])),
+    ):
+        pay = lg.json("payments", "--period", period)
+        rows_paid = sorted(
+            (p["unit_code"], p["tracking_no"], p["amount_yuan"], p["reason"]) for p in pay
+        )
+        assert rows_paid == expected, period
+        assert {p["author"] for p in pay if p["unit_code"] == "LG-PH"} == {"陈伟明"}
+        assert all(p["period"] == period for p in pay)
 
     html, text, book = lg.reports(tmp_path, "monthly", "2012-03")
     for doc in (html, text):
@@ -265,32 +306,44 @@ def test_longgang_2012_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Pa
         assert "布吉街道（街道序列）：区办通报，扣10分" in doc and "3月2日突发事件信息迟报" in doc
         assert "区人武部（区属单位序列）：约稿，扣10分" in doc and "约稿 YG1203 截止时未报送" in doc
         assert "布吉街道（街道序列）：约稿，扣10分" in doc and "约稿 YG1203 逾期报送" in doc
-        assert "合计：1200 元" in doc or "<td style=" in doc  # the HTML says it in a table cell
+        assert "信息工作落后单位" in doc and "区人武部" in doc.split("信息工作落后单位")[1]
+        assert "1200" in doc.split("稿酬统计")[1]
+    assert "合计：1200 元" in text
     streets = sheet_rows(book, "街道")
     assert streets[0] == ("排名", "单位代码", "单位", "本月得分", "累计得分", "年度指标")
     assert streets[1][:5] == (1, "LG-PH", "平湖街道", 85, 85)
     assert streets[2][:5] == (2, "LG-BJ", "布吉街道", 30, 30)
     assert sheet_rows(book, "稿酬")[-1] == ("合计", None, None, None, None, 1200)
     assert {r[2] for r in sheet_rows(book, "扣分说明")[1:]} == {"区办通报", "约稿"}
+    assert "LG-QRWB" in {r[0] for r in sheet_rows(book, "落后单位")[1:]}
 
     html, text, book = lg.reports(tmp_path, "annual", "2012")
     for doc in (html, text):
         assert "2012年度政务信息工作总结" in doc and "街道序列" in doc
         assert "先进集体（名额 20）" in doc and "优秀信息员（名额 50）" in doc
         assert "未完成年度积分任务的单位" in doc
-        assert "市采用 1/15，区采用 2/18，积分 85/300" in doc
+        assert "市采用 1/15，区采用 3/18，积分 115/300" in doc
+        assert "1400" in doc.split("稿酬统计")[1]
+    annual_streets = sheet_rows(book, "街道")
+    header = annual_streets[0]
+    first = dict(zip(header, annual_streets[1], strict=True))
+    assert (first["单位"], first["报送"], first["采用"], first["加分"], first["扣分"]) == (
+        "平湖街道", 4, 3, 35, 0,
+    )  # fmt: skip
+    assert (first["得分"], first["指标"], first["完成情况"]) == (115, 300, "未达标")
+    second = dict(zip(header, annual_streets[2], strict=True))
+    assert (second["单位"], second["得分"], second["扣分"]) == ("布吉街道", 30, 20)
     awards = sheet_rows(book, "年度评选")
     assert [(r[0], r[5], r[7]) for r in awards[1:] if r[0] == "先进集体"] == [
-        ("先进集体", "平湖街道", 85),
+        ("先进集体", "平湖街道", 115),
         ("先进集体", "布吉街道", 30),
     ]
-    # 优秀信息员 by the points of the items they wrote: 陈伟明 55 + 10, 李晓华 50.
+    # 优秀信息员 by the points of the items they wrote: 陈伟明 55 + 10 + 30, 李晓华 50.
     assert [(r[5], r[7]) for r in awards[1:] if r[0] == "优秀信息员"] == [
-        ("陈伟明", 65),
+        ("陈伟明", 95),
         ("李晓华", 50),
     ]
-    assert sheet_rows(book, "稿酬")[-1][-1] == 1200
-    assert sheet_rows(book, "街道")[1][:3] == (1, "LG-PH", "平湖街道")
+    assert sheet_rows(book, "稿酬")[-1][-1] == 1400
     assert lg.m.stop() == 0
 
 
@@ -402,13 +455,22 @@ def test_changji_2017_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Pat
         "CJ-FKS": (-10, 0, 0, 0, 100, False),
     }
     assert (month["CJ-ZDCS"]["sequence"], month["CJ-ZDCS"]["rank"]) == ("other_dept", 1)
+    # September: 州督查室 one item, brought in by staff and adopted in 普刊 (10): short of its
+    # quota (1 of 10), no bonus that month. The year: 30 + 10 = 40, June's +20 the only bonus.
+    september = cj.file(
+        tmp_path, "yelihua@zdcs.cj.test", "州督查室", "州督查室开展秋季项目督查",
+        "州督查室督查项目二十个。", zd, datetime(2017, 9, 11, 11, 0, tzinfo=ZONE),
+    )  # fmt: skip
+    cj.m.cli("adopt", september, "普刊")
+    sept = by_code(cj.json("standings", "--period", "2017-09"))["CJ-ZDCS"]
+    assert (sept["points"], sept["quota"], sept["quota_met"], sept["bonus_points"]) == (
+        10, 10, False, 0,
+    )  # fmt: skip
     year = by_code(cj.json("standings", "--period", "2017"))
     assert [year[c]["points"] for c in ("CJ-CJS", "CJ-GAJ", "CJ-ZDCS", "CJ-FKS")] == [
-        60,
-        20,
-        30,
-        -10,
-    ]
+        60, 20, 40, -10,
+    ]  # fmt: skip
+    assert (year["CJ-ZDCS"]["submitted"], year["CJ-ZDCS"]["adopted"]) == (11, 2)
     assert year["CJ-ZDCS"]["bonus_points"] == 20 and year["CJ-ZDCS"]["quota"] is None
 
     # Author rewards: 新疆要情 500 + 国务院 1000, added up across levels, to the writer.
@@ -434,7 +496,17 @@ def test_changji_2017_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Pat
     for doc in (html, text):
         assert "2017年度政务信息工作总结" in doc and "州直非重点部门序列" in doc
         assert "先进单位（名额 12，奖励 2000 元）" in doc
-        assert "五、稿酬统计" in doc
+        assert "五、稿酬统计" in doc and "1500" in doc.split("五、稿酬统计")[1]
+        assert "本规则未设年度指标" in doc
+    other = sheet_rows(book, "州直非重点部门")
+    zdcs = dict(zip(other[0], other[1], strict=True))
+    assert (zdcs["单位"], zdcs["报送"], zdcs["采用"], zdcs["加分"], zdcs["得分"]) == (
+        "州督查室", 11, 2, 20, 40,
+    )  # fmt: skip
+    key = dict(
+        zip(sheet_rows(book, "州直重点部门")[0], sheet_rows(book, "州直重点部门")[1], strict=True)
+    )
+    assert (key["单位"], key["加分"], key["扣分"], key["得分"]) == ("公安局", 40, 60, 20)
     awards = sheet_rows(book, "年度评选")
     assert [(r[4], r[5]) for r in awards[1:]] == [
         ("县市序列", "昌吉市"),

@@ -21,9 +21,11 @@ from tests.test_scoring_worked_example import RULES, build_year
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 
+# SPEC §7.1: the stable names, and those wave 2 adds (metric, quota, quota_met, bonus_points;
+# task: a unit's annual task table, when its rulebook has one).
 STANDING_FIELDS = [
     "unit_code", "unit_name", "sequence", "points", "target", "met", "rank", "submitted",
-    "adopted",
+    "adopted", "metric", "quota", "quota_met", "bonus_points", "task",
 ]  # fmt: skip
 
 
@@ -64,6 +66,7 @@ def test_staff_score_an_item_and_see_it_in_standings_and_items(
     assert th == {
         "unit_code": "TH", "unit_name": "天河区", "sequence": "district", "points": 19,
         "target": 18, "met": True, "rank": 1, "submitted": 1, "adopted": 1,
+        "metric": "points", "quota": None, "quota_met": None, "bonus_points": 15, "task": [],
     }  # fmt: skip
     others = [r for r in rows if r["sequence"] == "district" and r["unit_code"] != "TH"]
     assert {(r["points"], r["rank"], r["met"]) for r in others} == {(0, 2, False)}
