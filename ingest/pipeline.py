@@ -29,6 +29,7 @@ from ledger.compose import wire_bytes
 from ledger.db import Ledger
 from ledger.filing import (
     Sender,
+    approver_roles,
     domain_is_known,
     file_submission,
     find_sender,
@@ -45,6 +46,7 @@ from parser import Limits, classify, decode_message, validate
 from parser.decode import content_hash, identify
 from parser.normalize import SIMILAR_TITLE, title_similarity
 from parser.types import DecodedMessage, Problem, Verdict
+from parser.types import Submission as ParsedItem
 from parser.validate import REVISION
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class Case:
     sender: Sender | None = None
     verdict: Verdict | None = None
     warnings: list[Problem] = field(default_factory=list)
+    importance: str = ""  # its grade, under a rulebook that grades items
     filed: Submission | None = None
 
     def settle(self, state: str, reasons: list[str]) -> bool:
@@ -137,6 +140,7 @@ class Pipeline:
             clock_skew=timedelta(minutes=settings.clock_skew_minutes),
             late_report_days=settings.late_report_days,
             required_signoff=rulebook.required_signoff,
+            importance_words=rulebook.importance_words,
         )
         self.replies = replies
         self.own_addresses = (*settings.mailboxes.all_addresses(), settings.office.sender.lower())
@@ -340,12 +344,38 @@ class Pipeline:
             mailbox=case.arrival.mailbox,
         )
         if case.verdict.submission is not None and case.sender is not None:
-            case.warnings = list(case.verdict.warnings)
-            return False
+            signed = self._signed_off(case, case.verdict.submission, case.sender.unit_id)
+            if signed is None:
+                case.warnings = list(case.verdict.warnings)
+                return False
+            problems: tuple[Problem, ...] = (signed,)
+            case.settle("rejected", [signed.code])
+            self._refuse(case, problems)
+            return True
         problems = case.verdict.problems
         case.settle("rejected", [p.code for p in problems])
         self._refuse(case, problems)
         return True
+
+    def _signed_off(self, case: Case, item: ParsedItem, unit_id: int) -> Problem | None:
+        """Under a rulebook that grades importance, the approver the sign-off names must be a
+        registered person of the unit in a role that may sign an item of its grade."""
+        grade = self.rulebook.grade_for(item.importance_word)
+        if grade is None:
+            return None
+        case.importance = grade.name
+        approver = item.signoff.approver or ""
+        roles = approver_roles(case.session, unit_id, approver)
+        allowed = ",".join(grade.approvers)
+        if not roles:
+            return Problem.of(
+                "unknown_approver", approver=approver, grade=grade.name, roles=allowed
+            )
+        if not roles & set(grade.approvers):
+            return Problem.of(
+                "approver_rank_too_low", approver=approver, grade=grade.name, roles=allowed
+            )
+        return None
 
     def file(self, case: Case) -> bool:
         """The item filed under the next tracking number of its assessment year."""
@@ -373,6 +403,7 @@ class Pipeline:
             tracking_no=tracking_no,
             warnings=[w.code for w in case.warnings],
             supersedes=revised,
+            importance=case.importance,
         )
         case.settle("filed", [w.code for w in case.warnings])
         if "solicited" in item.markers or case.arrival.mailbox == "solicited":
@@ -414,6 +445,8 @@ class Pipeline:
             quarter=quarter.label,
             warnings=tuple(case.warnings),
             now=case.now,
+            importance=filed.importance,
+            approver=filed.approver,
         )
         enqueue(
             case.session,

@@ -68,11 +68,17 @@ class ReplyWriter:
         # The elements a refusal reminds the sender of: the subject's, then the sign-off's the
         # rulebook requires (标识、标题、正文、作者单位、姓名、联系电话、日期 for Guangzhou).
         labels = tomllib.loads((folder / "signoff.toml").read_text(encoding="utf-8"))
+        self.role_titles: dict[str, str] = labels["roles"]
         self.elements = "、".join([*labels["subject"], *(labels[e] for e in required_signoff)])
 
     def explain(self, problem: Problem) -> Explained:
         entry = self.problem_texts.get(problem.code, {"text": problem.code, "fix": ""})
         params: dict[str, Any] = {"found": None, "expected": None, **dict(problem.params)}
+        if "roles" in params:  # registry roles, as the office calls them: 分管副秘书长或办公室主任
+            titles = [self.role_titles.get(r, r) for r in str(params["roles"]).split(",") if r]
+            params["roles"] = "或".join(
+                ["、".join(titles[:-1]), titles[-1]] if titles[1:] else titles
+            )
         return Explained(
             code=problem.code,
             text=self._plain.from_string(entry["text"]).render(params),
@@ -120,8 +126,12 @@ class ReplyWriter:
         quarter: str,
         warnings: tuple[Problem, ...],
         now: datetime,
+        importance: str = "",
+        approver: str = "",
     ) -> EmailMessage:
         context = {
+            "importance": importance,
+            "approver": approver,
             "unit_name": unit_name,
             "tracking_no": tracking_no,
             "title": title,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ledger.calendar import Period
 from ledger.models import Intake, OutboundMessage, Person, Submission, TrackingCounter, Unit
+from ledger.rulebook import name_key
 from parser.types import SenderContext
 from parser.types import Submission as ParsedItem
 
@@ -22,6 +23,19 @@ class Sender:
     context: SenderContext
     person_id: int
     unit_id: int
+
+
+def approver_roles(session: Session, unit_id: int, name: str) -> set[str]:
+    """The registry roles of the unit's people called `name` (审签人 as the sign-off writes it;
+    full/half width and spaces aside); empty when nobody of the unit has that name."""
+    if not name.strip():
+        return set()
+    wanted = name_key(name)
+    return {
+        person.role
+        for person in session.scalars(select(Person).where(Person.unit_id == unit_id))
+        if name_key(person.name) == wanted
+    }
 
 
 def find_sender(session: Session, address: str) -> Sender | None:
@@ -135,6 +149,7 @@ def file_submission(
     tracking_no: str,
     warnings: list[str],
     supersedes: Submission | None,
+    importance: str = "",
 ) -> Submission:
     """File a valid item under its tracking number: the submission row in its final state,
     the item it revises (if any) superseded."""
@@ -157,6 +172,7 @@ def file_submission(
         signoff_phone=item.signoff.phone or "",
         signoff_date=item.signoff.date,
         approver=item.signoff.approver or "",
+        importance=importance,
         status="filed",
         warnings=warnings,
         supersedes_id=supersedes.id if supersedes else None,

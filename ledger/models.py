@@ -65,7 +65,12 @@ class Base(DeclarativeBase):
 
 
 SEQUENCES = ("district", "dept_a", "dept_b", "direct", "office")
-ROLES = ("officer", "supervising_leader", "principal_leader", "editor")
+# Who may sign an item off in a unit (审签), by rank as a rulebook's importance grades name them.
+APPROVER_ROLES = (
+    "section_chief", "deputy_secretary_general", "director", "secretary_general", "vice_mayor",
+    "mayor",
+)  # fmt: skip
+ROLES = ("officer", "supervising_leader", "principal_leader", "editor", *APPROVER_ROLES)
 
 
 class Unit(Base):
@@ -168,6 +173,8 @@ class Submission(Base):
     signoff_date: Mapped[date | None] = mapped_column(Date)
     # Who signed the item off in its unit (审签人), as the sign-off names them; "" when it does not.
     approver: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Its importance grade (一般, 重大, 特别重大, 紧急) under a rulebook that grades items, or "".
+    importance: Mapped[str] = mapped_column(String(32), default="", server_default="")
     status: Mapped[str] = mapped_column(String(16), default="filed")
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     # A revision (修改稿, SPEC §3.5) points at the item it superseded: the chain keeps history.
@@ -204,6 +211,8 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
+    # 1: sent before every other due row (the desk forward of an urgent item); 0: in order.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -382,6 +391,20 @@ class ImapMessage(Base):
     intake_id: Mapped[int] = mapped_column(ForeignKey("intake.id"), index=True)
     seen_at: Mapped[datetime]
     acted_at: Mapped[datetime | None]
+
+
+class ReportNote(Base):
+    """The office's own text for a period's report (存在问题, 工作要求), set by staff."""
+
+    __tablename__ = "report_notes"
+    __table_args__ = (UniqueConstraint("report", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report: Mapped[str] = mapped_column(String(16))  # monthly, quarterly, annual
+    period: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime]
 
 
 class ReportSend(Base):

@@ -26,8 +26,9 @@ def enqueue(
     message: bytes,
     now: datetime,
     intake_id: int | None = None,
+    first: bool = False,
 ) -> OutboundMessage:
-    """Queue one mail (its wire bytes), due now."""
+    """Queue one mail (its wire bytes), due now; `first` puts it ahead of every row due."""
     row = OutboundMessage(
         kind=kind,
         to_address=to_address,
@@ -38,6 +39,7 @@ def enqueue(
         attempts=0,
         created_at=now,
         next_attempt_at=now,
+        priority=1 if first else 0,
     )
     session.add(row)
     return row
@@ -48,7 +50,7 @@ def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
     query = (
         select(OutboundMessage)
         .where(OutboundMessage.state == "queued", OutboundMessage.next_attempt_at <= now)
-        .order_by(OutboundMessage.id)
+        .order_by(OutboundMessage.priority.desc(), OutboundMessage.id)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)

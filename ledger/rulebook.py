@@ -18,6 +18,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from ledger.models import APPROVER_ROLES
 from parser.errors import UserError
 
 RULEBOOK_DIR = Path(__file__).parent / "rulebooks"
@@ -167,6 +168,12 @@ class SequenceRule:
     monthly_target: int | None = None
     reports_to_parent: bool = False  # a 直报点 sequence: units have a parent sharing points
     quota: Quota | None = None
+    # Ranked (and reported) within another sequence's table: Longnan's 省驻陇南单位 among 部门.
+    rank_with: str = ""
+
+    @property
+    def group(self) -> str:
+        return self.rank_with or self.key
 
     @property
     def report_title(self) -> str:
@@ -182,6 +189,30 @@ class SequenceRule:
             "quarter": self.quarterly_target,
             "year": self.annual_target,
         }.get(period_kind)
+
+
+@dataclass(frozen=True)
+class Importance:
+    """An importance grade (一般, 重大, 特别重大): the subject markers or sign-off words that give
+    it, the registry roles that may sign such an item off, and whether it goes to the desk
+    ahead of the rest."""
+
+    name: str
+    markers: tuple[str, ...]
+    approvers: tuple[str, ...]
+    urgent: bool = False
+    default: bool = False  # the grade of an item that names none
+
+
+@dataclass(frozen=True)
+class Excellence:
+    """A list of the year's good items the office names (优秀调研信息, 领导批示好信息): those
+    adopted in one of `publications` (or at one of `grades`), or given one of `bonuses`."""
+
+    name: str
+    publications: tuple[str, ...] = ()
+    grades: tuple[str, ...] = ()
+    bonuses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,6 +265,8 @@ class Rulebook:
     praise: tuple[PraiseRule, ...] = ()
     criticism: tuple[CriticismRule, ...] = ()
     award_names: tuple[str, ...] = ()
+    # Awards for people, proposed from the candidate units' officers with an adopted item.
+    officer_award_names: tuple[str, ...] = ()
     core_team_size: int = 0
     late_deduction: str | None = None
     missing_deduction: str | None = None  # a target unit with no answer at the deadline
@@ -250,6 +283,22 @@ class Rulebook:
     monthly_deductions: bool = False
     lagging_units: int = 0
     payments: bool = False
+    importance: tuple[Importance, ...] = ()
+    excellence: tuple[Excellence, ...] = ()
+
+    def grade_for(self, word: str | None) -> Importance | None:
+        """The importance grade a marker or sign-off word names; the default grade for none."""
+        if not self.importance:
+            return None
+        if word:
+            for grade in self.importance:
+                if any(name_key(word) == name_key(m) for m in (grade.name, *grade.markers)):
+                    return grade
+        return next((g for g in self.importance if g.default), None)
+
+    @property
+    def importance_words(self) -> tuple[str, ...]:
+        return tuple(w for g in self.importance for w in (g.name, *g.markers))
 
     def in_force_at(self, instant: datetime, zone: tzinfo) -> Rulebook:
         """The rulebook that applied at an aware instant, its day seen in the office's zone."""
@@ -403,8 +452,64 @@ class _Where:
 SECTIONS = {
     "meta", "limits", "calendar", "publications", "bonuses", "clues", "deductions",
     "sequences", "direct_report", "streaks", "awards", "core_team", "solicitation",
-    "ranking", "unit_bonuses", "tasks", "signoff", "reports",
+    "ranking", "unit_bonuses", "tasks", "signoff", "reports", "importance", "excellence",
 }  # fmt: skip
+
+
+def _importance(w: _Where, data: dict[str, Any]) -> tuple[Importance, ...]:
+    keys = {"name", "markers", "approvers", "urgent", "default"}
+    found = []
+    for i, t in enumerate(w.tables("[[importance]]", data.get("importance"), keys), 1):
+        where = f"[[importance]] {i}"
+        approvers = w.str_list(where, t, "approvers")
+        if not approvers:
+            raise w.fail(f"{where} approvers", "must name at least one role")
+        for role in approvers:
+            if role not in APPROVER_ROLES:
+                raise w.fail(f"{where} approvers", f"{role!r} is not one of {APPROVER_ROLES}")
+        found.append(
+            Importance(
+                name=w.str_(where, t, "name"),
+                markers=w.str_list(where, t, "markers"),
+                approvers=approvers,
+                urgent=w.bool_(where, t, "urgent", False),
+                default=w.bool_(where, t, "default", False),
+            )
+        )
+    if found and sum(g.default for g in found) != 1:
+        raise w.fail("[[importance]]", "needs exactly one grade with default = true")
+    w.unique("[[importance]]", [n for g in found for n in (g.name, *g.markers)])
+    return tuple(found)
+
+
+def _excellence(
+    w: _Where, data: dict[str, Any], pubs: tuple[Publication, ...], bonuses: tuple[Bonus, ...]
+) -> tuple[Excellence, ...]:
+    keys = {"name", "publications", "grades", "bonuses"}
+    names = {name_key(n) for p in pubs for n in (p.name, *p.aliases)}
+    grades = {name_key(g.name) for p in pubs for g in p.grades}
+    bonus_names = {name_key(b.name) for b in bonuses}
+    found = []
+    for i, t in enumerate(w.tables("[[excellence]]", data.get("excellence"), keys), 1):
+        where = f"[[excellence]] {i}"
+        item = Excellence(
+            w.str_(where, t, "name"),
+            w.str_list(where, t, "publications"),
+            w.str_list(where, t, "grades"),
+            w.str_list(where, t, "bonuses"),
+        )
+        for key, values, known in (
+            ("publications", item.publications, names),
+            ("grades", item.grades, grades),
+            ("bonuses", item.bonuses, bonus_names),
+        ):
+            for v in values:
+                if name_key(v) not in known:
+                    raise w.fail(f"{where} {key}", f"{v!r} is not in the rulebook")
+        if not (item.publications or item.grades or item.bonuses):
+            raise w.fail(where, "needs publications, grades or bonuses")
+        found.append(item)
+    return tuple(found)
 
 
 def _publications(w: _Where, data: dict[str, Any]) -> tuple[Publication, ...]:
@@ -466,7 +571,7 @@ def _bonuses(w: _Where, data: dict[str, Any], pubs: tuple[Publication, ...]) -> 
 
 SEQUENCE_KEYS = {
     "name", "title", "sheet", "aliases", "monthly_target", "quarterly_target", "annual_target",
-    "reports_to_parent", "quota",
+    "reports_to_parent", "quota", "rank_with",
 }  # fmt: skip
 QUOTA_KEYS = {"period", "counts", "items", "bonus_points", "min_adoption_percent"}
 # Characters Excel refuses in a sheet name, and its longest name.
@@ -518,8 +623,15 @@ def _sequences(w: _Where, data: dict[str, Any]) -> tuple[SequenceRule, ...]:
                 annual_target=w.opt_int(where, t, "annual_target", 0, MAX_POINTS),
                 reports_to_parent=w.bool_(where, t, "reports_to_parent", False),
                 quota=_quota(w, f"{where} quota", t.get("quota")),
+                rank_with=w.str_(where, t, "rank_with") if "rank_with" in t else "",
             )
         )
+    keys = {r.key for r in rules}
+    for r in rules:
+        if r.rank_with and (r.rank_with not in keys or r.rank_with == r.key):
+            raise w.fail(f"[sequences.{r.key}] rank_with", "must name another sequence")
+        if r.rank_with and next(o for o in rules if o.key == r.rank_with).rank_with:
+            raise w.fail(f"[sequences.{r.key}] rank_with", "must name a sequence ranked itself")
     w.unique("[sequences]", [n for r in rules for n in (r.key, r.name, *r.aliases)])
     return tuple(rules)
 
@@ -680,7 +792,9 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
         for i, t in enumerate(w.tables(crit_where, streaks.get("criticism"), crit_keys), 1)
     )
     sequences = _sequences(w, data)
-    awards = w.table("[awards]", data.get("awards"), {"names", "quotas"}, required=False)
+    awards = w.table(
+        "[awards]", data.get("awards"), {"names", "officers", "quotas"}, required=False
+    )
     core = w.table("[core_team]", data.get("core_team"), {"size"}, required=False)
     solicit = w.table(
         "[solicitation]",
@@ -719,6 +833,10 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
                 "needs [direct_report] parent_share_percent",
             )
     pubs = _publications(w, data)
+    bonuses = _bonuses(w, data, pubs)
+    importance = _importance(w, data)
+    if importance and "approver" not in (required or ()):
+        raise w.fail("[[importance]]", 'needs "approver" in [signoff] required')
     return Rulebook(
         name=name,
         title=str(meta.get("title", name)),
@@ -727,7 +845,9 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
         attachment_chars=w.opt_int("[limits]", limits, "attachment_chars", 1, 10_000_000) or 0,
         calendar=calendar,
         publications=pubs,
-        bonuses=_bonuses(w, data, pubs),
+        bonuses=bonuses,
+        importance=importance,
+        excellence=_excellence(w, data, pubs, bonuses),
         clue_points=w.opt_int("[clues]", clues, "points", 0, MAX_POINTS),
         deductions=deductions,
         sequences=sequences,
@@ -736,6 +856,7 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
         praise=praise,
         criticism=criticism,
         award_names=w.str_list("[awards]", awards, "names"),
+        officer_award_names=w.str_list("[awards]", awards, "officers"),
         core_team_size=w.opt_int("[core_team]", core, "size", 0, MAX_POINTS) or 0,
         late_deduction=late,
         missing_deduction=missing,

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from ledger.calendar import Period, parse_period, quarter_of
 from ledger.db import READER
 from ledger.models import Person, ScoreEvent, Submission, Unit
-from ledger.rulebook import Rulebook
+from ledger.rulebook import Rulebook, name_key
 from ledger.scoring import (
     ITEM_KINDS,
     ScoredEvent,
@@ -74,6 +74,9 @@ class Standing:
     unit_bonus_points: Decimal = Decimal(0)
     quota_bonus_points: Decimal = Decimal(0)
     task: tuple[TaskPart, ...] = ()
+    # Of the quota's periods within this one (the months of a quarter), how many met it.
+    quota_periods: int = 0
+    quota_periods_met: int = 0
 
     @property
     def bonus_points(self) -> Decimal:
@@ -342,7 +345,7 @@ def _standings(
         else:
             unit_bonus[ev.unit_id] += unit_bonus_points(then, ev)
 
-    quota_bonus, quota_of = _quotas(session, book, period, zone, units, adopted_items)
+    quota_bonus, quota_of, quota_tally = _quotas(session, book, period, zone, units, adopted_items)
 
     share: dict[int, Decimal] = defaultdict(Decimal)
     percent = Decimal(book.direct_share_percent) / 100
@@ -359,11 +362,17 @@ def _standings(
         totals if book.metric == "points" else {u.id: Decimal(submitted[u.id]) for u in units}
     )
     result: list[Standing] = []
-    for seq in sorted({u.sequence for u in units}, key=book.sequence_order):
-        members = [u for u in units if u.sequence == seq]
+
+    def group_of(unit: Unit) -> str:
+        rule = book.sequence(unit.sequence)
+        return rule.group if rule is not None else unit.sequence
+
+    for group in sorted({group_of(u) for u in units}, key=book.sequence_order):
+        members = [u for u in units if group_of(u) == group]
         ranks = _ranked([(u.code, ranked_by[u.id]) for u in members])
-        rule = book.sequence(seq)
         for u in sorted(members, key=lambda m: (ranks[m.code], m.code)):
+            seq = u.sequence
+            rule = book.sequence(seq)
             points = totals[u.id]
             target = rule.target(period.kind) if rule is not None else None
             task = _task(book, u, period, points, adopted_at_level[u.id])
@@ -373,6 +382,7 @@ def _standings(
             else:
                 met = None if target is None else ranked_by[u.id] >= target
             quota, quota_met = quota_of.get(u.id, (None, None))
+            tally_met, tally = quota_tally.get(u.id, (0, 0))
             result.append(
                 Standing(
                     unit_code=u.code,
@@ -394,6 +404,8 @@ def _standings(
                     unit_bonus_points=unit_bonus[u.id],
                     quota_bonus_points=quota_bonus[u.id],
                     task=task,
+                    quota_periods=tally,
+                    quota_periods_met=tally_met,
                 )
             )
     return result
@@ -422,20 +434,22 @@ def _quotas(
     zone: tzinfo,
     units: list[Unit],
     adopted_items: set[int],
-) -> tuple[dict[int, Decimal], dict[int, tuple[int, bool]]]:
-    """Each unit's quota bonus in `period` (summed over the quota periods it holds), and its
-    quota and whether it is met when `period` is of the quota's own kind."""
+) -> tuple[dict[int, Decimal], dict[int, tuple[int, bool]], dict[int, tuple[int, int]]]:
+    """Each unit's quota bonus in `period` (summed over the quota periods it holds), its quota
+    and whether it is met when `period` is of the quota's own kind, and (met, of) the quota
+    periods within `period`."""
     bonus: dict[int, Decimal] = defaultdict(Decimal)
     shown: dict[int, tuple[int, bool]] = {}
+    tally: dict[int, tuple[int, int]] = {}
     rules = {r.key: r.quota for r in book.sequences if r.quota is not None}
     with_quota = [u for u in units if u.sequence in rules]
     if not with_quota:
-        return bonus, shown
+        return bonus, shown, tally
     kinds = {q.period for q in rules.values() if q is not None}
     pieces = {kind: _months(period, zone, kind, book) for kind in kinds}
     spans = [p for kind in kinds for p in pieces[kind]]
     if not spans:
-        return bonus, shown
+        return bonus, shown, tally
     first = min(p.start for p in spans)
     last = max(p.end for p in spans)
     rows = session.execute(
@@ -460,7 +474,9 @@ def _quotas(
                 bonus[u.id] += quota.bonus_points
             if piece.label == period.label:
                 shown[u.id] = (quota.items, met)
-    return bonus, shown
+            done, of = tally.get(u.id, (0, 0))
+            tally[u.id] = (done + met, of + 1)
+    return bonus, shown, tally
 
 
 def _period(rulebook: Rulebook, period: Period | str, zone: tzinfo) -> Period:
@@ -621,7 +637,11 @@ def _unit_streaks(
         found.append(outcome("annual_missed", str(year), 0, None))
     every_quarter = len(met) == rulebook.quarters_per_year and all(m is True for m in met)
     no_quarterly = all(m is None for m in met)
-    if rulebook.award_names and (every_quarter or (no_quarterly and whole.met is True)):
+    # With count quotas and no targets (Longnan): every month of the year met its quota.
+    every_quota = 0 < whole.quota_periods == whole.quota_periods_met and whole.met is None
+    if rulebook.award_names and (
+        every_quarter or (no_quarterly and (whole.met is True or every_quota))
+    ):
         found.append(outcome("award_candidate", str(year), 0, None))
     return found
 
@@ -745,3 +765,66 @@ def lagging_units(rows: Sequence[Standing], count: int) -> list[Standing]:
         cut = ordered[count - 1].points
         found.extend(s for s in ordered if s.points <= cut)
     return found
+
+
+@dataclass(frozen=True)
+class ExcellenceList:
+    """One of the rulebook's lists of good items (优秀调研信息, 领导批示好信息) for a period."""
+
+    name: str
+    items: tuple[ScoredItem, ...]
+
+
+def excellence_lists(
+    session: Session, rulebook: Rulebook, period: Period | str, zone: tzinfo
+) -> list[ExcellenceList]:
+    """Each `[[excellence]]` list of the period: its items by tracking number."""
+    period = _period(rulebook, period, zone)
+    book = rulebook.in_force(period.start.astimezone(zone).date())
+    if not book.excellence:
+        return []
+    rows = session.execute(
+        _live_item_events(period, ScoreEvent, Submission, Unit.name).join(
+            Unit, Submission.unit_id == Unit.id
+        )
+    ).all()
+    events: dict[int, list[ScoreEvent]] = defaultdict(list)
+    items: dict[int, tuple[Submission, str]] = {}
+    for ev, item, unit_name in rows:
+        events[item.id].append(ev)
+        items[item.id] = (item, unit_name)
+    lists = []
+    for wanted in book.excellence:
+        pubs = {name_key(book.publication(p).name) for p in wanted.publications}
+        grades = {name_key(g) for g in wanted.grades}
+        bonuses = {name_key(b) for b in wanted.bonuses}
+
+        def qualifies(
+            evs: list[ScoreEvent],
+            pubs: set[str] = pubs,
+            grades: set[str] = grades,
+            bonuses: set[str] = bonuses,
+        ) -> bool:
+            return any(
+                (e.kind == "adoption" and name_key(e.rule) in pubs)
+                or (e.kind == "adoption" and e.level is not None and name_key(e.level) in grades)
+                or (e.kind == "bonus" and name_key(e.rule) in bonuses)
+                for e in evs
+            )
+
+        chosen = sorted(
+            (
+                ScoredItem(
+                    item.tracking_no,
+                    unit_name,
+                    item.title,
+                    tuple(events[item_id]),
+                    item_points(rulebook.in_force_at(item.received_at, zone), events[item_id]),
+                )
+                for item_id, (item, unit_name) in items.items()
+                if qualifies(events[item_id])
+            ),
+            key=lambda s: s.tracking_no,
+        )
+        lists.append(ExcellenceList(wanted.name, tuple(chosen)))
+    return lists

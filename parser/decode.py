@@ -531,6 +531,14 @@ _ADDRESS_REGISTRY = HeaderRegistry()
 _ANGLE_ADDR = re.compile(r"<([^<>]*)>\s*(?:\([^()]*\)\s*)*$")
 
 
+# RFC 5322 §2.2.3: a header is unfolded by removing each CRLF that is followed by white space.
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _unfold(value: str) -> str:
+    return _FOLD.sub("", value)
+
+
 def _addr_specs(value: str) -> list[tuple[str, str]] | None:
     """The (name, address) pairs of an address header's raw value, as two parsers read it;
     None when they disagree (the old `getaddresses` and the RFC 5322 one of the `email`
@@ -557,7 +565,7 @@ def mailbox(value: str | None, hints: tuple[str, ...] = ()) -> tuple[str, str]:
     """
     if not value:
         return "", ""
-    text = _unescape_8bit(str(value), hints)
+    text = _unfold(_unescape_8bit(str(value), hints))
     if len(text) > MAX_ADDRESS_HEADER:
         return "", ""
     pairs = _addr_specs(text)
@@ -576,7 +584,7 @@ def addresses(values: list[str], hints: tuple[str, ...] = ()) -> tuple[str, ...]
     decoding like `mailbox`; a header that two parsers read differently names none."""
     out: list[str] = []
     for value in values:
-        text = _unescape_8bit(value, hints)
+        text = _unfold(_unescape_8bit(value, hints))
         if len(text) > MAX_ADDRESS_HEADER * 10:
             continue
         out += [a.strip() for _, a in _addr_specs(text) or []]

@@ -83,6 +83,8 @@ class Limits:
     late_report_days: int
     # The sign-off elements that must be there: unit, author, phone, date, approver.
     required_signoff: tuple[str, ...] = ("unit", "author", "phone", "date")
+    # Words that mark an item's importance in the subject (【重大】), as the rulebook grades it.
+    importance_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class SignOff:
     phone: str | None = None
     date: date | None = None
     approver: str | None = None  # 审签人 / 签发人 / 审核人, when the sign-off names one
+    importance: str | None = None  # 重要程度：重大, when the sign-off says it
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,14 @@ class Submission:
     signoff: SignOff
     attachment_name: str | None
     attachment_chars: int | None
+
+    @property
+    def importance_word(self) -> str | None:
+        """The importance the subject marks (【重大】), else what the sign-off says (重要程度：)."""
+        for marker in self.markers:
+            if marker.startswith("importance:"):
+                return marker.partition(":")[2]
+        return self.signoff.importance
 
     @property
     def solicitation_code(self) -> str | None:

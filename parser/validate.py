@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
@@ -34,6 +34,7 @@ SOLICITED = "solicited"  # any sign of a 约稿 answer
 SOLICITED_SUBJECT = "solicited_subject"  # 【约稿】 in the subject
 SOLICITED_MAILBOX = "solicited_mailbox"  # sent to the solicited (约稿) mailbox
 SOLICITATION_PREFIX = "solicitation:"  # followed by the 约稿 code named in the subject
+IMPORTANCE_PREFIX = "importance:"  # followed by the importance word of the subject (【重大】)
 
 _REVISION_WORD = (
     r"(?:第?[一二三四五六七八九十\d]次)?(?:修改稿|修改件|修改版|修改|更正稿|更正|修正稿|修订稿|修订)"
@@ -67,7 +68,7 @@ REVISION_TAIL = 40
 # Sign-off lines are short; longer lines are body text (and never reach the slower patterns).
 MAX_SIGNOFF_LINE = 200
 # A longer value is not a unit name, a person's name, a phone or a date: the element is missing.
-MAX_VALUE = {"unit": 100, "author": 50, "phone": 64, "date": 64, "approver": 50}
+MAX_VALUE = {"unit": 100, "author": 50, "phone": 64, "date": 64, "approver": 50, "importance": 16}
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class SubjectParts:
     markers: frozenset[str]
 
 
-def parse_subject(subject: str) -> SubjectParts:
+def parse_subject(subject: str, importance_words: Collection[str] = ()) -> SubjectParts:
     """`【天河区】【修改稿】标题` → mark 天河区, markers {revision}, title 标题.
 
     Brackets are 【】, [], () or 〔〕 in full or half width; marks and markers are matched on the
@@ -98,6 +99,8 @@ def parse_subject(subject: str) -> SubjectParts:
         solicited = _SOLICITED.match(token)
         if _REVISION.match(token):
             markers.add(REVISION)
+        elif token in importance_words:
+            markers.add(IMPORTANCE_PREFIX + token)
         elif solicited:
             markers.update((SOLICITED, SOLICITED_SUBJECT))
             if solicited.group(1):
@@ -282,8 +285,10 @@ _LABELS = {
         "电话号码", "电话", "手机", "座机",
     ),
     "date": ("报送日期", "撰稿日期", "报送时间", "日期", "时间"),
-    # Who signed the item off in the unit (审签): read and kept, never required here.
+    # Who signed the item off in the unit (审签): read and kept; required where the rulebook
+    # says so (rule_signoff).
     "approver": ("审签人", "签发人", "审核人", "审签", "签发"),
+    "importance": ("重要程度", "信息等级", "紧急程度"),
 }  # fmt: skip
 _KIND_OF_LABEL = {label: kind for kind, labels in _LABELS.items() for label in labels}
 # Labels are often spaced out to align them (姓　　名：); allow spaces between their characters.
@@ -301,6 +306,7 @@ class SignOffFound:
     phone: str | None = None
     date_text: str | None = None
     approver: str | None = None
+    importance: str | None = None
     lines: int = 0
 
 
@@ -633,7 +639,8 @@ def validate(
 
     `mailbox` is the kind of mailbox it arrived at (`daily`, `solicited`, `desk`).
     """
-    subject = parse_subject(msg.subject)
+    words = tuple(fold(w) for w in limits.importance_words)
+    subject = parse_subject(msg.subject, words)
     if mailbox == "solicited":
         subject = SubjectParts(
             subject.mark, subject.title, subject.markers | {SOLICITED, SOLICITED_MAILBOX}
@@ -691,6 +698,7 @@ def validate(
             phone=signoff.phone,
             date=draft.signoff_date,
             approver=signoff.approver,
+            importance=signoff.importance,
         ),
         attachment_name=draft.word_files[0].filename if draft.word_files else None,
         attachment_chars=draft.attachment_chars,

@@ -78,8 +78,9 @@ def office_name(session: Session, fallback: str) -> str:
 def _tables(rulebook: Rulebook, rows: Iterable[StandingRow]) -> tuple[SequenceTable, ...]:
     """The rows by sequence, in the rulebook's order, under the rulebook's titles."""
     by_sequence: dict[str, list[StandingRow]] = {}
-    for row in rows:
-        by_sequence.setdefault(row.sequence, []).append(row)
+    groups = {rule.key: rule.group for rule in rulebook.sequences}
+    for row in rows:  # a sequence ranked with another is listed in that one's table
+        by_sequence.setdefault(groups.get(row.sequence, row.sequence), []).append(row)
     return tuple(
         SequenceTable(
             sequence=rule.key,
@@ -88,6 +89,7 @@ def _tables(rulebook: Rulebook, rows: Iterable[StandingRow]) -> tuple[SequenceTa
                 sorted(by_sequence[rule.key], key=lambda r: (r.rank, -r.points, r.unit_code))
             ),
             sheet_name=rule.sheet_name,
+            metric=rulebook.metric,
         )
         for rule in rulebook.sequences
         if by_sequence.get(rule.key)
@@ -138,6 +140,8 @@ def build_quarterly(
         excellent=tuple(scoring.excellent_items(session, rulebook, period, zone, excellent_limit)),
         core_team=tuple(scoring.core_team(session, rulebook, period, zone)),
         analysis=analysis,
+        excellence_lists=tuple(scoring.excellence_lists(session, rulebook, period, zone)),
+        note=scoring.note(session, "quarterly", period),
     )
 
 
@@ -202,6 +206,7 @@ def build_monthly(
         else None,
         lagging=lagging,
         payments=tuple(scoring.payments(session, rulebook, month, zone)) if book.payments else None,
+        note=scoring.note(session, "monthly", month),
     )
 
 
@@ -240,6 +245,14 @@ def build_annual(
         payments=tuple(scoring.payments(session, rulebook, year, zone)) if book.payments else None,
         has_tasks=bool(book.tasks),
         has_targets=any(r.target is not None for r in ranked),
+        excellence_lists=tuple(scoring.excellence_lists(session, rulebook, year, zone)),
+        officer_award_names=book.officer_award_names,
+        officer_candidates=tuple(
+            scoring.officer_candidates(session, rulebook, year, zone, candidate_codes)
+        )
+        if book.officer_award_names
+        else (),
+        note=scoring.note(session, "annual", year),
     )
 
 

@@ -35,6 +35,7 @@ class StandingRow:
     task: str = ""
     quota: int | None = None  # a count quota for the period (items), and whether it is met
     quota_met: bool | None = None
+    quota_months: str = ""  # of a longer period: the quota's months met, "2/3"; "" if none
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,14 @@ class AwardLine:
 
 
 @dataclass(frozen=True)
+class ExcellenceLine:
+    """One of the rulebook's lists of good items (优秀调研信息, 领导批示好信息)."""
+
+    name: str
+    items: tuple[ExcellentItem, ...]
+
+
+@dataclass(frozen=True)
 class MonthlyRow:
     """A unit in the monthly 通报: the month's points and the year's so far, ranked by those."""
 
@@ -107,6 +116,11 @@ class SequenceTable:
     title: str
     rows: tuple[StandingRow, ...]
     sheet_name: str = ""
+    metric: str = "points"  # count: the rulebook ranks by items submitted
+
+    @property
+    def has_quota_months(self) -> bool:
+        return any(r.quota_months for r in self.rows)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -223,6 +237,7 @@ class MonthlyReport:
     deductions: tuple[DeductionLine, ...] | None = None
     lagging: tuple[MonthlyRow, ...] | None = None
     payments: tuple[PaymentLine, ...] | None = None
+    note: str = ""  # the office's own text for the period
 
     @property
     def payments_total(self) -> int:
@@ -238,6 +253,8 @@ class QuarterlyReport:
     excellent: tuple[ExcellentItem, ...]
     core_team: tuple[CoreMember, ...]
     analysis: Analysis
+    excellence_lists: tuple[ExcellenceLine, ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -253,6 +270,10 @@ class AnnualReport:
     payments: tuple[PaymentLine, ...] | None = None
     has_tasks: bool = False  # units have an annual task table (任务基数表)
     has_targets: bool = True  # some unit has an annual target or task
+    excellence_lists: tuple[ExcellenceLine, ...] = ()
+    officer_award_names: tuple[str, ...] = ()
+    officer_candidates: tuple[CoreMember, ...] = ()
+    note: str = ""
 
     @property
     def payments_total(self) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import payments as ledger_payments
+from ledger import report_notes
 from ledger import standings as ledger_standings
 from ledger.calendar import Period
 from ledger.models import ScoreEvent, SolicitationAnswer
@@ -23,6 +24,7 @@ from reports.model import (
     AwardLine,
     CoreMember,
     DeductionLine,
+    ExcellenceLine,
     ExcellentItem,
     PaymentLine,
     StandingRow,
@@ -77,6 +79,7 @@ def _row(s: ledger_standings.Standing, share_label: str) -> StandingRow:
         task=task_text(s.task),
         quota=s.quota,
         quota_met=s.quota_met,
+        quota_months=f"{s.quota_periods_met}/{s.quota_periods}" if s.quota_periods else "",
     )
 
 
@@ -152,6 +155,44 @@ def excellent_items(
         )
         for item in ledger_standings.best_items(session, rulebook, period, limit, zone)
     ]
+
+
+def excellence_lists(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> list[ExcellenceLine]:
+    """The rulebook's lists of good items (优秀调研信息, 领导批示好信息) of the period."""
+    return [
+        ExcellenceLine(
+            name=found.name,
+            items=tuple(
+                ExcellentItem(
+                    tracking_no=item.tracking_no,
+                    unit_name=item.unit_name,
+                    title=item.title,
+                    publication=_adoption_text(list(item.events)),
+                    points=as_points(item.points),
+                )
+                for item in found.items
+            ),
+        )
+        for found in ledger_standings.excellence_lists(session, rulebook, period, zone)
+    ]
+
+
+def officer_candidates(
+    session: Session, rulebook: Rulebook, year: Period, zone: tzinfo, units: set[str]
+) -> list[CoreMember]:
+    """The officers of the candidate units who wrote an adopted item (先进个人 candidates)."""
+    return [
+        CoreMember(name=o.name, unit_name=o.unit_name, points=as_points(o.points), items=o.items)
+        for o in ledger_standings.officer_standings(session, rulebook, year, zone)
+        if o.unit_code in units and o.adopted
+    ]
+
+
+def note(session: Session, kind: str, period: Period) -> str:
+    """The office's own text for this report and period, if staff set one."""
+    return report_notes.note_for(session, kind, period.label)
 
 
 def core_team(

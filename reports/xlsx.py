@@ -22,6 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from reports.model import (
     AnnualReport,
     AwardLine,
+    ExcellenceLine,
     ExcellentItem,
     MonthlyReport,
     PaymentLine,
@@ -77,7 +78,22 @@ def _sheet(
     return ws
 
 
+def _count_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
+    """A sequence ranked by counts: items submitted and adopted, and the months of its quota."""
+    headers = ["排名", "单位代码", "单位", "报送", "采用"]
+    rows: list[list[Cell]] = [
+        [r.rank, r.unit_code, r.unit_name, r.submitted, r.adopted] for r in table.rows
+    ]
+    if table.has_quota_months:
+        headers.append("月度报送达标")
+        for row, r in zip(rows, table.rows, strict=True):
+            row.append(r.quota_months)
+    return _sheet(wb, table.sheet_name, headers, rows)
+
+
 def _standings_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
+    if table.metric == "count":
+        return _count_sheet(wb, table)
     pubs = table.columns
     headers = [
         "排名",
@@ -189,10 +205,12 @@ def _quarterly_extras(wb: Workbook, report: QuarterlyReport) -> None:
     )
 
 
-def _excellent_sheet(wb: Workbook, items: Sequence[ExcellentItem]) -> None:
+def _excellent_sheet(
+    wb: Workbook, items: Sequence[ExcellentItem], title: str = "优秀信息篇目"
+) -> None:
     _sheet(
         wb,
-        "优秀信息篇目",
+        title,
         ["序号", "登记编号", "题目", "报送单位", "采用情况", "得分"],
         [
             [i, e.tracking_no, e.title, e.unit_name, e.publication, e.points]
@@ -256,6 +274,13 @@ def _awards_sheet(wb: Workbook, awards: Sequence[AwardLine]) -> None:
     )
 
 
+def _excellence_and_note(wb: Workbook, lists: Sequence[ExcellenceLine], note: str) -> None:
+    for found in lists:
+        _excellent_sheet(wb, found.items, found.name)
+    if note:
+        _sheet(wb, "工作说明", ["工作说明"], [[line] for line in note.split("\n") if line.strip()])
+
+
 def workbook(report: Report) -> Workbook:
     wb = Workbook()
     assert wb.active is not None
@@ -292,11 +317,13 @@ def workbook(report: Report) -> Workbook:
                 ],
             )
         _monthly_extras(wb, report)
+        _excellence_and_note(wb, (), report.note)
     else:
         for table in report.tables:
             _standings_sheet(wb, table)
         if isinstance(report, QuarterlyReport):
             _quarterly_extras(wb, report)
+            _excellence_and_note(wb, report.excellence_lists, report.note)
         elif isinstance(report, AnnualReport):
             _sheet(
                 wb,
@@ -316,6 +343,7 @@ def workbook(report: Report) -> Workbook:
                 _awards_sheet(wb, report.awards)
             if report.payments is not None:
                 _payments_sheet(wb, report.payments)
+            _excellence_and_note(wb, report.excellence_lists, report.note)
     if not wb.worksheets:
         _sheet(wb, "无数据", ["说明"], [["本期无参加排名的单位"]])
     return wb

@@ -45,6 +45,22 @@ def test_attachment_names_keep_only_their_last_component() -> None:
     assert safe_filename("a\x00b\r\n.doc") == "ab.doc"
 
 
+def test_a_from_header_folded_after_its_name_is_read_unfolded() -> None:
+    """Python's own `email` package (and clients built on it) fold a long From right after
+    `From:`; RFC 5322 §2.2.3 unfolds it, and the officer's address is read (a unit whose name
+    is long was refused unknown_sender before)."""
+    raw = (
+        b"From:\r\n =?utf-8?b?5Zu9572R6ZmH5Y2X5L6b55S15YWs5Y+4?= <shihaitao@gwlngdgs.ln.test>\r\n"
+        b"To:\r\n =?utf-8?b?5pS/5Yqh5L+h5oGv?= <inf@mailroom.test>,\r\n <sfxx@mailroom.test>\r\n"
+        b"Subject: a\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n"
+    )
+    msg = decode_message(raw)
+    assert (msg.from_address, msg.from_name) == ("shihaitao@gwlngdgs.ln.test", "国网陇南供电公司")
+    assert msg.recipients == ("inf@mailroom.test", "sfxx@mailroom.test")
+    # A line break not followed by white space ends the header: the From names no one.
+    assert decode_message(raw.replace(b"From:\r\n ", b"From:\r\n")).from_address == ""
+
+
 def test_an_address_with_a_control_character_is_no_address() -> None:
     """`<\\x00liming@…>` (found by the mutation property test): not the officer's address,
     and nothing the database could store."""

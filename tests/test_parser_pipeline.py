@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -99,6 +100,15 @@ EXAMPLE_PARAMS = {
     "missing_mark": {"expected": "【天河区】"},
     "body_too_long": {"limit": 450},
     "attachment_too_long": {"limit": 4000},
+    # as a refusal under the Longnan rulebook says them, for an item of grade 重大
+    "unknown_approver": {
+        "grade": "重大",
+        "roles": "分管副秘书长、办公室主任、秘书长、分管副市长或市长",
+    },
+    "approver_rank_too_low": {
+        "grade": "重大",
+        "roles": "分管副秘书长、办公室主任、秘书长、分管副市长或市长",
+    },
 }
 
 
@@ -130,3 +140,24 @@ def test_nul_bytes_and_overlong_fields_end_in_a_named_state_on_every_database(ap
     with app.ledger.reader() as s:
         intake = s.scalars(select(Intake)).one()
         assert intake.subject == "【天河区】标题" and intake.message_id is None
+
+
+def test_under_a_rulebook_without_grades_an_approver_is_stored_and_never_required(
+    app: App,
+) -> None:
+    """guangzhou-2004 requires no approver and grades no importance: an item signed off by
+    anyone, even one marked 【重大】 as a Longnan unit would, is filed, its approver kept."""
+    raw = (
+        "From: =?utf-8?B?5aSp5rKz5Yy6?= <liming@th.gz.test>\r\n"
+        "To: inf@mailroom.test\r\nSubject: =?utf-8?B?"
+        + base64.b64encode("【天河区】天河区推进旧城改造".encode()).decode()
+        + "?=\r\nMessage-ID: <approver-1@th.gz.test>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "天河区完成旧城改造项目三个。\r\n\r\n作者单位：天河区政府办公室\r\n姓名：李明\r\n"
+        "联系电话：020-38620000\r\n日期：2026年11月22日\r\n审签人：未登记的人\r\n"
+    ).encode()
+    outcome = app.pipeline.process(raw, Arrival("daily", "file", RECEIVED))
+    assert outcome.state == "filed"
+    with app.ledger.reader() as s:
+        item = s.scalars(select(Submission)).one()
+        assert (item.approver, item.importance) == ("未登记的人", "")

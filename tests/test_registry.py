@@ -392,7 +392,9 @@ def test_bad_people_rows_leave_the_existing_registry_untouched(ledger: Ledger) -
         "bad_people.csv line 5: unknown unit code 'XX'",
         "bad_people.csv line 6: 'liuyang at th.gz.test' is not an email address",
         "bad_people.csv line 7: unknown role 'boss'; use officer (信息员), supervising_leader "
-        "(主管领导), principal_leader (主要领导) or editor (编辑)",
+        "(主管领导), principal_leader (主要领导), editor (编辑), or an approver: "
+        "section_chief (信息科长), deputy_secretary_general (分管副秘书长), director "
+        "(办公室主任), secretary_general (秘书长), vice_mayor (分管副市长), mayor (市长)",
     ]
     assert str(caught.value).startswith("registry not imported, nothing was changed: 5 problems")
     with ledger.reader() as session:

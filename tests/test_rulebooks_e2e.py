@@ -140,7 +140,10 @@ def office_at(tmp_path: Path, db_url: str) -> Iterator[Any]:
             tmp_path / rulebook,
             db_url,
             clock=start,
-            **{"rules.rulebook": rulebook, "security.reply_key_secret": "e2e-" + rulebook},
+            **{
+                "rules.rulebook": rulebook,
+                "security.reply_key_secret": "e2e-reply-key-" + rulebook,
+            },
         )
         office = Office(instance, start)  # now, as the instance set its processes' clocks
         instance.cli("init", "--demo", "--rulebook", rulebook)
@@ -515,3 +518,153 @@ def test_changji_2017_a_month_and_the_year_by_hand(office_at: Any, tmp_path: Pat
     ]
     assert sheet_rows(book, "稿酬")[-1][-1] == 1500
     assert cj.m.stop() == 0
+
+
+# --- Longnan --------------------------------------------------------------------------------------
+
+LN_EDITOR = "雷伟 <leiwei@xxk.ln.test>"
+
+
+def ln_signoff(unit: str, name: str, phone: str, approver: str) -> list[str]:
+    return [
+        f"作者单位：{unit}",
+        f"姓名：{name}",
+        f"联系电话：{phone}",
+        "日期：2011年5月9日",
+        f"审签人：{approver}",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_longnan_a_quarter_by_counts_with_signoff_by_importance(
+    office_at: Any, tmp_path: Path
+) -> None:
+    ln = office_at("longnan", datetime(2011, 5, 9, 9, 0, tzinfo=ZONE), LN_EDITOR)
+    ln.m.start()
+    cx = ln_signoff("成县人民政府办公室", "刘伟", "0939-8885870", "蔡红霞")  # 信息科长
+    # A 重大 item signed by the section chief: refused, naming who may sign it.
+    refusal = ln.item(
+        "liuwei@cx.ln.test", "成县", "【重大】成县全力应对强降雨", "成县转移群众三百人。", cx,
+        wait="refusal",
+    )  # fmt: skip
+    words = plain_text(refusal)
+    assert "审签人“蔡红霞”无权审签重大信息" in words and "[approver_rank_too_low]" in words
+    assert "重大信息须由分管副秘书长、办公室主任、秘书长、分管副市长或市长审签" in words
+    # By someone the unit has not registered: refused unknown_approver.
+    stranger = ln_signoff("成县人民政府办公室", "刘伟", "0939-8885870", "王大明")
+    refusal = ln.item(
+        "liuwei@cx.ln.test", "成县", "【重大】成县全力应对强降雨", "成县转移群众三百人。",
+        stranger, wait="refusal",
+    )  # fmt: skip
+    assert "[unknown_approver]" in plain_text(refusal)
+    # Signed by the deputy (分管副秘书长 / 办公室副主任): filed as LN-2011-000001, grade 重大.
+    deputy = ln_signoff("成县人民政府办公室", "刘伟", "0939-8885870", "蒲小红")
+    receipt = ln.item(
+        "liuwei@cx.ln.test", "成县", "【重大】成县全力应对强降雨", "成县转移群众三百人。", deputy
+    )
+    assert "重要程度：重大" in plain_text(receipt) and "审 签 人：蒲小红" in plain_text(receipt)
+    shown = ln.m.cli_json("items", "show", "LN-2011-000001")
+    assert (shown["importance"], shown["signoff"]["approver"]) == ("重大", "蒲小红")
+    # Two more 一般 items of 成县 (2, 3): 3 in May, below its 30.
+    for title in ("成县推进电商扶贫", "成县召开招商引资推进会"):
+        ln.item("liuwei@cx.ln.test", "成县", title, f"{title}情况。", cx)
+    # 武都区 one item (4).
+    wd = ln_signoff("武都区人民政府办公室", "徐霞", "15834817677", "梁志明")
+    ln.item("xuxia@wdq.ln.test", "武都区", "武都区推进花椒产业", "武都区新建花椒基地。", wd)
+    # 市财政局 two items (5, 6): below its 10.
+    cz = ln_signoff("市财政局办公室", "蔡雪梅", "0939-8712078", "彭建平")
+    for title in ("市财政局下达灾后重建资金", "市财政局开展财政资金绩效评价"):
+        ln.item("caixuemei@sczj.ln.test", "市财政局", title, f"{title}。", cz)
+    # 国网陇南供电公司 (省驻陇南单位, ranked among the 部门) its five of May (7 … 11): met.
+    gd = ln_signoff("国网陇南供电公司办公室", "石海涛", "0939-8174727", "韩娜")
+    for n in range(1, 6):
+        ln.item(
+            "shihaitao@gwlngdgs.ln.test",
+            "国网陇南供电公司",
+            f"供电公司迎峰度夏保供电（{n}）",
+            "供电正常。",
+            gd,
+        )
+    # 市城投公司 (企业) one 特别重大 item, signed by its section chief: refused; the plan asks
+    # the 办公室主任 or higher. Then one 一般 item (12).
+    ct = ln_signoff("陇南市城市建设投资有限公司", "石宝林", "13328377278", "赵天宝")
+    ln.item(
+        "shibaolin@sctgs.ln.test", "市城投公司", "【特别重大】城区主干道塌陷", "已封闭交通。", ct,
+        wait="refusal",
+    )  # fmt: skip
+    ln.item(
+        "shibaolin@sctgs.ln.test", "市城投公司", "城投公司推进棚户区改造", "完成拆迁一百户。", ct
+    )
+
+    confirmation = ln.desk(
+        LN_EDITOR,
+        [
+            "LN-2011-000001 采用 陇南政务信息 调研",
+            "LN-2011-000001 批示 市领导",
+            "LN-2011-000004 采用 陇南政务信息 动态",
+            "LN-2011-000005 采用 陇南政务信息 综合",
+            "LN-2011-000007 采用 陇南政务信息 动态",
+        ],
+    )
+    assert "未执行" not in confirmation, confirmation
+
+    # By hand, May 2011 (the quarter holds only May's items): ranked by items submitted within
+    # 县区 (成县 3, 武都区 1, the other seven 0), 部门 (供电公司 5, 市财政局 2, the rest 0) and
+    # 企业 (市城投公司 1); quotas 30 / 10 / 5 a month.
+    may = by_code(ln.json("standings", "--period", "2011-05"))
+    picked = {
+        code: (r["sequence"], r["submitted"], r["adopted"], r["rank"], r["quota"], r["quota_met"])
+        for code, r in may.items()
+        if code in ("LN-CX", "LN-WDQ", "LN-GWLNGDGS", "LN-SCZJ", "LN-SCTGS")
+    }
+    assert picked == {
+        "LN-CX": ("county", 3, 1, 1, 30, False),
+        "LN-WDQ": ("county", 1, 1, 2, 30, False),
+        "LN-GWLNGDGS": ("provincial", 5, 1, 1, 5, True),
+        "LN-SCZJ": ("city_dept", 2, 1, 2, 10, False),
+        "LN-SCTGS": ("enterprise", 1, 0, 1, None, None),
+    }
+    assert all(r["metric"] == "count" for r in may.values())
+    assert {
+        r["rank"] for c, r in may.items() if r["sequence"] == "county" and r["submitted"] == 0
+    } == {3}
+    quarter = by_code(ln.json("standings", "--period", "2011Q2"))
+    assert (quarter["LN-GWLNGDGS"]["quota"], quarter["LN-GWLNGDGS"]["submitted"]) == (None, 5)
+
+    note = tmp_path / "note.txt"
+    note.write_text(
+        "存在问题：部分县区报送数量不足。\n工作要求：各县区要落实每月30条的任务。\n",
+        encoding="utf-8",
+    )
+    ln.m.cli(
+        "report",
+        "quarterly",
+        "--period",
+        "2011Q2",
+        "--note",
+        str(note),
+        "--out",
+        str(tmp_path / "q0"),
+    )
+    html, text, book = ln.reports(tmp_path, "quarterly", "2011Q2")  # the note is kept
+    for doc in (html, text):
+        assert "2011年度第二季度政务信息工作总结" in doc
+        assert "县区" in doc and "部门" in doc and "企业" in doc
+        assert "优秀调研信息" in doc and "领导批示好信息" in doc
+        assert "成县全力应对强降雨" in doc.split("优秀调研信息")[1]
+        assert "工作要求：各县区要落实每月30条的任务。" in doc
+    counties = sheet_rows(book, "县区")
+    assert counties[0] == ("排名", "单位代码", "单位", "报送", "采用", "月度报送达标")
+    assert counties[1] == (1, "LN-CX", "成县人民政府办公室", 3, 1, "0/3")
+    assert counties[2] == (2, "LN-WDQ", "武都区人民政府办公室", 1, 1, "0/3")
+    depts = {r[1]: r for r in sheet_rows(book, "部门")[1:]}
+    assert depts["LN-GWLNGDGS"] == (1, "LN-GWLNGDGS", "国网陇南供电公司", 5, 1, "1/3")
+    assert depts["LN-SCZJ"][0] == 2
+    assert sheet_rows(book, "企业")[1] == (1, "LN-SCTGS", "陇南市城市建设投资有限公司", 1, 0)
+    assert [r[2] for r in sheet_rows(book, "领导批示好信息")[1:]] == ["成县全力应对强降雨"]
+    assert sheet_rows(book, "工作说明")[1:] == [
+        ("存在问题：部分县区报送数量不足。",),
+        ("工作要求：各县区要落实每月30条的任务。",),
+    ]
+    assert ln.m.stop() == 0

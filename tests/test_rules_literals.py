@@ -258,7 +258,8 @@ def test_the_scans_see_sequence_titles_and_money() -> None:
         "ledger/payments.py:3: 2000.0",
     ]
     assert names_found([("reports/xlsx.py", planted)]) == [
-        "reports/xlsx.py:1: '州直重点部门序列' names 州直重点部门, 州直重点部门序列, 重点部门",
+        "reports/xlsx.py:1: '州直重点部门序列' names "
+        "州直重点部门, 州直重点部门序列, 部门, 重点部门",
         "reports/xlsx.py:2: '街道' names 街道",
         "reports/xlsx.py:3: '周刊' names 周刊",
     ]

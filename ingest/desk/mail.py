@@ -116,7 +116,11 @@ class DeskMail:
             "key": key,
             "examples": self.scoring.example_tags(),
         }
-        subject = f"【待编】{item.tracking_no} {unit.name}：{item.title} [#{key}]"
+        grade = self.rulebook.grade_for(item.importance) if item.importance else None
+        urgent = grade is not None and grade.urgent
+        # An urgent grade (特别重大, 紧急) says so first and goes out ahead of the queue.
+        marked = f"【{grade.name}】" if urgent and grade is not None else ""
+        subject = f"{marked}【待编】{item.tracking_no} {unit.name}：{item.title} [#{key}]"
 
         def message_id() -> str:
             return forward_message_id(key, self.replies.from_.domain)
@@ -147,6 +151,7 @@ class DeskMail:
                 message=copy,
                 now=now,
                 intake_id=item.intake_id,
+                first=urgent,
             )
             if len(copy) > LARGE_FORWARD_BYTES:
                 # Written out and let go at once: a large original is held once, not per editor.

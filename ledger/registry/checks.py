@@ -55,6 +55,15 @@ ROLE_NAMES = {
     "主管领导": "supervising_leader",
     "主要领导": "principal_leader",
     "编辑": "editor",
+    "信息科长": "section_chief",
+    "科长": "section_chief",
+    "分管副秘书长": "deputy_secretary_general",
+    "副秘书长": "deputy_secretary_general",
+    "办公室主任": "director",
+    "秘书长": "secretary_general",
+    "分管副市长": "vice_mayor",
+    "副市长": "vice_mayor",
+    "市长": "mayor",
 }
 
 MARK_BRACKETS = (("【", "】"), ("[", "]"), ("［", "］"), ("(", ")"), ("（", "）"))
@@ -244,7 +253,9 @@ def _check_people(rows: list[Row], check: _Check, problems: list[str]) -> list[P
         if raw_role and role is None:
             found.append(
                 f"{row.where}: unknown role {raw_role!r}; use officer (信息员), supervising_leader "
-                "(主管领导), principal_leader (主要领导) or editor (编辑)"
+                "(主管领导), principal_leader (主要领导), editor (编辑), or an approver: "
+                "section_chief (信息科长), deputy_secretary_general (分管副秘书长), director "
+                "(办公室主任), secretary_general (秘书长), vice_mayor (分管副市长), mayor (市长)"
             )
         elif role == "editor" and unit_code and check.known(unit_code):
             sequence = check.sequence_of(unit_code)

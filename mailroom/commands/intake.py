@@ -194,6 +194,7 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
                     "date": item.signoff_date.isoformat() if item.signoff_date else None,
                     "approver": item.approver or None,
                 },
+                importance=item.importance or None,
                 attachment_name=item.attachment_name,
                 warnings=list(item.warnings),
             )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from mailroom.app import App
+from mailroom.commands.output import by
 from mailroom.config import REPORT_KINDS
 from mailroom.errors import UserError
 from mailroom.reporting import report_settings
@@ -26,6 +27,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     report.add_argument(
         "--send", action="store_true", help="send to every recipient who has not had it yet"
     )
+    report.add_argument(
+        "--note",
+        metavar="FILE",
+        help="the office's own text for this report and period (UTF-8), kept for every later "
+        "build and send of it; an empty file removes it",
+    )
+    report.add_argument("--by", help="who sets the note (default: the login name)")
     report.set_defaults(run=cmd_report)
 
 
@@ -41,6 +49,20 @@ def cmd_report(app: App, args: argparse.Namespace) -> int:
         period = report_period(kind, args.period, settings.zone, app.rulebook.calendar)
     except ValueError as exc:
         raise UserError(f"--period {exc}") from None
+    if args.note:
+        from ledger.report_notes import set_note
+
+        try:
+            text = Path(args.note).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(
+                f"--note {args.note}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
+        with app.ledger.transaction() as session:
+            try:
+                set_note(session, kind, period.label, text, by=by(args), at=datetime.now(UTC))
+            except ValueError as exc:
+                raise UserError(f"--note {args.note}: {exc}") from None
     writer = ReportWriter()
     if args.out or not args.send:
         today = datetime.now(UTC).astimezone(settings.zone).date()
