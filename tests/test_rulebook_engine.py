@@ -337,3 +337,58 @@ def test_a_count_metric_ranks_by_items_submitted_and_says_so(
         ]
         # The shipped rulebook ranks the same month by points.
         assert [r.unit_code for r in standings(session, CJ, "2017-06", SHANGHAI)] == ["CJS", "FKS"]
+
+
+def test_an_urgent_mail_is_sent_before_every_other_due_one(ledger: Ledger) -> None:
+    from ledger.outbox import claim_due, enqueue, mark_sent
+
+    now = local(2011, 5, 9, 9)
+    with ledger.transaction() as session:
+        for n in range(3):
+            to = f"u{n}@x.test"
+            enqueue(session, kind="receipt", to_address=to, subject=f"r{n}", message=b"x", now=now)
+        later = now + timedelta(seconds=1)
+        enqueue(
+            session, kind="desk", to_address="desk@x.test", subject="【特别重大】", message=b"x",
+            now=later, first=True,
+        )  # fmt: skip
+    order = []
+    with ledger.transaction() as session:
+        while (row := claim_due(session, now + timedelta(seconds=2))) is not None:
+            order.append(row.subject)
+            mark_sent(row, now)
+    assert order == ["【特别重大】", "r0", "r1", "r2"]
+
+
+def test_longnan_candidates_met_every_month_and_their_officers_had_an_item_adopted(
+    ledger: Ledger,
+) -> None:
+    from reports.build import build_annual
+
+    ln = load_rulebook("longnan")
+    with ledger.transaction() as session:
+        office = Office(session, ln)
+        office.unit("GD", "国网陇南供电公司", "provincial", officer="石海涛")  # 5 a month
+        office.unit("QX", "陇南市气象局", "provincial", officer="李华")
+        for month in range(1, 13):
+            for day in range(1, 6):
+                tags = [("采用", "陇南政务信息", "调研")] if (month, day) == (3, 1) else []
+                office.item("GD", local(2011, month, day), *tags)
+                if month != 7:  # 气象局 misses July
+                    office.item("QX", local(2011, month, day, 11))
+    with ledger.reader() as session:
+        year = {s.unit_code: s for s in standings(session, ln, "2011", SHANGHAI)}
+        assert (year["GD"].quota_periods, year["GD"].quota_periods_met) == (12, 12)
+        assert (year["QX"].quota_periods, year["QX"].quota_periods_met) == (12, 11)
+        report = build_annual(
+            session,
+            ln,
+            "2011",
+            SHANGHAI,
+            office="陇南市人民政府办公室",
+            issued=local(2012, 1, 5).date(),
+        )
+        assert [r.unit_code for r in report.award_candidates] == ["GD"]
+        assert report.officer_award_names == ("先进个人",)
+        assert [c.name for c in report.officer_candidates] == ["石海涛"]
+        assert [len(found.items) for found in report.excellence_lists] == [1, 0]

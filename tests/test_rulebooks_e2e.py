@@ -566,7 +566,7 @@ def test_longnan_a_quarter_by_counts_with_signoff_by_importance(
     assert "重要程度：重大" in plain_text(receipt) and "审 签 人：蒲小红" in plain_text(receipt)
     shown = ln.m.cli_json("items", "show", "LN-2011-000001")
     assert (shown["importance"], shown["signoff"]["approver"]) == ("重大", "蒲小红")
-    # Two more 一般 items of 成县 (2, 3): 3 in May, below its 30.
+    # Two more 一般 items of 成县 (2, 3), far below its 30 a month.
     for title in ("成县推进电商扶贫", "成县召开招商引资推进会"):
         ln.item("liuwei@cx.ln.test", "成县", title, f"{title}情况。", cx)
     # 武都区 one item (4).
@@ -596,6 +596,13 @@ def test_longnan_a_quarter_by_counts_with_signoff_by_importance(
     ln.item(
         "shibaolin@sctgs.ln.test", "市城投公司", "城投公司推进棚户区改造", "完成拆迁一百户。", ct
     )
+    # 成县 a 特别重大 item signed by its 办公室主任 (13): filed, and its desk forward says the grade
+    # first and went out ahead of the rest.
+    forwards = len(ln.origin("desk"))
+    director = ln_signoff("成县人民政府办公室", "刘伟", "0939-8885870", "吴霞")
+    ln.item("liuwei@cx.ln.test", "成县", "【特别重大】成县突发山洪", "已转移群众一千人。", director)
+    wait_for(lambda: len(ln.origin("desk")) > forwards, what="the urgent forward")
+    assert str(ln.origin("desk")[-1]["Subject"]).startswith("【特别重大】【待编】LN-2011-000013")
 
     confirmation = ln.desk(
         LN_EDITOR,
@@ -610,7 +617,7 @@ def test_longnan_a_quarter_by_counts_with_signoff_by_importance(
     assert "未执行" not in confirmation, confirmation
 
     # By hand, May 2011 (the quarter holds only May's items): ranked by items submitted within
-    # 县区 (成县 3, 武都区 1, the other seven 0), 部门 (供电公司 5, 市财政局 2, the rest 0) and
+    # 县区 (成县 4, 武都区 1, the other seven 0), 部门 (供电公司 5, 市财政局 2, the rest 0) and
     # 企业 (市城投公司 1); quotas 30 / 10 / 5 a month.
     may = by_code(ln.json("standings", "--period", "2011-05"))
     picked = {
@@ -619,7 +626,7 @@ def test_longnan_a_quarter_by_counts_with_signoff_by_importance(
         if code in ("LN-CX", "LN-WDQ", "LN-GWLNGDGS", "LN-SCZJ", "LN-SCTGS")
     }
     assert picked == {
-        "LN-CX": ("county", 3, 1, 1, 30, False),
+        "LN-CX": ("county", 4, 1, 1, 30, False),
         "LN-WDQ": ("county", 1, 1, 2, 30, False),
         "LN-GWLNGDGS": ("provincial", 5, 1, 1, 5, True),
         "LN-SCZJ": ("city_dept", 2, 1, 2, 10, False),
@@ -656,7 +663,7 @@ def test_longnan_a_quarter_by_counts_with_signoff_by_importance(
         assert "工作要求：各县区要落实每月30条的任务。" in doc
     counties = sheet_rows(book, "县区")
     assert counties[0] == ("排名", "单位代码", "单位", "报送", "采用", "月度报送达标")
-    assert counties[1] == (1, "LN-CX", "成县人民政府办公室", 3, 1, "0/3")
+    assert counties[1] == (1, "LN-CX", "成县人民政府办公室", 4, 1, "0/3")
     assert counties[2] == (2, "LN-WDQ", "武都区人民政府办公室", 1, 1, "0/3")
     depts = {r[1]: r for r in sheet_rows(book, "部门")[1:]}
     assert depts["LN-GWLNGDGS"] == (1, "LN-GWLNGDGS", "国网陇南供电公司", 5, 1, "1/3")
