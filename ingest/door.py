@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
 from ingest.health import database_unavailable
 from ingest.pipeline import Arrival, Outcome, Pipeline
+from ledger.models import Intake
+from parser.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +38,50 @@ def take(pipeline: Pipeline, raw: bytes, arrival: Arrival) -> Outcome | None:
             return None
         log.exception("%s could not be stored as judged; quarantining it", arrival.origin)
         return pipeline.quarantine(raw, arrival, "processing_error", traceback.format_exc())
+
+
+RETRY_CHANNEL = "retry"
+
+
+@dataclass(frozen=True)
+class Retried:
+    """A quarantined message run again: the row it was, and what became of it."""
+
+    intake_id: int
+    outcome: Outcome
+    again: bool  # it had been retried before: nothing changed
+
+
+def retry(pipeline: Pipeline, intake_id: int) -> Retried:
+    """Run a quarantined message through the door again (`mailroom intake retry`), as it
+    arrived: same mailbox, same receive time. The new run is an arrival of its own, keyed on
+    the quarantined row (`retry:<id>`), so retrying twice files it once; the quarantined row
+    ends `retried`, pointing at the new one."""
+    with pipeline.ledger.reader() as session:
+        row = session.get(Intake, intake_id)
+        if row is None:
+            raise UserError(f"no intake message {intake_id}")
+        retried_as = (row.details or {}).get("retried_as")
+        if row.state not in ("quarantined", "retried") or (
+            row.state == "retried" and retried_as is None
+        ):
+            raise UserError(f"intake message {intake_id} is {row.state}, not quarantined")
+        if row.raw is None:
+            raise UserError(f"intake message {intake_id} has no raw message kept to re-run")
+        raw, mailbox, received_at = row.raw.data, row.mailbox, row.received_at
+        again = row.state == "retried"
+    arrival = Arrival(
+        mailbox=mailbox,
+        channel=RETRY_CHANNEL,
+        received_at=received_at,
+        spool_id=f"{RETRY_CHANNEL}:{intake_id}",
+    )
+    outcome = take(pipeline, raw, arrival)
+    assert outcome is not None  # no other instance takes a retry's own arrival
+    with pipeline.ledger.transaction() as session:
+        row = session.get(Intake, intake_id)
+        assert row is not None
+        if row.state == "quarantined":
+            row.state = "retried"
+            row.details = {**(row.details or {}), "retried_as": outcome.intake_id}
+    return Retried(intake_id, outcome, again)

@@ -18,7 +18,15 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ledger.models import EditorPassphrase, Intake, Person, StoredSecret, Unit
+from ledger.models import (
+    DeskAction,
+    EditorPassphrase,
+    Intake,
+    Person,
+    StoredSecret,
+    Submission,
+    Unit,
+)
 from parser.errors import UserError
 
 REPLY_KEY_SECRET = "reply_key_secret"
@@ -161,3 +169,58 @@ def stored_secret(session: Session, name: str, now: datetime) -> str:
         .on_conflict_do_nothing(index_elements=["name"])
     )
     return session.scalars(select(StoredSecret.value).where(StoredSecret.name == name)).one()
+
+
+DECISION_VERBS = ("decline", "return")  # 不采用, 退回
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An editor's 不采用 or 退回 of an item: a line of the office's 退文台账."""
+
+    at: datetime
+    tracking_no: str
+    unit_code: str
+    unit_name: str
+    title: str
+    verb: str
+    reason: str
+    editor: str
+    undone: bool
+
+
+def decisions(
+    session: Session, start: datetime | None = None, end: datetime | None = None
+) -> list[Decision]:
+    """The decisions taken in [start, end) (all when None), oldest first."""
+    query = (
+        select(DeskAction, Submission, Unit)
+        .join(Submission, DeskAction.submission_id == Submission.id)
+        .join(Unit, DeskAction.unit_id == Unit.id)
+        .where(DeskAction.verb.in_(DECISION_VERBS))
+        .order_by(DeskAction.at, DeskAction.id)
+    )
+    if start is not None:
+        query = query.where(DeskAction.at >= start)
+    if end is not None:
+        query = query.where(DeskAction.at < end)
+    return [
+        Decision(
+            at=action.at,
+            tracking_no=item.tracking_no,
+            unit_code=unit.code,
+            unit_name=unit.name,
+            title=item.title,
+            verb=action.verb,
+            reason=_reason(action.text, item.tracking_no),
+            editor=action.editor,
+            undone=action.undone_at is not None,
+        )
+        for action, item, unit in session.execute(query)
+    ]
+
+
+def _reason(line: str, tracking_no: str) -> str:
+    """The editor's words after the verb (`不采用 与前期重复` → 与前期重复)."""
+    words = line.replace(tracking_no, " ").split()
+    return " ".join(words[1:]) if words else ""

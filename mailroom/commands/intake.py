@@ -33,6 +33,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ilist = isub.add_parser("list", help="every message with its state and reasons")
     ilist.add_argument("--json", action="store_true")
     ilist.add_argument("--state", help="only messages in this state")
+    iretry = isub.add_parser(
+        "retry", help="re-run quarantined messages through the normal door (once each)"
+    )
+    iretry.add_argument("ids", nargs="+", type=int, metavar="ID")
+    iretry.add_argument("--no-send", action="store_true", help="queue replies, do not send")
+    iretry.add_argument("--json", action="store_true")
     intake.set_defaults(run=cmd_intake)
 
     items = sub.add_parser("items", help="filed items")
@@ -41,6 +47,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     itlist.add_argument("--period", help="2026Q1, 2026 or 2026-03")
     itlist.add_argument("--unit", help="unit code")
     itlist.add_argument("--json", action="store_true")
+    itdec = itsub.add_parser("decisions", help="不采用 and 退回 decisions (the 退文台账)")
+    itdec.add_argument("--period", help="2026Q1, 2026 or 2026-03 (default: every one)")
+    itdec.add_argument("--json", action="store_true")
     itshow = itsub.add_parser("show")
     itshow.add_argument("tracking_no", metavar="TRACKING")
     itshow.add_argument("--json", action="store_true")
@@ -88,7 +97,36 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retry(app: App, args: argparse.Namespace) -> int:
+    from ingest.door import retry
+
+    results = [retry(app.pipeline, intake_id) for intake_id in args.ids]
+    if not args.no_send:
+        app.deliver()
+    if args.json:
+        print_json(
+            [
+                {
+                    "intake_id": r.intake_id, "retried_as": r.outcome.intake_id,
+                    "state": r.outcome.state, "reasons": list(r.outcome.reasons),
+                    "tracking_no": r.outcome.tracking_no, "again": r.again,
+                }
+                for r in results
+            ]
+        )  # fmt: skip
+        return 0
+    for r in results:
+        o = r.outcome
+        tail = f" {o.tracking_no}" if o.tracking_no else ""
+        why = f" ({', '.join(o.reasons)})" if o.reasons else ""
+        again = "; retried before, nothing changed" if r.again else ""
+        print(f"{r.intake_id}: as {o.intake_id}, {o.state}{why}{tail}{again}")
+    return 0
+
+
 def cmd_intake(app: App, args: argparse.Namespace) -> int:
+    if args.action == "retry":
+        return cmd_retry(app, args)
     with app.ledger.reader() as session:
         rows = intake_log.log_entries(session, args.state)
         origins = intake_log.imap_origins(session)
@@ -177,7 +215,45 @@ def _item_json(
     }
 
 
+DECISION_TEXT = {"decline": "不采用", "return": "退回修改"}
+
+
+def cmd_decisions(app: App, args: argparse.Namespace) -> int:
+    from ledger.editors import decisions
+
+    period = (
+        parse_period(args.period, app.config.zone, app.rulebook.calendar) if args.period else None
+    )
+    with app.ledger.reader() as session:
+        found = decisions(session, *((period.start, period.end) if period else (None, None)))
+    data = [
+        {
+            "at": iso(d.at), "tracking_no": d.tracking_no, "unit_code": d.unit_code,
+            "unit_name": d.unit_name, "title": d.title, "decision": d.verb, "reason": d.reason,
+            "editor": d.editor, "undone": d.undone,
+        }
+        for d in found
+    ]  # fmt: skip
+    if args.json:
+        print_json(data)
+        return 0
+    table(
+        [
+            [iso(d.at) or "", d.tracking_no, d.unit_name, shorten(d.title, 30),
+             DECISION_TEXT[d.verb] + ("（已撤销）" if d.undone else ""), d.reason, d.editor]
+            for d in found
+        ],
+        ["时间", "编号", "单位", "标题", "处理", "理由", "编辑"],
+    )  # fmt: skip
+    return 0
+
+
 def cmd_items(app: App, args: argparse.Namespace) -> int:
+    if args.action == "decisions":
+        try:
+            return cmd_decisions(app, args)
+        except ValueError as exc:
+            raise UserError(f"--period {exc}") from None
     with app.ledger.reader() as session:
         if args.action == "show":
             row = filing.item_by_tracking_no(session, args.tracking_no)
