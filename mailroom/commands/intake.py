@@ -243,7 +243,7 @@ def cmd_decisions(app: App, args: argparse.Namespace) -> int:
              DECISION_TEXT[d.verb] + ("（已撤销）" if d.undone else ""), d.reason, d.editor]
             for d in found
         ],
-        ["时间", "编号", "单位", "信息标题", "处理", "理由", "编辑"],
+        ["时间", "编号", "单位", "题目", "处理", "理由", "编辑"],
     )  # fmt: skip
     return 0
 
