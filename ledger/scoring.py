@@ -280,6 +280,36 @@ def _scored_unit(session: Session, unit_code: str) -> Unit:
     return unit
 
 
+def _unit_event(
+    session: Session,
+    kind: str,
+    unit: Unit,
+    rule: str,
+    *,
+    at: datetime,
+    by: str,
+    source: str,
+    note: str,
+    dedupe_key: str | None = None,
+) -> ScoreEvent:
+    """An event against a unit as a whole (a deduction, a unit bonus), audited."""
+    return _add(
+        session,
+        ScoreEvent(
+            kind=kind,
+            unit_id=unit.id,
+            submission_id=None,
+            rule=rule,
+            level=None,
+            occurred_at=_aware(at),
+            recorded_by=by,
+            source=source,
+            note=note,
+            dedupe_key=dedupe_key,
+        ),
+    )
+
+
 def record_unit_bonus(
     session: Session,
     rulebook: Rulebook,
@@ -302,20 +332,7 @@ def record_unit_bonus(
     if rule.sequences and unit.sequence not in rule.sequences:
         open_to = ", ".join(rulebook.sequence_name(s) for s in rule.sequences)
         raise ScoringError(f"{rule.name} is for units of {open_to}, not unit {unit.code}")
-    ev = _add(
-        session,
-        ScoreEvent(
-            kind="unit_bonus",
-            unit_id=unit.id,
-            submission_id=None,
-            rule=rule.name,
-            level=None,
-            occurred_at=_aware(at),
-            recorded_by=by,
-            source=source,
-            note=note,
-        ),
-    )
+    ev = _unit_event(session, "unit_bonus", unit, rule.name, at=at, by=by, source=source, note=note)
     return Recorded(ev.id, unit.code, rule.points)
 
 
@@ -346,21 +363,10 @@ def record_deduction(
         select(ScoreEvent.id).where(ScoreEvent.dedupe_key == dedupe_key)
     ):
         return None
-    ev = _add(
-        session,
-        ScoreEvent(
-            kind="deduction",
-            unit_id=unit.id,
-            submission_id=None,
-            rule=rule.name,
-            level=None,
-            occurred_at=_aware(at),
-            recorded_by=by,
-            source=source,
-            note=note,
-            dedupe_key=dedupe_key,
-        ),
-    )
+    ev = _unit_event(
+        session, "deduction", unit, rule.name, at=at, by=by, source=source, note=note,
+        dedupe_key=dedupe_key,
+    )  # fmt: skip
     return Recorded(ev.id, unit.code, -rule.points)
 
 

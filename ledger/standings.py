@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -210,10 +210,10 @@ class ScoredItem:
     points: int
 
 
-def best_items(
-    session: Session, rulebook: Rulebook, period: Period, limit: int, zone: tzinfo = UTC
+def _scored_items(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
 ) -> list[ScoredItem]:
-    """The period's adopted items by their points, best first (then by tracking number)."""
+    """Every item of the period with live events, with those events and its points."""
     rows = session.execute(
         _live_item_events(period, ScoreEvent, Submission, Unit.name).join(
             Unit, Submission.unit_id == Unit.id
@@ -224,7 +224,7 @@ def best_items(
     for ev, item, unit_name in rows:
         events[item.id].append(ev)
         items[item.id] = (item, unit_name)
-    scored = [
+    return [
         ScoredItem(
             tracking_no=item.tracking_no,
             unit_name=unit_name,
@@ -233,7 +233,17 @@ def best_items(
             points=item_points(rulebook.in_force_at(item.received_at, zone), events[item_id]),
         )
         for item_id, (item, unit_name) in items.items()
-        if any(e.kind in ("adoption", "clue") for e in events[item_id])
+    ]
+
+
+def best_items(
+    session: Session, rulebook: Rulebook, period: Period, limit: int, zone: tzinfo = UTC
+) -> list[ScoredItem]:
+    """The period's adopted items by their points, best first (then by tracking number)."""
+    scored = [
+        s
+        for s in _scored_items(session, rulebook, period, zone)
+        if any(e.kind in ("adoption", "clue") for e in s.events)
     ]
     scored.sort(key=lambda e: (-e.points, e.tracking_no))
     return scored[:limit]
@@ -656,7 +666,7 @@ class DeductionRecord:
     rule: str
     points: int
     note: str
-    occurred_at: Any
+    occurred_at: datetime
 
 
 def deductions_in(
@@ -783,16 +793,7 @@ def excellence_lists(
     book = rulebook.in_force(period.start.astimezone(zone).date())
     if not book.excellence:
         return []
-    rows = session.execute(
-        _live_item_events(period, ScoreEvent, Submission, Unit.name).join(
-            Unit, Submission.unit_id == Unit.id
-        )
-    ).all()
-    events: dict[int, list[ScoreEvent]] = defaultdict(list)
-    items: dict[int, tuple[Submission, str]] = {}
-    for ev, item, unit_name in rows:
-        events[item.id].append(ev)
-        items[item.id] = (item, unit_name)
+    scored = _scored_items(session, rulebook, period, zone)
     lists = []
     for wanted in book.excellence:
         pubs = {name_key(book.publication(p).name) for p in wanted.publications}
@@ -813,17 +814,7 @@ def excellence_lists(
             )
 
         chosen = sorted(
-            (
-                ScoredItem(
-                    item.tracking_no,
-                    unit_name,
-                    item.title,
-                    tuple(events[item_id]),
-                    item_points(rulebook.in_force_at(item.received_at, zone), events[item_id]),
-                )
-                for item_id, (item, unit_name) in items.items()
-                if qualifies(events[item_id])
-            ),
+            (item for item in scored if qualifies(list(item.events))),
             key=lambda s: s.tracking_no,
         )
         lists.append(ExcellenceList(wanted.name, tuple(chosen)))

@@ -29,6 +29,7 @@ from reports.model import (
     ReportKind,
     SequenceTable,
     StandingRow,
+    date_text,
 )
 
 CHINESE_NUMBERS = "一二三四五六七八九十"
@@ -45,10 +46,6 @@ def report_period(kind: ReportKind, label: str, zone: tzinfo, calendar: Calendar
     if not re.fullmatch(pattern, label.strip().upper()):
         raise ValueError(f"{label!r} is not {expected}")
     return parse_period(label, zone, calendar)
-
-
-def date_text(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def span_text(period: Period, zone: tzinfo) -> str:

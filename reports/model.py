@@ -7,8 +7,15 @@ standings queries; nothing in `reports/` computes points a second time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Literal
+
+
+def date_text(day: date) -> str:
+    """2026年3月1日: a date as a report writes it."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
 
 ReportKind = Literal["monthly", "quarterly", "annual"]
 REPORT_KINDS: tuple[ReportKind, ...] = ("monthly", "quarterly", "annual")

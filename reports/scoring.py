@@ -29,6 +29,7 @@ from reports.model import (
     PaymentLine,
     StandingRow,
     StreakNotice,
+    date_text,
 )
 
 # The columns that say where a unit's points come from (bonuses and deductions have their own);
@@ -141,18 +142,22 @@ def _adoption_text(events: list[ScoreEvent]) -> str:
     return "、".join(parts)
 
 
+def _excellent(item: ledger_standings.ScoredItem) -> ExcellentItem:
+    return ExcellentItem(
+        tracking_no=item.tracking_no,
+        unit_name=item.unit_name,
+        title=item.title,
+        publication=_adoption_text(list(item.events)),
+        points=as_points(item.points),
+    )
+
+
 def excellent_items(
     session: Session, rulebook: Rulebook, period: Period, zone: tzinfo, limit: int
 ) -> list[ExcellentItem]:
     """The period's best items (优秀信息篇目) by their points, best first, at most `limit`."""
     return [
-        ExcellentItem(
-            tracking_no=item.tracking_no,
-            unit_name=item.unit_name,
-            title=item.title,
-            publication=_adoption_text(list(item.events)),
-            points=as_points(item.points),
-        )
+        _excellent(item)
         for item in ledger_standings.best_items(session, rulebook, period, limit, zone)
     ]
 
@@ -162,19 +167,7 @@ def excellence_lists(
 ) -> list[ExcellenceLine]:
     """The rulebook's lists of good items (优秀调研信息, 领导批示好信息) of the period."""
     return [
-        ExcellenceLine(
-            name=found.name,
-            items=tuple(
-                ExcellentItem(
-                    tracking_no=item.tracking_no,
-                    unit_name=item.unit_name,
-                    title=item.title,
-                    publication=_adoption_text(list(item.events)),
-                    points=as_points(item.points),
-                )
-                for item in found.items
-            ),
-        )
+        ExcellenceLine(name=found.name, items=tuple(_excellent(item) for item in found.items))
         for found in ledger_standings.excellence_lists(session, rulebook, period, zone)
     ]
 
@@ -219,12 +212,6 @@ def late_answers(session: Session, rulebook: Rulebook, period: Period, zone: tzi
     )
 
 
-def _date_text(instant: object, zone: tzinfo) -> str:
-    assert hasattr(instant, "astimezone")
-    day = instant.astimezone(zone).date()
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def deductions(
     session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
 ) -> list[DeductionLine]:
@@ -236,7 +223,7 @@ def deductions(
             rule=d.rule,
             points=as_points(d.points),
             note=d.note,
-            date=_date_text(d.occurred_at, zone),
+            date=date_text(d.occurred_at.astimezone(zone).date()),
         )
         for d in ledger_standings.deductions_in(session, rulebook, period, zone)
     ]

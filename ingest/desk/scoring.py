@@ -73,6 +73,16 @@ def _refusal(exc: scoring.ScoringError) -> Refused:
     return Refused("scoring_refused", str(exc))
 
 
+def _named_unit(session: Session, tag: Tag, missing: str) -> Unit:
+    """The scored unit a `扣分`/`加分` tag names first (its rule second; `missing` without)."""
+    if len(tag.words) < 2:
+        raise Refused(missing)
+    unit = find_unit(session, tag.words[0])
+    if unit is None or unit.sequence == "office":
+        raise Refused("unknown_unit")
+    return unit
+
+
 class DeskScoring:
     def __init__(self, rulebook: Rulebook, zone: tzinfo) -> None:
         self.rulebook = rulebook
@@ -145,11 +155,7 @@ class DeskScoring:
                 raise Refused("unknown_tag")
             return Resolved("clue", "clue", "信息线索采用")
         if tag.verb == "deduct":
-            if len(tag.words) < 2:
-                raise Refused("unknown_deduction")
-            unit = find_unit(session, tag.words[0])
-            if unit is None or unit.sequence == "office":
-                raise Refused("unknown_unit")
+            unit = _named_unit(session, tag, "unknown_deduction")
             try:
                 rule = self.rulebook.deduction(tag.words[1])
             except LookupError:
@@ -164,11 +170,7 @@ class DeskScoring:
                 note=note,
             )
         if tag.verb == "unit_bonus":
-            if len(tag.words) < 2:
-                raise Refused("unknown_unit_bonus")
-            unit = find_unit(session, tag.words[0])
-            if unit is None or unit.sequence == "office":
-                raise Refused("unknown_unit")
+            unit = _named_unit(session, tag, "unknown_unit_bonus")
             try:
                 award = self.rulebook.unit_bonus(tag.words[1])
             except LookupError:
