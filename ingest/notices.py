@@ -82,7 +82,7 @@ class SolicitMailer:
 def _queue(
     session: Session, mailer: SolicitMailer, kind: str, sol: Solicitation, unit: Unit, now: datetime
 ) -> int:
-    officers = officers_of(session, unit.id)
+    officers = officers_of(session, unit.id, now.astimezone(mailer.zone).date())
     if not officers:
         return 0
     msgid = mailer.new_message_id(sol, kind)

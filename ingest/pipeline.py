@@ -28,11 +28,13 @@ from ledger.calendar import parse_period, quarter_of
 from ledger.compose import wire_bytes
 from ledger.db import Ledger
 from ledger.filing import (
+    FormerOfficer,
     Sender,
     approver_roles,
     domain_is_known,
     file_submission,
     find_sender,
+    former_officer,
     next_tracking_no,
     refusals_since,
     unit_items_of,
@@ -99,6 +101,7 @@ class Case:
     msg: DecodedMessage
     now: datetime
     sender: Sender | None = None
+    former: FormerOfficer | None = None  # an officer out of office on the day it arrived
     verdict: Verdict | None = None
     warnings: list[Problem] = field(default_factory=list)
     importance: str = ""  # its grade, under a rulebook that grades items
@@ -334,7 +337,22 @@ class Pipeline:
 
     def judge(self, case: Case) -> bool:
         """Every element checked (SPEC §3.3–§3.5); a refusal names each problem."""
-        case.sender = find_sender(case.session, case.msg.from_address)
+        day = case.arrival.received_at.astimezone(self.zone).date()
+        case.sender = find_sender(case.session, case.msg.from_address, day)
+        if case.sender is None:
+            former = former_officer(case.session, case.msg.from_address, day)
+            if former is not None:
+                # Registered once, out of office now: told so, and who holds the post.
+                case.former = former
+                problem = Problem.of(
+                    "inactive_sender",
+                    address=case.msg.from_address,
+                    until=former.active_to.isoformat() if former.active_to else "",
+                    current="、".join(former.current),
+                )
+                case.settle("rejected", [problem.code])
+                self._refuse(case, (problem,))
+                return True
         case.verdict = validate(
             case.msg,
             case.sender.context if case.sender else None,
@@ -502,7 +520,10 @@ class Pipeline:
             intake.reasons = [*intake.reasons, "refusal_rate_limited"]
             return
         received_at = case.arrival.received_at
-        if sender is None:
+        addressee = (
+            sender.context.unit_name if sender else case.former.unit_name if case.former else None
+        )
+        if addressee is None:
             refusal = self.replies.refusal_unregistered(
                 to=to, original=msg, received_at=received_at, now=now
             )
@@ -510,7 +531,7 @@ class Pipeline:
             refusal = self.replies.refusal(
                 to=to,
                 original=msg,
-                addressee=sender.context.unit_name,
+                addressee=addressee,
                 problems=problems,
                 received_at=received_at,
                 now=now,

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,10 +64,11 @@ def editor_addresses(session: Session) -> list[str]:
     return list(dict.fromkeys(email.strip().lower() for email in rows))
 
 
-def unit_officers(session: Session, unit_id: int) -> list[str]:
+def unit_officers(session: Session, unit_id: int, day: date) -> list[str]:
+    """The addresses of the unit's info officers in office on `day`."""
     rows = session.scalars(
         select(Person.email)
-        .where(Person.unit_id == unit_id, Person.role == "officer")
+        .where(Person.unit_id == unit_id, Person.role == "officer", Person.active_on(day))
         .order_by(Person.id)
     ).all()
     return list(dict.fromkeys(email.strip().lower() for email in rows))

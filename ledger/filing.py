@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,12 +38,16 @@ def approver_roles(session: Session, unit_id: int, name: str) -> set[str]:
     }
 
 
-def find_sender(session: Session, address: str) -> Sender | None:
-    """The registered info officer (信息员) with this address, if any."""
+def find_sender(session: Session, address: str, day: date) -> Sender | None:
+    """The info officer (信息员) registered with this address and in office on `day`, if any."""
     row = session.execute(
         select(Person, Unit)
         .join(Unit, Person.unit_id == Unit.id)
-        .where(func.lower(Person.email) == address.strip().lower(), Person.role == "officer")
+        .where(
+            func.lower(Person.email) == address.strip().lower(),
+            Person.role == "officer",
+            Person.active_on(day),
+        )
         .order_by(Person.id)
         .limit(1)
     ).first()
@@ -57,6 +61,39 @@ def find_sender(session: Session, address: str) -> Sender | None:
         person_id=person.id,
         unit_id=unit.id,
     )
+
+
+@dataclass(frozen=True)
+class FormerOfficer:
+    """An address that was a unit's info officer but is not in office on the day asked about."""
+
+    unit_id: int
+    unit_name: str
+    active_to: date | None  # the last day in office; None when the row starts later
+    current: tuple[str, ...]  # the names of the unit's officers in office that day
+
+
+def former_officer(session: Session, address: str, day: date) -> FormerOfficer | None:
+    """The latest officer row of this address out of office on `day`, with who is in now."""
+    person = session.scalars(
+        select(Person)
+        .where(
+            func.lower(Person.email) == address.strip().lower(),
+            Person.role == "officer",
+            ~Person.active_on(day),
+        )
+        .order_by(Person.active_to.desc(), Person.id.desc())
+        .limit(1)
+    ).first()
+    if person is None:
+        return None
+    current = session.scalars(
+        select(Person.name)
+        .where(Person.unit_id == person.unit_id, Person.role == "officer", Person.active_on(day))
+        .order_by(Person.id)
+    ).all()
+    ended = person.active_to if person.active_to is not None and person.active_to < day else None
+    return FormerOfficer(person.unit_id, person.unit.name, ended, tuple(dict.fromkeys(current)))
 
 
 def domain_is_known(session: Session, domain: str, extra: tuple[str, ...] = ()) -> bool:

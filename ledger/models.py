@@ -29,9 +29,12 @@ from sqlalchemy import (
     TypeDecorator,
     Unicode,
     UniqueConstraint,
+    and_,
+    or_,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -104,8 +107,20 @@ class Person(Base):
     email: Mapped[str] = mapped_column(String(254), index=True)
     phone: Mapped[str] = mapped_column(String(64), default="")
     title: Mapped[str] = mapped_column(String(100), default="")
+    # In office from `active_from` through `active_to` (both inclusive; None: open). A person who
+    # leaves keeps the row, so their items keep their author.
+    active_from: Mapped[date | None] = mapped_column(Date)
+    active_to: Mapped[date | None] = mapped_column(Date)
 
     unit: Mapped[Unit] = relationship(back_populates="people")
+
+    @classmethod
+    def active_on(cls, day: date) -> ColumnElement[bool]:
+        """The people in office on `day`, as a WHERE clause."""
+        return and_(
+            or_(cls.active_from.is_(None), cls.active_from <= day),
+            or_(cls.active_to.is_(None), cls.active_to >= day),
+        )
 
 
 class Intake(Base):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -272,11 +272,12 @@ def deduct_missing(session: Session, rulebook: Rulebook, now: datetime) -> int:
     return recorded
 
 
-def officers_of(session: Session, unit_id: int) -> list[Person]:
+def officers_of(session: Session, unit_id: int, day: date) -> list[Person]:
+    """The unit's info officers in office on `day`."""
     return list(
         session.scalars(
             select(Person)
-            .where(Person.unit_id == unit_id, Person.role == "officer")
+            .where(Person.unit_id == unit_id, Person.role == "officer", Person.active_on(day))
             .order_by(Person.id)
         )
     )

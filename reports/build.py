@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ledger.calendar import Period, parse_period, quarter_of
 from ledger.models import Unit
+from ledger.registry.turnover import units_without_officer
 from ledger.rulebook import Calendar, Rulebook
 from reports import scoring
 from reports.model import (
@@ -120,6 +121,7 @@ def build_quarterly(
         previous_adopted=sum(r.adopted for r in before),
         units_without_adoption=tuple(r.unit_name for r in ranked if r.adopted == 0),
         late_answers=scoring.late_answers(session, rulebook, period, zone),
+        units_without_officer=tuple(u.name for u in units_without_officer(session, issued)),
     )
     header = ReportHeader(
         kind="quarterly",

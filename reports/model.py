@@ -202,6 +202,8 @@ class Analysis:
     previous_adopted: int
     units_without_adoption: tuple[str, ...]
     late_answers: int
+    # Guangzhou 二(二): every unit has an info officer; these had none in office on the day issued.
+    units_without_officer: tuple[str, ...] = ()
 
     @staticmethod
     def rate(adopted: int, submitted: int) -> Decimal | None:

@@ -201,6 +201,7 @@ def _quarterly_extras(wb: Workbook, report: QuarterlyReport) -> None:
             ["采用率（%）", a.adoption_rate, a.previous_adoption_rate],
             ["无信息被采用的单位（个）", len(a.units_without_adoption), None],
             ["约稿逾期报送（次）", a.late_answers, None],
+            ["未配备在任信息员的单位（个）", len(a.units_without_officer), None],
         ],
     )
 

@@ -23,6 +23,7 @@ from ledger.registry import (
     export_registry,
     import_registry,
 )
+from ledger.registry.formats import DATE_COLUMNS
 from ledger.rulebook import load_rulebook
 from mailroom.errors import UserError
 
@@ -311,7 +312,7 @@ def test_export_to_xlsx_then_reimport_changes_nothing(ledger: Ledger, out_dir: P
     workbook = load_workbook(path)
     assert workbook.sheetnames == ["units", "people"]
     header = [cell.value for cell in workbook["units"][1]]
-    assert header == ["code", "name", "mark", "sequence", "parent_code"]
+    assert header == ["code", "name", "mark", "sequence", "parent_code", *DATE_COLUMNS]
     assert all(cell.font.bold for cell in workbook["people"][1])
     assert workbook["units"].max_row == 31 and workbook["people"].max_row == 91
     assert list(out_dir.iterdir()) == [path]  # no partial file left behind
@@ -333,9 +334,9 @@ def test_export_to_csv_then_reimport_changes_nothing(ledger: Ledger, out_dir: Pa
     data = people.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")  # so Excel reads it as UTF-8
     text = data.decode("utf-8-sig")
-    assert text.splitlines()[0] == "unit_code,role,name,email,phone,title"
-    assert "TH,officer,李明,liming@th.gz.test,13800138000,信息科科员" in text
-    assert "DT,广州市地下铁道总公司,【广州地铁】,direct,JSW" in units.read_text("utf-8-sig")
+    assert text.splitlines()[0] == "unit_code,role,name,email,phone,title,active_from,active_to"
+    assert "TH,officer,李明,liming@th.gz.test,13800138000,信息科科员,," in text
+    assert "DT,广州市地下铁道总公司,【广州地铁】,direct,JSW,," in units.read_text("utf-8-sig")
 
     assert import_files(ledger, units, people) == ImportSummary(unchanged=120)
     with ledger.reader() as session:

@@ -169,12 +169,16 @@ class DeskMail:
         for notice in reply.notices.values():
             if not notice.events:
                 continue
+            # The author while in office; after they leave, whoever holds the post now.
+            day = reply.now.astimezone(self.zone).date()
             recipients = []
             if notice.item.author_id is not None:
-                author = session.get(Person, notice.item.author_id)
+                author = session.scalar(
+                    select(Person).where(Person.id == notice.item.author_id, Person.active_on(day))
+                )
                 if author is not None:
                     recipients.append(author.email.lower())
-            recipients = recipients or unit_officers(session, notice.unit.id)
+            recipients = recipients or unit_officers(session, notice.unit.id, day)
             verbs = {verb for verb, _ in notice.events}
             headline = (
                 "退回修改"

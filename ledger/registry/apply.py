@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
@@ -93,6 +94,7 @@ def _apply(
         unit = by_code.get(row.code)
         if unit is None:
             unit = Unit(code=row.code, name=row.name, mark=row.mark, sequence=row.sequence)
+            unit.active_from, unit.active_to = row.active or (None, None)
             session.add(unit)
             by_code[row.code] = unit
     for row in units:
@@ -104,10 +106,15 @@ def _apply(
             continue
         old_parent = parent_code_of.get(unit.parent_id) if unit.parent_id else None
         new = (row.name, row.mark, row.sequence, row.parent_code or None)
-        if (unit.name, unit.mark, unit.sequence, old_parent) == new:
+        dates = (unit.active_from, unit.active_to) if row.active is None else row.active
+        if (unit.name, unit.mark, unit.sequence, old_parent) == new and dates == (
+            unit.active_from,
+            unit.active_to,
+        ):
             counts["unchanged"] += 1
             continue
         unit.name, unit.mark, unit.sequence = row.name, row.mark, row.sequence
+        unit.active_from, unit.active_to = dates
         unit.parent = parent
         counts["units_updated"] += 1
 
@@ -125,16 +132,21 @@ def _apply(
                     email=p.email,
                     phone=p.phone or "",
                     title=p.title or "",
+                    active_from=(p.active or (None, None))[0],
+                    active_to=(p.active or (None, None))[1],
                 )
             )
             counts["people_added"] += 1
             continue
         phone = found.phone if p.phone is None else p.phone
         title = found.title if p.title is None else p.title
-        if (found.name, found.email, found.phone, found.title) == (p.name, p.email, phone, title):
+        dates = (found.active_from, found.active_to) if p.active is None else p.active
+        old = (found.name, found.email, found.phone, found.title)
+        if (*old, found.active_from, found.active_to) == (p.name, p.email, phone, title, *dates):
             counts["unchanged"] += 1
             continue
         found.name, found.email, found.phone, found.title = p.name, p.email, phone, title
+        found.active_from, found.active_to = dates
         counts["people_updated"] += 1
     session.flush()
     return ImportSummary(**counts)
@@ -164,6 +176,8 @@ def _export_rows(session: Session, table: str) -> list[list[str]]:
                 u.mark,
                 u.sequence,
                 code_of.get(u.parent_id, "") if u.parent_id else "",
+                _day(u.active_from),
+                _day(u.active_to),
             ]
             for u in units
         ]
@@ -173,7 +187,23 @@ def _export_rows(session: Session, table: str) -> list[list[str]]:
         session.scalars(select(Person)),
         key=lambda p: (unit_order.get(p.unit_id, 0), _role_order(p.role), p.email),
     )
-    return [[code_of[p.unit_id], p.role, p.name, p.email, p.phone, p.title] for p in people]
+    return [
+        [
+            code_of[p.unit_id],
+            p.role,
+            p.name,
+            p.email,
+            p.phone,
+            p.title,
+            _day(p.active_from),
+            _day(p.active_to),
+        ]
+        for p in people
+    ]
+
+
+def _day(day: date | None) -> str:
+    return "" if day is None else day.isoformat()
 
 
 def export_registry(session: Session, path: Path, table: str | None = None) -> None:

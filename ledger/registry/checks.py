@@ -11,12 +11,21 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.models import ROLES, Person, Unit
-from ledger.registry.formats import PEOPLE, REQUIRED_COLUMNS, UNITS, Row, Table, match_key
+from ledger.registry.formats import (
+    DATE_COLUMNS,
+    PEOPLE,
+    REQUIRED_COLUMNS,
+    UNITS,
+    Row,
+    Table,
+    match_key,
+)
 from ledger.rulebook import OFFICE, OFFICE_NAMES, Rulebook
 from parser.errors import UserError
 
@@ -94,6 +103,10 @@ class RegistryError(UserError):
         return self.summary
 
 
+# (active_from, active_to), or None when the file has neither column: the ledger's dates stay.
+Dates = tuple[date | None, date | None] | None
+
+
 @dataclass(frozen=True)
 class UnitRow:
     where: str
@@ -102,6 +115,7 @@ class UnitRow:
     mark: str
     sequence: str
     parent_code: str
+    active: Dates = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,7 @@ class PersonRow:
     email: str
     phone: str | None  # None: the file has no phone column, so the ledger's value stays
     title: str | None
+    active: Dates = None
 
 
 # -- checking values ----------------------------------------------------------------------------
@@ -173,6 +188,37 @@ class _Check:
         return f"unknown unit code {code!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
 
 
+DATE_RE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+
+
+def parse_day(text: str) -> date | None:
+    """`2027-01-05`, `2027/1/5`, `2027.1.5` or `2027年1月5日` (full-width digits too)."""
+    m = DATE_RE.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if m is None:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _dates(row: Row, found: list[str]) -> Dates:
+    """The row's dates in office, each problem added to `found`."""
+    if not row.columns & set(DATE_COLUMNS):
+        return None
+    days: list[date | None] = []
+    for column in DATE_COLUMNS:
+        text = row.get(column)
+        day = parse_day(text) if text else None
+        if text and day is None:
+            found.append(f"{row.where}: {column} {text!r} is not a date such as 2027-01-05")
+        days.append(day)
+    start, end = days
+    if start is not None and end is not None and end < start:
+        found.append(f"{row.where}: active_to {end} is before active_from {start}")
+    return start, end
+
+
 def _code(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
@@ -186,6 +232,7 @@ def _check_units(rows: list[Row], check: _Check, problems: list[str]) -> list[Un
             marks[match_key(unit.mark)] = f"unit {code} in the registry"
     for row in rows:
         found = _missing(row, UNITS) + _too_long(row, UNITS)
+        active = _dates(row, found)
         code = _code(row.get("code"))
         if code and code in first_line:
             found.append(f"{row.where}: unit code {code!r} is already on {first_line[code]}")
@@ -235,7 +282,9 @@ def _check_units(rows: list[Row], check: _Check, problems: list[str]) -> list[Un
 
         problems.extend(found)
         if not found and sequence is not None and mark is not None:
-            units.append(UnitRow(row.where, code, row.get("name"), mark, sequence, parent_code))
+            units.append(
+                UnitRow(row.where, code, row.get("name"), mark, sequence, parent_code, active)
+            )
     return units
 
 
@@ -244,6 +293,7 @@ def _check_people(rows: list[Row], check: _Check, problems: list[str]) -> list[P
     first_line: dict[tuple[str, str, str], str] = {}
     for row in rows:
         found = _missing(row, PEOPLE) + _too_long(row, PEOPLE)
+        active = _dates(row, found)
         unit_code = _code(row.get("unit_code"))
         if unit_code and not check.known(unit_code):
             found.append(f"{row.where}: {check.unknown_code(unit_code)}")
@@ -290,6 +340,7 @@ def _check_people(rows: list[Row], check: _Check, problems: list[str]) -> list[P
                     email,
                     row.get("phone") if "phone" in row.columns else None,
                     row.get("title") if "title" in row.columns else None,
+                    active,
                 )
             )
     return people

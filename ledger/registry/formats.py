@@ -15,6 +15,7 @@ import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,11 @@ UNITS = "units"
 PEOPLE = "people"
 TABLES = (UNITS, PEOPLE)
 
-UNIT_COLUMNS = ("code", "name", "mark", "sequence", "parent_code")
-PEOPLE_COLUMNS = ("unit_code", "role", "name", "email", "phone", "title")
+# In office (a unit: in service) from active_from through active_to, both days included; an
+# empty cell leaves the date open, a missing column keeps the ledger's dates.
+DATE_COLUMNS = ("active_from", "active_to")
+UNIT_COLUMNS = ("code", "name", "mark", "sequence", "parent_code", *DATE_COLUMNS)
+PEOPLE_COLUMNS = ("unit_code", "role", "name", "email", "phone", "title", *DATE_COLUMNS)
 COLUMNS = {UNITS: UNIT_COLUMNS, PEOPLE: PEOPLE_COLUMNS}
 REQUIRED_COLUMNS = {
     UNITS: ("code", "name", "mark", "sequence"),
@@ -36,10 +40,18 @@ REQUIRED_COLUMNS = {
 # Chinese headers as the office's own sheets spell them; 单位代码 means `code` or `unit_code`.
 CHINESE_HEADERS = {
     UNITS: dict(
-        zip(("单位代码", "单位名称", "标识", "序列", "上级单位代码"), UNIT_COLUMNS, strict=True)
+        zip(
+            ("单位代码", "单位名称", "标识", "序列", "上级单位代码", "起始日期", "截止日期"),
+            UNIT_COLUMNS,
+            strict=True,
+        )
     ),
     PEOPLE: dict(
-        zip(("单位代码", "角色", "姓名", "邮箱", "电话", "职务"), PEOPLE_COLUMNS, strict=True)
+        zip(
+            ("单位代码", "角色", "姓名", "邮箱", "电话", "职务", "起始日期", "截止日期"),
+            PEOPLE_COLUMNS,
+            strict=True,
+        )
     ),
 }
 
@@ -78,6 +90,10 @@ def _cell_text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return str(value)
+    if isinstance(value, datetime):  # a date cell
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()

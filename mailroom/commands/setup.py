@@ -1,13 +1,19 @@
-"""Setting up and running: `mailroom init`, `serve`, `send-examples`, `registry`."""
+"""Setting up and running: `mailroom init`, `serve`, `send-examples`, `registry` (import, export,
+deactivate, check)."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+from ledger.registry.checks import ROLE_NAMES, parse_day
+from ledger.registry.formats import match_key
+from ledger.registry.turnover import deactivate, units_without_officer
 from mailroom.app import App, migrate
 from mailroom.commands.desk import ensure_reply_key_secret
+from mailroom.commands.output import table
 from mailroom.errors import UserError
 
 
@@ -43,6 +49,20 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rexp = rsub.add_parser("export", help="export to .xlsx (both tables) or .csv (one)")
     rexp.add_argument("file", metavar="FILE")
     rexp.add_argument("--table", choices=("units", "people"), help="which table, for .csv")
+    rdeact = rsub.add_parser(
+        "deactivate", help="end a person's registration (kept for history; mail refused after)"
+    )
+    rdeact.add_argument("email", metavar="EMAIL")
+    rdeact.add_argument(
+        "--from",
+        dest="from_day",
+        metavar="DATE",
+        help="the first day out of office, YYYY-MM-DD (default: today)",
+    )
+    rdeact.add_argument("--role", help="only this role of the address (default: every role)")
+    rcheck = rsub.add_parser("check", help="units with no officer in office, and other gaps")
+    rcheck.add_argument("--on", metavar="DATE", help="the day, YYYY-MM-DD (default: today)")
+    rcheck.add_argument("--json", action="store_true", help="machine-readable output")
     registry.set_defaults(run=cmd_registry)
 
 
@@ -91,8 +111,47 @@ def cmd_registry(app: App, args: argparse.Namespace) -> int:
             summary = import_registry(session, paths, app.rulebook)
         print(f"imported: {summary}")
         return 0
+    if args.action == "deactivate":
+        return _deactivate(app, args)
+    if args.action == "check":
+        return _check(app, args)
     path = Path(args.file)
     with app.ledger.reader() as session:
         export_registry(session, path, args.table)
     print(f"exported to {path}")
+    return 0
+
+
+def _day(app: App, text: str | None, flag: str) -> date:
+    if not text:
+        return datetime.now(UTC).astimezone(app.config.zone).date()
+    day = parse_day(text)
+    if day is None:
+        raise UserError(f"{flag} {text!r} is not a date such as 2027-01-05")
+    return day
+
+
+def _deactivate(app: App, args: argparse.Namespace) -> int:
+    from_day = _day(app, args.from_day, "--from")
+    role = ROLE_NAMES.get(match_key(args.role)) if args.role else None
+    if args.role and role is None:
+        raise UserError(f"--role {args.role!r} is not a registry role")
+    with app.ledger.transaction() as session:
+        ended = deactivate(session, args.email, from_day, role)
+    for row in ended:
+        print(f"{row.email}: {row.role} of {row.unit_code}, last day in office {row.last_day}")
+    return 0
+
+
+def _check(app: App, args: argparse.Namespace) -> int:
+    day = _day(app, args.on, "--on")
+    with app.ledger.reader() as session:
+        units = units_without_officer(session, day)
+        rows = [{"code": u.code, "name": u.name, "sequence": u.sequence} for u in units]
+    if args.json:
+        found = {"day": day.isoformat(), "units_without_officer": rows}
+        print(json.dumps(found, ensure_ascii=False))
+        return 0
+    print(f"units with no info officer in office on {day} ({len(rows)}):")
+    table([[r["code"], r["name"], r["sequence"]] for r in rows], ["code", "name", "sequence"])
     return 0
