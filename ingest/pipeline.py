@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ingest.budget import WATCHDOG, TooLong, TooSlow, statement_timeout, wall_limit
@@ -44,7 +44,9 @@ from ledger.models import Intake, Submission, Unit
 from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
+from ledger.status import answers_since, item_status, unit_status
 from parser import Limits, classify, decode_message, validate
+from parser.commands import parse_status_query
 from parser.decode import content_hash, identify
 from parser.normalize import SIMILAR_TITLE, title_similarity
 from parser.types import DecodedMessage, Problem, Verdict
@@ -153,6 +155,7 @@ class Pipeline:
             self.postmaster,  # screen: mail to postmaster is the operator's
             self.automatic,  # screen: auto-replies, bounces, lists, our own mail: ignored
             self.duplicate,  # screen: a copy of a message judged before
+            self.status_query,  # route: an officer's 查询, answered for their own unit
             self.to_desk,  # route: an editor's command
             self.judge,  # judge: a submission, or a refusal naming every problem
             self.file,  # file: numbered, revisions superseding, 约稿 matched
@@ -328,6 +331,79 @@ class Pipeline:
             return False
         case.intake.details = {"duplicate_of": earlier.id}
         return case.settle("duplicate", ["duplicate"])
+
+    def status_query(self, case: Case) -> bool:
+        """`查询` from a unit's officer in office: their own unit's figures, by return. Anyone
+        else gets nothing (mail to the desk then goes on to the editors' commands)."""
+        mailbox = case.arrival.mailbox
+        if mailbox not in ("daily", "desk"):
+            return False
+        query = parse_status_query(case.msg.subject or "")
+        if query is None:
+            return False
+        at = case.arrival.received_at
+        sender = find_sender(case.session, case.msg.from_address, at.astimezone(self.zone).date())
+        if sender is None:
+            return False if mailbox == "desk" else case.settle("ignored", ["status_query_stranger"])
+        to = case.msg.from_address
+        if answers_since(case.session, to, case.now - timedelta(hours=1)) >= (
+            self.settings.status_queries_per_hour
+        ):
+            return case.settle("command_refused", ["status_query", "status_query_rate_limited"])
+        unit_name = sender.context.unit_name
+        calendar = self.rulebook.calendar
+        reasons = ["status_query"]
+        if query.tracking_no is not None:
+            item = case.session.scalar(
+                select(Submission).where(
+                    Submission.tracking_no == query.tracking_no,
+                    Submission.unit_id == sender.unit_id,
+                )
+            )
+            if item is None:
+                # Another unit's number and no number at all read the same: nothing is told.
+                reasons.append("status_query_not_own_item")
+                answer = self.replies.status(
+                    to=to, original=case.msg, unit_name=unit_name, now=case.now,
+                    refused=f"登记编号 {query.tracking_no} 不是本单位报送的信息",
+                )  # fmt: skip
+            else:
+                answer = self.replies.status(
+                    to=to, original=case.msg, unit_name=unit_name, now=case.now,
+                    item=item_status(case.session, self.rulebook, item),
+                )  # fmt: skip
+        else:
+            label = query.period or quarter_of(at, self.zone, calendar).label
+            try:
+                period = parse_period(label, self.zone, calendar)
+            except ValueError:
+                period = None
+            if period is None:
+                reasons.append("status_query_bad_period")
+                answer = self.replies.status(
+                    to=to, original=case.msg, unit_name=unit_name, now=case.now,
+                    refused=f"“{label}”不是可查询的期间",
+                )  # fmt: skip
+            else:
+                found = unit_status(
+                    case.session, self.rulebook, sender.unit_id, period, self.zone, case.now
+                )
+                sequence = found.standing.sequence if found.standing else ""
+                answer = self.replies.status(
+                    to=to, original=case.msg, unit_name=unit_name, now=case.now, found=found,
+                    sequence_name=self.rulebook.sequence_name(sequence) if sequence else "",
+                )  # fmt: skip
+        enqueue(
+            case.session,
+            kind="status",
+            to_address=to,
+            subject=str(answer["Subject"]),
+            message=wire_bytes(answer),
+            now=case.now,
+            intake_id=case.intake.id,
+        )
+        state = "command" if len(reasons) == 1 else "command_refused"
+        return case.settle(state, reasons)
 
     def to_desk(self, case: Case) -> bool:
         if case.arrival.mailbox != "desk":

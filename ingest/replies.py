@@ -1,10 +1,12 @@
-"""Receipts (回执) and refusals (退稿): rendered from Jinja2 templates, threaded, auto-submitted."""
+"""Receipts (回执), refusals (退稿) and answers to a unit's 查询: rendered from Jinja2 templates,
+threaded, auto-submitted."""
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from ledger.compose import Sender, compose
+from ledger.status import ItemStatus, UnitStatus, points_text
 from parser.types import DecodedMessage, Problem
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -226,3 +229,96 @@ class ReplyWriter:
         return self._message(
             to=to, subject=subject, original=original, kind="refusal", context=context
         )
+
+    def status(
+        self,
+        *,
+        to: str,
+        original: DecodedMessage,
+        unit_name: str,
+        now: datetime,
+        found: UnitStatus | None = None,
+        item: ItemStatus | None = None,
+        sequence_name: str = "",
+        refused: str = "",
+    ) -> EmailMessage:
+        """The answer to an officer's 查询: the unit's period, one of its items, or why not."""
+        context: dict[str, Any] = {
+            "unit_name": unit_name,
+            "refused": refused,
+            "item": self._item_line(item) if item is not None else None,
+            "office_name": self.sender_name,
+            "now": now,
+        }
+        subject = "查询结果：" + ((refused and "未予办理") or (item.tracking_no if item else ""))
+        if found is not None:
+            s = found.standing
+            metric = s.metric if s is not None else "points"
+            total = (Decimal(s.submitted) if metric == "count" else s.points) if s else Decimal(0)
+            target = s.target if s is not None else None
+            context.update(
+                period_text=period_text(found.period.label),
+                span=self._span(found.period.start, found.period.end),
+                as_of=self.local_time(now),
+                submitted=len(found.items),
+                adopted=sum(1 for i in found.items if i.state == "adopted"),
+                metric_text="报送条数" if metric == "count" else "得分",
+                total=points_text(total),
+                target=target,
+                gap=points_text(max(Decimal(target or 0) - total, Decimal(0))),
+                rank=s.rank if s is not None else None,
+                ranked=found.ranked,
+                sequence_name=sequence_name,
+                items=[self._item_line(i) for i in found.items],
+                pending=[self._item_line(i) for i in found.pending],
+                solicitations=[
+                    {
+                        "code": o.code,
+                        "topic": o.topic,
+                        "deadline_local": self.local_time(o.deadline),
+                    }
+                    for o in found.open_solicitations
+                ],
+            )
+            subject = f"查询结果：{context['period_text']}信息报送情况"
+        return self._message(
+            to=to, subject=subject, original=original, kind="status", context=context
+        )
+
+    def _item_line(self, item: ItemStatus) -> dict[str, Any]:
+        return {
+            "tracking_no": item.tracking_no,
+            "title": item.title,
+            "received_local": self.local_time(item.received_at),
+            "state_text": STATE_TEXT[item.state],
+            "adoptions": "、".join(item.adoptions),
+            "points": item.points,
+        }
+
+    def _span(self, start: datetime, end: datetime) -> str:
+        first = start.astimezone(self.zone).date()
+        last = (end.astimezone(self.zone) - timedelta(days=1)).date()
+        return (
+            f"{first.year}年{first.month}月{first.day}日至{last.year}年{last.month}月{last.day}日"
+        )
+
+
+STATE_TEXT = {
+    "adopted": "已采用",
+    "declined": "不采用",
+    "returned": "退回修改",
+    "superseded": "已由修改稿替代",
+    "pending": "待编辑审核",
+}
+_NUMBERS = "一二三四五六七八九十"
+
+
+def period_text(label: str) -> str:
+    """2027Q1 → 2027年度第一季度; 2027 → 2027年度; 2027-03 → 2027年3月."""
+    if "Q" in label:
+        year, number = label.split("Q")
+        return f"{year}年度第{_NUMBERS[int(number) - 1]}季度"
+    if "-" in label:
+        year, month = label.split("-")
+        return f"{year}年{int(month)}月"
+    return f"{label}年度"

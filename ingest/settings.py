@@ -109,6 +109,7 @@ class IntakeSettings:
     known_domains: tuple[str, ...] = ()
     refusals_per_hour: int = 20
     refusals_per_hour_per_domain: int = 100
+    status_queries_per_hour: int = 10  # answers to one officer's 查询
 
 
 @dataclass(frozen=True)

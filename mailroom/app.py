@@ -66,6 +66,7 @@ def intake_settings(config: Config, rulebook: Rulebook) -> IntakeSettings:
         known_domains=security.known_domains,
         refusals_per_hour=security.refusals_per_hour,
         refusals_per_hour_per_domain=security.refusals_per_hour_per_domain,
+        status_queries_per_hour=security.status_queries_per_hour,
     )
 
 

@@ -58,6 +58,7 @@ class SecurityConfig:
     known_domains: tuple[str, ...] = ()
     refusals_per_hour: int = 20  # to one mailbox, its +tags folded
     refusals_per_hour_per_domain: int = 100  # to all addresses at one domain
+    status_queries_per_hour: int = 10  # answers to one officer's 查询
     passphrase_attempts: int = 5  # wrong Approved: passphrases before a lockout
     passphrase_lockout_minutes: int = 15
 
@@ -300,6 +301,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "known_domains": _domain_list,
         "refusals_per_hour": _non_negative_int,
         "refusals_per_hour_per_domain": _non_negative_int,
+        "status_queries_per_hour": _non_negative_int,
         "passphrase_attempts": _positive_int,
         "passphrase_lockout_minutes": _positive_int,
     },

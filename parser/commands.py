@@ -34,7 +34,7 @@ VERBS = {
 BONUS = "bonus"
 
 # Traditional forms of command words that the shared folding table does not hold yet.
-_EXTRA_T2S = str.maketrans({"遲": "迟"})
+_EXTRA_T2S = str.maketrans({"遲": "迟", "詢": "询"})
 
 _TRACKING = re.compile(r"^([A-Za-z]{1,16}-\d{4}-\d{1,9})(?![\d-])", re.ASCII)
 _APPROVED = re.compile(r"^(approved|approve|批准|口令)\s*[:：]\s*(.+?)\s*$", re.IGNORECASE)
@@ -235,3 +235,40 @@ def parse_commands(body: str, bonus_verbs: Iterable[str] = ()) -> Script:
         if is_header:
             header = tag
     return Script(approved=approved, lines=tuple(out), trailing=trailing)
+
+
+# --- a unit's status query (查询) --------------------------------------------------------------
+
+MAX_QUERY_SUBJECT = 200
+_QUERY = re.compile(
+    r"[\[【]?\s*查询\s*[\]】]?\s*(?:(?P<period>\d{4}(?:Q\d{1,2}|-\d{1,2})?)"
+    r"|(?P<tracking>[A-Za-z]{1,16}-\d{4}-\d{1,9}))?\s*",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class StatusQuery:
+    """`查询` (the current quarter), `查询 2027Q1` / `查询 2027` / `查询 2027-03`, or
+    `查询 GZ-2027-000012` (one item)."""
+
+    period: str | None = None
+    tracking_no: str | None = None
+
+
+def parse_status_query(subject: str) -> StatusQuery | None:
+    """The query a subject asks, or None when the subject is no query (an item's title)."""
+    if len(subject) > MAX_QUERY_SUBJECT:
+        return None
+    text = _fold(subject).strip()
+    for prefix in ("re:", "回复:", "答复:"):  # a reply to an earlier answer asks again
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :].strip()
+    m = _QUERY.fullmatch(text)
+    if m is None:
+        return None
+    period, tracking = m.group("period"), m.group("tracking")
+    return StatusQuery(
+        period=period.upper() if period else None,
+        tracking_no=tracking.upper() if tracking else None,
+    )
