@@ -249,6 +249,27 @@ class CriticismRule:
 
 
 @dataclass(frozen=True)
+class WarningPoint:
+    """A point of a period (`at`: the share of it gone, 2/3 = 0.667) when units below their
+    pro-rata target are warned, their officer and 主管领导 (预警)."""
+
+    period: str  # month, quarter or year: a point in each period of this kind
+    at: float
+    # The period whose figures and target are measured, pro rata to the share of it gone at the
+    # point: the same kind (a quarter's target two thirds through the quarter), or a longer one
+    # (Longgang's monthly point against the annual task).
+    against: str = ""
+
+    @property
+    def measured(self) -> str:
+        return self.against or self.period
+
+
+# Unless a rulebook says otherwise: two thirds through each quarter.
+DEFAULT_WARNINGS = (WarningPoint("quarter", 0.667),)
+
+
+@dataclass(frozen=True)
 class Rulebook:
     name: str
     title: str
@@ -285,6 +306,7 @@ class Rulebook:
     payments: bool = False
     importance: tuple[Importance, ...] = ()
     excellence: tuple[Excellence, ...] = ()
+    warnings: tuple[WarningPoint, ...] = DEFAULT_WARNINGS
 
     def grade_for(self, word: str | None) -> Importance | None:
         """The importance grade a marker or sign-off word names; the default grade for none."""
@@ -453,7 +475,32 @@ SECTIONS = {
     "meta", "limits", "calendar", "publications", "bonuses", "clues", "deductions",
     "sequences", "direct_report", "streaks", "awards", "core_team", "solicitation",
     "ranking", "unit_bonuses", "tasks", "signoff", "reports", "importance", "excellence",
+    "warnings",
 }  # fmt: skip
+
+
+def _warnings(w: _Where, data: dict[str, Any]) -> tuple[WarningPoint, ...]:
+    """`[[warnings]] period = "quarter", at = 0.667`; `warnings = []` warns never."""
+    if "warnings" not in data:
+        return DEFAULT_WARNINGS
+    points = []
+    keys = {"period", "at", "against"}
+    for i, t in enumerate(w.tables("[[warnings]]", data["warnings"], keys), 1):
+        period = _choice(w, f"[[warnings]] {i}", t, "period", QUOTA_PERIODS)
+        against = (
+            _choice(w, f"[[warnings]] {i}", t, "against", QUOTA_PERIODS) if "against" in t else ""
+        )
+        if against and QUOTA_PERIODS.index(against) < QUOTA_PERIODS.index(period):
+            raise w.fail(f"[[warnings]] {i} against", f"must be {period} or a longer period")
+        at = t.get("at")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not 0 < at < 1:
+            raise w.fail(
+                f"[[warnings]] {i} at", "must be a fraction of the period, above 0 and below 1"
+            )
+        points.append(WarningPoint(period, float(at), against))
+    if len({(p.period, round(p.at * 1000)) for p in points}) != len(points):
+        raise w.fail("[[warnings]]", "lists the same point twice")
+    return tuple(points)
 
 
 def _importance(w: _Where, data: dict[str, Any]) -> tuple[Importance, ...]:
@@ -869,6 +916,7 @@ def parse_rulebook(data: dict[str, Any], source: str) -> Rulebook:
         monthly_deductions=w.bool_("[reports]", reports, "monthly_deductions", False),
         lagging_units=w.opt_int("[reports]", reports, "lagging_units", 0, MAX_POINTS) or 0,
         payments=w.bool_("[reports]", reports, "payments", False),
+        warnings=_warnings(w, data),
     )
 
 

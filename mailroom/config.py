@@ -78,6 +78,7 @@ class ReportsConfig:
     schedule_minute: int = 0
     schedule_day: int = 1
     send: tuple[str, ...] = REPORT_KINDS
+    warnings: bool = True  # the rulebook's early warnings (预警) to lagging units
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "schedule_minute": _int_from(0, 59),
         "schedule_day": _int_from(1, 28),
         "send": _report_kinds,
+        "warnings": _bool,
     },
     "intake": {
         "spool_dir": _nonempty,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the report modules (openpyxl, APScheduler) load only when u
     from reports.deliver import ReportSettings
     from reports.model import ReportKind
     from reports.schedule import Clock, ReportScheduler
+    from reports.warnings import WarningCheck
 
 # For tests and demonstrations: the scheduler's clock starts at this ISO 8601 instant.
 CLOCK_VARIABLE = "MAILROOM_CLOCK"
@@ -29,6 +30,13 @@ def report_settings(app: App) -> ReportSettings:
         sender_name=cfg.outbound.from_name,
         recipients=cfg.reports.recipients,
     )
+
+
+def warning_check(app: App, every: float) -> WarningCheck:
+    """The early warnings of `mailroom serve` (the rulebook's [[warnings]] points)."""
+    from reports.warnings import WarningCheck
+
+    return WarningCheck(app.ledger, app.rulebook, report_settings(app), every)
 
 
 def scheduler_clock(environ: Mapping[str, str]) -> Clock | None:

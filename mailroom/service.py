@@ -47,7 +47,7 @@ from ledger.db import DatabaseLost, sqlite_path
 from mailroom.app import App, no_database
 from mailroom.errors import UserError
 from mailroom.filer import filer_for
-from mailroom.reporting import start_report_scheduler
+from mailroom.reporting import start_report_scheduler, warning_check
 from mailroom.stacks import write_stacks_on_sigusr1
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ POLL_SECONDS = 1.0  # the worker and the sender look for work at least this ofte
 GRACE_SECONDS = 30.0  # how long shutdown waits for an SMTP transaction in progress
 HEALTH_TTL = 1.0  # how long a verdict on the database is trusted before asking again
 REMINDER_CHECK_SECONDS = 60.0  # how often the outbound worker looks for due 约稿 reminders
+WARNING_CHECK_SECONDS = 5.0  # … and for a passed early-warning point (a clock read, no query)
 FILER_RESTART_SECONDS = 5.0  # pause before a filing process that died is started again
 
 
@@ -209,8 +210,12 @@ class OutboundSender:
             rulebook=app.rulebook,
         )
 
+        warnings = warning_check(app, WARNING_CHECK_SECONDS) if cfg.reports.warnings else None
+
         def outbound() -> None:
             reminders()
+            if warnings is not None:
+                warnings()
             app.deliver(should_stop=self.shared.stopping.is_set)
 
         shared = self.shared

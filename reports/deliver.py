@@ -177,7 +177,7 @@ def send_once(
     return True
 
 
-def _send_each(
+def send_each(
     ledger: Ledger,
     *,
     report: str,
@@ -243,7 +243,7 @@ def send_notices(
             return mail.to(r)
 
         summary.add(
-            _send_each(
+            send_each(
                 ledger,
                 report=f"notice/{notice.unit_code}/{notice.rule}",
                 period=year,
@@ -303,7 +303,7 @@ def send_report(
     )
     with ledger.reader() as session:
         recipients = summary_recipients(session, settings.recipients)
-    summary = _send_each(
+    summary = send_each(
         ledger,
         report=kind,
         period=report.header.period,

@@ -144,3 +144,9 @@ class ReportWriter:
         text = self.text_env.get_template("notice.txt.j2").render(context)
         html = self.html_env.get_template("notice.html.j2").render(context)
         return text, html
+
+    def warning(self, context: dict[str, Any]) -> tuple[str, str]:
+        """(plain text, HTML) of an early warning to a lagging unit (`reports.warnings`)."""
+        text = self.text_env.get_template("warning.txt.j2").render(context)
+        html = self.html_env.get_template("warning.html.j2").render(context)
+        return text, html

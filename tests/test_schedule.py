@@ -208,11 +208,8 @@ def test_two_service_instances_on_one_postgresql_send_once_in_total(
 ) -> None:
     # Both `mailroom serve` processes start a few seconds before the Mar 1 close.
     monkeypatch.setenv("MAILROOM_CLOCK", "2026-03-01T07:59:57+08:00")
-    first = MailroomInstance(tmp_path / "a", db_url)
-    second = MailroomInstance(tmp_path / "b", db_url)
-    for instance in (first, second):
-        with instance.config.open("a", encoding="utf-8") as config:
-            config.write('[reports]\nsend = ["quarterly"]\n')
+    first = MailroomInstance(tmp_path / "a", db_url, **{"reports.send": ["quarterly"]})
+    second = MailroomInstance(tmp_path / "b", db_url, **{"reports.send": ["quarterly"]})
     first.cli("init", "--demo")
     ledger = Ledger.from_url(db_url)
     try:
