@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from ledger.compose import Sender, compose
+from ledger.wording import IDENTITY, TemplateSet, Words
 from parser.types import DecodedMessage, Problem
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def template_set(language: str = "zh-Hans", office_dir: Path | None = None) -> TemplateSet:
+    """This wing's templates in `language`, under the office's `<office_dir>/ingest/`."""
+    return TemplateSet(TEMPLATE_DIR, language, office_dir, "ingest")
 
 
 @dataclass(frozen=True)
@@ -28,46 +33,45 @@ _HOUR = 60  # minutes
 _DAY = 24 * _HOUR
 
 
-def duration_text(minutes: int) -> str:
+def duration_text(minutes: int, words: Words = IDENTITY) -> str:
     """A span as a reader takes it in: under two hours in minutes, under two days in hours,
     else in days (40 分钟, 5 小时, 10 天; rounded, the text around it says 约)."""
     if minutes < 2 * _HOUR:
-        return f"{minutes} 分钟"
+        return words("{n} 分钟", n=minutes)
     if minutes < 2 * _DAY:
-        return f"{round(minutes / _HOUR)} 小时"
-    return f"{round(minutes / _DAY)} 天"
+        return words("{n} 小时", n=round(minutes / _HOUR))
+    return words("{n} 天", n=round(minutes / _DAY))
 
 
 class ReplyWriter:
-    """Renders reply mail in one language set (`zh-Hans` by default)."""
+    """Renders reply mail in one language set (packaged `zh-Hans` by default)."""
 
     def __init__(
         self,
         sender: str,
         sender_name: str,
         zone: tzinfo,
-        language: str = "zh-Hans",
+        templates: TemplateSet | None = None,
         required_signoff: tuple[str, ...] = ("unit", "author", "phone", "date"),
     ):
-        folder = TEMPLATE_DIR / language
+        self.templates = templates or template_set()
+        self.words = self.templates.words()
         self.env = Environment(
-            loader=FileSystemLoader(folder),
+            loader=self.templates.loader(),
             autoescape=select_autoescape(["html.j2"]),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
         )
         self._plain = Environment(autoescape=False)
-        self._plain.filters["duration"] = duration_text
-        self.problem_texts: dict[str, dict[str, str]] = tomllib.loads(
-            (folder / "problems.toml").read_text(encoding="utf-8")
-        )
+        self._plain.filters["duration"] = lambda minutes: duration_text(minutes, self.words)
+        self.problem_texts: dict[str, dict[str, str]] = self.templates.table("problems.toml")
         self.sender = sender
         self.sender_name = sender_name
         self.from_ = Sender(sender, sender_name)
         self.zone = zone
         # The elements a refusal reminds the sender of: the subject's, then the sign-off's the
         # rulebook requires (标识、标题、正文、作者单位、姓名、联系电话、日期 for Guangzhou).
-        labels = tomllib.loads((folder / "signoff.toml").read_text(encoding="utf-8"))
+        labels = self.templates.table("signoff.toml")
         self.role_titles: dict[str, str] = labels["roles"]
         self.elements = "、".join([*labels["subject"], *(labels[e] for e in required_signoff)])
 
@@ -76,7 +80,7 @@ class ReplyWriter:
         params: dict[str, Any] = {"found": None, "expected": None, **dict(problem.params)}
         if "roles" in params:  # registry roles, as the office calls them: 分管副秘书长或办公室主任
             titles = [self.role_titles.get(r, r) for r in str(params["roles"]).split(",") if r]
-            params["roles"] = "或".join(
+            params["roles"] = self.words("或").join(
                 ["、".join(titles[:-1]), titles[-1]] if titles[1:] else titles
             )
         return Explained(
@@ -146,7 +150,7 @@ class ReplyWriter:
             "office_name": self.sender_name,
             "now": now,
         }
-        subject = f"回执：{tracking_no} {title}"
+        subject = self.words("回执：{tracking_no} {title}", tracking_no=tracking_no, title=title)
         return self._message(
             to=to, subject=subject, original=original, kind="receipt", context=context
         )
@@ -172,7 +176,7 @@ class ReplyWriter:
         }
         msg = self._message(
             to=to,
-            subject="发给 postmaster 的邮件",
+            subject=self.words("发给 postmaster 的邮件"),
             original=original,
             kind="postmaster",
             context=context,
@@ -196,7 +200,7 @@ class ReplyWriter:
         }
         return self._message(
             to=to,
-            subject="退稿：发件邮箱未登记为信息员邮箱",
+            subject=self.words("退稿：发件邮箱未登记为信息员邮箱"),
             original=original,
             kind="refusal",
             template="refusal_unregistered",
@@ -222,7 +226,9 @@ class ReplyWriter:
             "office_name": self.sender_name,
             "now": now,
         }
-        subject = f"退稿：{original.subject or '（无主题）'}"
+        subject = self.words(
+            "退稿：{subject}", subject=original.subject or self.words("（无主题）")
+        )
         return self._message(
             to=to, subject=subject, original=original, kind="refusal", context=context
         )
