@@ -90,6 +90,3 @@ class TemplateSet:
 
     def words(self) -> Words:
         return Words(self.table(WORDS_FILE))
-
-    def exists(self) -> bool:
-        return (self.package_dir / self.language).is_dir()
