@@ -10,10 +10,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from email.message import EmailMessage
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
-from ingest.replies import TEMPLATE_DIR
+from ingest.replies import template_set
 from ingest.settings import Mailboxes, Office
 from ledger.compose import Sender, compose, message_id, wire_bytes
 from ledger.db import Ledger
@@ -21,6 +21,7 @@ from ledger.models import Solicitation, Unit
 from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
 from ledger.solicit import claim_mail, deduct_missing, due_reminders, officers_of
+from ledger.wording import TemplateSet
 
 
 class SolicitMailer:
@@ -33,10 +34,12 @@ class SolicitMailer:
         sender_name: str,
         reply_to: str,
         zone: tzinfo,
-        language: str = "zh-Hans",
+        templates: TemplateSet | None = None,
     ) -> None:
+        templates = templates or template_set()
+        self.words = templates.words()
         self.env = Environment(
-            loader=FileSystemLoader(TEMPLATE_DIR / language),
+            loader=templates.loader(),
             autoescape=select_autoescape(["html.j2"]),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
@@ -59,9 +62,14 @@ class SolicitMailer:
             "office_name": self.from_.name,
         }
         if kind == "solicit_notice":
-            subject = f"【约稿】{sol.code} {sol.topic}"
+            subject = self.words("【约稿】{code} {topic}", code=sol.code, topic=sol.topic)
         else:
-            subject = f"【约稿提醒】{sol.code} {sol.topic}（{deadline}截止）"
+            subject = self.words(
+                "【约稿提醒】{code} {topic}（{deadline}截止）",
+                code=sol.code,
+                topic=sol.topic,
+                deadline=deadline,
+            )
         return compose(
             kind=kind,
             sender=self.from_,
@@ -118,13 +126,16 @@ def send_due_reminders(
         )
 
 
-def mailer_for(office: Office, mailboxes: Mailboxes) -> SolicitMailer:
+def mailer_for(
+    office: Office, mailboxes: Mailboxes, templates: TemplateSet | None = None
+) -> SolicitMailer:
     """The 约稿 notices' writer: answers to them go to the solicited mailbox."""
     return SolicitMailer(
         sender=office.sender,
         sender_name=office.sender_name,
         reply_to=mailboxes.solicited,
         zone=office.zone,
+        templates=templates,
     )
 
 

@@ -365,7 +365,7 @@ class Pipeline:
                 reasons.append("status_query_not_own_item")
                 answer = self.replies.status(
                     to=to, original=case.msg, unit_name=unit_name, now=case.now,
-                    refused=f"登记编号 {query.tracking_no} 不是本单位报送的信息",
+                    not_own_item=query.tracking_no,
                 )  # fmt: skip
             else:
                 answer = self.replies.status(
@@ -382,7 +382,7 @@ class Pipeline:
                 reasons.append("status_query_bad_period")
                 answer = self.replies.status(
                     to=to, original=case.msg, unit_name=unit_name, now=case.now,
-                    refused=f"“{label}”不是可查询的期间",
+                    bad_period=label,
                 )  # fmt: skip
             else:
                 found = unit_status(

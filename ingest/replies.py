@@ -3,7 +3,6 @@ threaded, auto-submitted."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -11,13 +10,19 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from ledger.compose import Sender, compose
 from ledger.status import ItemStatus, UnitStatus, points_text
+from ledger.wording import IDENTITY, N_, TemplateSet, Words
 from parser.types import DecodedMessage, Problem
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def template_set(language: str = "zh-Hans", office_dir: Path | None = None) -> TemplateSet:
+    """This wing's templates in `language`, under the office's `<office_dir>/ingest/`."""
+    return TemplateSet(TEMPLATE_DIR, language, office_dir, "ingest")
 
 
 @dataclass(frozen=True)
@@ -31,46 +36,45 @@ _HOUR = 60  # minutes
 _DAY = 24 * _HOUR
 
 
-def duration_text(minutes: int) -> str:
+def duration_text(minutes: int, words: Words = IDENTITY) -> str:
     """A span as a reader takes it in: under two hours in minutes, under two days in hours,
     else in days (40 分钟, 5 小时, 10 天; rounded, the text around it says 约)."""
     if minutes < 2 * _HOUR:
-        return f"{minutes} 分钟"
+        return words("{n} 分钟", n=minutes)
     if minutes < 2 * _DAY:
-        return f"{round(minutes / _HOUR)} 小时"
-    return f"{round(minutes / _DAY)} 天"
+        return words("{n} 小时", n=round(minutes / _HOUR))
+    return words("{n} 天", n=round(minutes / _DAY))
 
 
 class ReplyWriter:
-    """Renders reply mail in one language set (`zh-Hans` by default)."""
+    """Renders reply mail in one language set (packaged `zh-Hans` by default)."""
 
     def __init__(
         self,
         sender: str,
         sender_name: str,
         zone: tzinfo,
-        language: str = "zh-Hans",
+        templates: TemplateSet | None = None,
         required_signoff: tuple[str, ...] = ("unit", "author", "phone", "date"),
     ):
-        folder = TEMPLATE_DIR / language
+        self.templates = templates or template_set()
+        self.words = self.templates.words()
         self.env = Environment(
-            loader=FileSystemLoader(folder),
+            loader=self.templates.loader(),
             autoescape=select_autoescape(["html.j2"]),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
         )
         self._plain = Environment(autoescape=False)
-        self._plain.filters["duration"] = duration_text
-        self.problem_texts: dict[str, dict[str, str]] = tomllib.loads(
-            (folder / "problems.toml").read_text(encoding="utf-8")
-        )
+        self._plain.filters["duration"] = lambda minutes: duration_text(minutes, self.words)
+        self.problem_texts: dict[str, dict[str, str]] = self.templates.table("problems.toml")
         self.sender = sender
         self.sender_name = sender_name
         self.from_ = Sender(sender, sender_name)
         self.zone = zone
         # The elements a refusal reminds the sender of: the subject's, then the sign-off's the
         # rulebook requires (标识、标题、正文、作者单位、姓名、联系电话、日期 for Guangzhou).
-        labels = tomllib.loads((folder / "signoff.toml").read_text(encoding="utf-8"))
+        labels = self.templates.table("signoff.toml")
         self.role_titles: dict[str, str] = labels["roles"]
         self.elements = "、".join([*labels["subject"], *(labels[e] for e in required_signoff)])
 
@@ -79,7 +83,7 @@ class ReplyWriter:
         params: dict[str, Any] = {"found": None, "expected": None, **dict(problem.params)}
         if "roles" in params:  # registry roles, as the office calls them: 分管副秘书长或办公室主任
             titles = [self.role_titles.get(r, r) for r in str(params["roles"]).split(",") if r]
-            params["roles"] = "或".join(
+            params["roles"] = self.words("或").join(
                 ["、".join(titles[:-1]), titles[-1]] if titles[1:] else titles
             )
         return Explained(
@@ -149,7 +153,7 @@ class ReplyWriter:
             "office_name": self.sender_name,
             "now": now,
         }
-        subject = f"回执：{tracking_no} {title}"
+        subject = self.words("回执：{tracking_no} {title}", tracking_no=tracking_no, title=title)
         return self._message(
             to=to, subject=subject, original=original, kind="receipt", context=context
         )
@@ -175,7 +179,7 @@ class ReplyWriter:
         }
         msg = self._message(
             to=to,
-            subject="发给 postmaster 的邮件",
+            subject=self.words("发给 postmaster 的邮件"),
             original=original,
             kind="postmaster",
             context=context,
@@ -199,7 +203,7 @@ class ReplyWriter:
         }
         return self._message(
             to=to,
-            subject="退稿：发件邮箱未登记为信息员邮箱",
+            subject=self.words("退稿：发件邮箱未登记为信息员邮箱"),
             original=original,
             kind="refusal",
             template="refusal_unregistered",
@@ -225,7 +229,9 @@ class ReplyWriter:
             "office_name": self.sender_name,
             "now": now,
         }
-        subject = f"退稿：{original.subject or '（无主题）'}"
+        subject = self.words(
+            "退稿：{subject}", subject=original.subject or self.words("（无主题）")
+        )
         return self._message(
             to=to, subject=subject, original=original, kind="refusal", context=context
         )
@@ -240,9 +246,17 @@ class ReplyWriter:
         found: UnitStatus | None = None,
         item: ItemStatus | None = None,
         sequence_name: str = "",
-        refused: str = "",
+        not_own_item: str = "",
+        bad_period: str = "",
     ) -> EmailMessage:
-        """The answer to an officer's 查询: the unit's period, one of its items, or why not."""
+        """The answer to an officer's 查询: the unit's period, one of its items, or why not
+        (`not_own_item`: a number not of the unit; `bad_period`: what is no period)."""
+        w = self.words
+        refused = ""
+        if not_own_item:
+            refused = w("登记编号 {n} 不是本单位报送的信息", n=not_own_item)
+        elif bad_period:
+            refused = w("“{p}”不是可查询的期间", p=bad_period)
         context: dict[str, Any] = {
             "unit_name": unit_name,
             "refused": refused,
@@ -250,19 +264,24 @@ class ReplyWriter:
             "office_name": self.sender_name,
             "now": now,
         }
-        subject = "查询结果：" + ((refused and "未予办理") or (item.tracking_no if item else ""))
+        if refused:
+            subject = w("查询结果：未予办理")
+        elif item is not None:
+            subject = w("查询结果：{n}", n=item.tracking_no)
+        else:
+            subject = ""
         if found is not None:
             s = found.standing
             metric = s.metric if s is not None else "points"
             total = (Decimal(s.submitted) if metric == "count" else s.points) if s else Decimal(0)
             target = s.target if s is not None else None
             context.update(
-                period_text=period_text(found.period.label),
+                period_text=self.period_text(found.period.label),
                 span=self._span(found.period.start, found.period.end),
                 as_of=self.local_time(now),
                 submitted=len(found.items),
                 adopted=sum(1 for i in found.items if i.state == "adopted"),
-                metric_text="报送条数" if metric == "count" else "得分",
+                metric_text=w("报送条数") if metric == "count" else w("得分"),
                 total=points_text(total),
                 target=target,
                 gap=points_text(max(Decimal(target or 0) - total, Decimal(0))),
@@ -280,7 +299,7 @@ class ReplyWriter:
                     for o in found.open_solicitations
                 ],
             )
-            subject = f"查询结果：{context['period_text']}信息报送情况"
+            subject = w("查询结果：{p}信息报送情况", p=context["period_text"])
         return self._message(
             to=to, subject=subject, original=original, kind="status", context=context
         )
@@ -290,35 +309,34 @@ class ReplyWriter:
             "tracking_no": item.tracking_no,
             "title": item.title,
             "received_local": self.local_time(item.received_at),
-            "state_text": STATE_TEXT[item.state],
-            "adoptions": "、".join(item.adoptions),
+            "state_text": self.words(STATE_TEXT[item.state]),
+            # A clue (线索) is recorded without a publication name.
+            "adoptions": "、".join(a or self.words("线索") for a in item.adoptions),
             "points": item.points,
         }
 
     def _span(self, start: datetime, end: datetime) -> str:
         first = start.astimezone(self.zone).date()
         last = (end.astimezone(self.zone) - timedelta(days=1)).date()
-        return (
-            f"{first.year}年{first.month}月{first.day}日至{last.year}年{last.month}月{last.day}日"
-        )
+        day = "{0.year}年{0.month}月{0.day}日".format
+        return f"{day(first)}至{day(last)}"
+
+    def period_text(self, label: str) -> str:
+        """2027Q1 → 2027年度第一季度; 2027 → 2027年度; 2027-03 → 2027年3月."""
+        if "Q" in label:
+            year, number = label.split("Q")
+            return self.words("{y}年度第{n}季度", y=year, n=_NUMBERS[int(number) - 1])
+        if "-" in label:
+            year, month = label.split("-")
+            return f"{year}年{int(month)}月"
+        return self.words("{y}年度", y=label)
 
 
 STATE_TEXT = {
-    "adopted": "已采用",
-    "declined": "不采用",
-    "returned": "退回修改",
-    "superseded": "已由修改稿替代",
-    "pending": "待编辑审核",
+    "adopted": N_("已采用"),
+    "declined": N_("不采用"),
+    "returned": N_("退回修改"),
+    "superseded": N_("已由修改稿替代"),
+    "pending": N_("待编辑审核"),
 }
 _NUMBERS = "一二三四五六七八九十"
-
-
-def period_text(label: str) -> str:
-    """2027Q1 → 2027年度第一季度; 2027 → 2027年度; 2027-03 → 2027年3月."""
-    if "Q" in label:
-        year, number = label.split("Q")
-        return f"{year}年度第{_NUMBERS[int(number) - 1]}季度"
-    if "-" in label:
-        year, month = label.split("-")
-        return f"{year}年{int(month)}月"
-    return f"{label}年度"

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
+from ledger.wording import N_
+
 MAILBOX_KINDS = ("daily", "solicited", "desk")
 
 
@@ -65,7 +67,7 @@ class Outbound:
     relay_host: str | None = None
     relay_port: int = 25
     from_address: str = ""
-    from_name: str = "政务信息处"
+    from_name: str = N_("政务信息处")  # unset: in the office's language set
     starttls: bool = False
     username: str | None = None
     password: str | None = None

@@ -35,6 +35,9 @@ class Payment:
     amount_yuan: int
     reason: str
     period: str
+    kind: str = ""  # the scoring event's: adoption, bonus
+    rule: str = ""  # its publication or bonus, as the rulebook names it
+    level: str | None = None
 
 
 def reason_text(kind: str, rule: str, level: str | None) -> str:
@@ -79,6 +82,9 @@ def payments(
                 amount_yuan=amount,
                 reason=reason_text(ev.kind, ev.rule, ev.level),
                 period=period.label,
+                kind=ev.kind,
+                rule=ev.rule,
+                level=ev.level,
             )
         )
     return found

@@ -40,7 +40,7 @@ class ItemStatus:
     title: str
     received_at: datetime
     state: str  # adopted, declined, returned, superseded, pending
-    adoptions: tuple[str, ...]  # "穗府信息 标题", "批示 市领导", as recorded
+    adoptions: tuple[str, ...]  # "穗府信息 标题", "批示 市领导", as recorded; "" for a clue
     points: int
 
 
@@ -74,7 +74,7 @@ def item_status(session: Session, rulebook: Rulebook, item: Submission) -> ItemS
         received_at=item.received_at,
         state=_state(session, item, events),
         adoptions=tuple(
-            " ".join(p for p in (ev.rule, ev.level or "") if p) or "线索"
+            " ".join(p for p in (ev.rule, ev.level or "") if p)
             for ev in events
             if ev.kind in ("adoption", "bonus", "clue")
         ),

@@ -12,11 +12,12 @@ from ingest.desk import Desk
 from ingest.notices import SolicitMailer, mailer_for
 from ingest.outbound import RetryPolicy, Transport, deliver_due, transport_for
 from ingest.pipeline import Pipeline
-from ingest.replies import ReplyWriter
+from ingest.replies import ReplyWriter, template_set
 from ingest.settings import DeskSettings, IntakeSettings, Office
 from ingest.spool import Spool
 from ledger.db import Ledger, sqlite_path
 from ledger.rulebook import Rulebook, load_rulebook
+from ledger.wording import TemplateSet
 from mailroom.config import Config
 from mailroom.errors import UserError
 
@@ -52,6 +53,11 @@ def office_of(config: Config) -> Office:
     return Office(
         zone=config.zone, sender=config.sender_address, sender_name=config.outbound.from_name
     )
+
+
+def reply_templates(config: Config) -> TemplateSet:
+    """The replies' and notices' language set, under the office's own templates."""
+    return template_set(config.templates.language, config.templates.dir)
 
 
 def intake_settings(config: Config, rulebook: Rulebook) -> IntakeSettings:
@@ -111,6 +117,7 @@ class App:
             sender=office.sender,
             sender_name=office.sender_name,
             zone=office.zone,
+            templates=reply_templates(config),
             required_signoff=rulebook.required_signoff,
         )
         desk = Desk(desk_settings(config), rulebook, replies)
@@ -125,7 +132,8 @@ class App:
 
     @property
     def solicit_mailer(self) -> SolicitMailer:
-        return mailer_for(office_of(self.config), self.config.mailboxes)
+        config = self.config
+        return mailer_for(office_of(config), config.mailboxes, reply_templates(config))
 
     def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         return deliver_due(

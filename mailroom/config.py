@@ -14,9 +14,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import Environment, TemplateSyntaxError
+
+from ingest.replies import TEMPLATE_DIR as INGEST_TEMPLATES
+from ingest.replies import template_set as ingest_templates
 from ingest.settings import MAILBOX_KINDS, ImapFolder, Mailboxes, Outbound
 from ledger.rulebook import TRACKING_PREFIX_MAX
+from ledger.wording import LANGUAGES, SOURCE_LANGUAGE
 from mailroom.errors import UserError
+from reports.render import TEMPLATE_DIR as REPORT_TEMPLATES
 
 
 class ConfigError(UserError):
@@ -96,6 +102,16 @@ class SolicitConfig:
 
 
 @dataclass(frozen=True)
+class TemplatesConfig:
+    language: str = SOURCE_LANGUAGE  # the packaged set every mail is written in
+    dir: Path | None = None  # the office's own templates (ingest/, reports/), laid over it
+
+
+# The wings whose templates an office may replace: `<dir>/<wing>/<file>`.
+TEMPLATE_WINGS = {"ingest": INGEST_TEMPLATES, "reports": REPORT_TEMPLATES}
+
+
+@dataclass(frozen=True)
 class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -108,6 +124,7 @@ class Config:
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     solicit: SolicitConfig = field(default_factory=SolicitConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -247,6 +264,52 @@ def _report_kinds(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _language(value: Any) -> str:
+    text = _nonempty(value)
+    if text not in LANGUAGES:
+        raise ValueError(
+            f"{text!r} is not a language set Mailroom has (zh-Hans: Simplified Chinese, "
+            "zh-Hant: Traditional Chinese)"
+        )
+    return text
+
+
+def check_template_dir(folder: Path) -> None:
+    """The office's template folder as `[templates] dir` needs it; ValueError says what is
+    wrong: a missing folder, a file Mailroom does not use, or one that cannot be read."""
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    wings = ", ".join(f"{w}/" for w in TEMPLATE_WINGS)
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.name not in TEMPLATE_WINGS or not path.is_dir():
+            raise ValueError(f"{path}: only the subfolders {wings} belong there")
+        known = {p.name for p in (TEMPLATE_WINGS[path.name] / SOURCE_LANGUAGE).iterdir()}
+        for own in sorted(path.iterdir()):
+            if own.name.startswith("."):
+                continue
+            if own.name not in known:
+                raise ValueError(
+                    f"{own}: Mailroom has no template of that name in {path.name}/ "
+                    f"(it has {', '.join(sorted(known))})"
+                )
+            try:
+                text = own.read_text(encoding="utf-8")
+                if own.suffix == ".toml":
+                    tomllib.loads(text)
+                else:
+                    Environment().parse(text)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{own} cannot be read: {exc}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{own} is not valid TOML: {exc}") from None
+            except TemplateSyntaxError as exc:
+                raise ValueError(
+                    f"{own} line {exc.lineno} is not a valid template: {exc.message}"
+                ) from None
+
+
 def _db_url(value: Any) -> str:
     text = _nonempty(value)
     if not text.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
@@ -323,6 +386,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "time_budget_seconds": _positive_int,
     },
     "solicit": {"remind_before_hours": _positive_int},
+    "templates": {"language": _language, "dir": _nonempty},
 }
 
 _IMAP_KEYS: dict[str, Checker] = {
@@ -408,12 +472,26 @@ def parse_config(
     if len(set(mailboxes.all_addresses())) != len(MAILBOX_KINDS):
         raise ConfigError("config: [mailboxes] daily, solicited and desk must be three addresses")
 
+    t = checked["templates"]
+    templates = TemplatesConfig(language=t.get("language", TemplatesConfig.language))
+    if "dir" in t:
+        own = _resolve(base_dir, t["dir"])
+        templates = replace(templates, dir=own)
+        try:
+            check_template_dir(own)
+        except ValueError as exc:
+            raise ConfigError(f"config: [templates] dir {exc}") from None
+
     o = checked["outbound"]
+    # The office's name in its mail; unset, the language set's own words for it.
+    default_name = ingest_templates(templates.language, templates.dir).words()(
+        OutboundConfig.from_name
+    )
     outbound = OutboundConfig(
         relay_host=o["relay"][0] if "relay" in o else None,
         relay_port=o["relay"][1] if "relay" in o else 25,
         from_address=o.get("from", ""),
-        from_name=o.get("from_name", OutboundConfig.from_name),
+        from_name=o.get("from_name", default_name),
         starttls=o.get("starttls", False),
         username=o.get("username") or None,
         password=o.get("password") or None,
@@ -466,6 +544,7 @@ def parse_config(
         reports=replace(ReportsConfig(), **reports),
         intake=intake,
         solicit=SolicitConfig(**checked["solicit"]),
+        templates=templates,
         base_dir=base_dir,
     )
 

@@ -22,6 +22,7 @@ CLOCK_VARIABLE = "MAILROOM_CLOCK"
 
 def report_settings(app: App) -> ReportSettings:
     from reports.deliver import ReportSettings
+    from reports.render import template_set
 
     cfg = app.config
     return ReportSettings(
@@ -29,6 +30,7 @@ def report_settings(app: App) -> ReportSettings:
         sender=cfg.sender_address,
         sender_name=cfg.outbound.from_name,
         recipients=cfg.reports.recipients,
+        templates=template_set(cfg.templates.language, cfg.templates.dir),
     )
 
 

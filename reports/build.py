@@ -17,6 +17,7 @@ from ledger.calendar import Period, parse_period, quarter_of
 from ledger.models import Unit
 from ledger.registry.turnover import units_without_officer
 from ledger.rulebook import Calendar, Rulebook
+from ledger.wording import IDENTITY, Words
 from reports import scoring
 from reports.model import (
     Analysis,
@@ -49,10 +50,10 @@ def report_period(kind: ReportKind, label: str, zone: tzinfo, calendar: Calendar
     return parse_period(label, zone, calendar)
 
 
-def span_text(period: Period, zone: tzinfo) -> str:
+def span_text(period: Period, zone: tzinfo, words: Words = IDENTITY) -> str:
     first = period.start.astimezone(zone).date()
     last = period.end.astimezone(zone).date() - timedelta(days=1)
-    return f"{date_text(first)}至{date_text(last)}"
+    return words("{first}至{last}", first=date_text(first), last=date_text(last))
 
 
 def quarter_number(label: str) -> tuple[int, int]:
@@ -103,10 +104,11 @@ def build_quarterly(
     office: str,
     issued: date,
     excellent_limit: int = 10,
+    words: Words = IDENTITY,
 ) -> QuarterlyReport:
     period = report_period("quarterly", label, zone, rulebook.calendar)
     year, number = quarter_number(period.label)
-    rows = scoring.standings(session, rulebook, period, zone)
+    rows = scoring.standings(session, rulebook, period, zone, words)
     previous = parse_period(
         previous_quarter(period.label, rulebook.quarters_per_year), zone, rulebook.calendar
     )
@@ -126,8 +128,12 @@ def build_quarterly(
     header = ReportHeader(
         kind="quarterly",
         period=period.label,
-        title=f"{year}年度第{CHINESE_NUMBERS[number - 1]}季度政务信息工作总结",
-        span=span_text(period, zone),
+        title=words(
+            "{year}年度第{number}季度政务信息工作总结",
+            year=year,
+            number=CHINESE_NUMBERS[number - 1],
+        ),
+        span=span_text(period, zone, words),
         office_name=office,
         issued=date_text(issued),
     )
@@ -136,16 +142,25 @@ def build_quarterly(
         tables=tables,
         praise=tuple(n for n in notices if n.kind == "praise"),
         criticism=tuple(n for n in notices if n.kind == "criticism"),
-        excellent=tuple(scoring.excellent_items(session, rulebook, period, zone, excellent_limit)),
+        excellent=tuple(
+            scoring.excellent_items(session, rulebook, period, zone, excellent_limit, words)
+        ),
         core_team=tuple(scoring.core_team(session, rulebook, period, zone)),
         analysis=analysis,
-        excellence_lists=tuple(scoring.excellence_lists(session, rulebook, period, zone)),
+        excellence_lists=tuple(scoring.excellence_lists(session, rulebook, period, zone, words)),
         note=scoring.note(session, "quarterly", period),
     )
 
 
 def build_monthly(
-    session: Session, rulebook: Rulebook, label: str, zone: tzinfo, *, office: str, issued: date
+    session: Session,
+    rulebook: Rulebook,
+    label: str,
+    zone: tzinfo,
+    *,
+    office: str,
+    issued: date,
+    words: Words = IDENTITY,
 ) -> MonthlyReport:
     month = report_period("monthly", label, zone, rulebook.calendar)
     year_label = str(quarter_of(month.start, zone, rulebook.calendar).year)
@@ -154,7 +169,8 @@ def build_monthly(
     this_month = {r.unit_code: r for r in scoring.standings(session, rulebook, month, zone)}
     annual = {r.unit_code: r for r in scoring.standings(session, rulebook, year, zone)}
     cumulative = _tables(
-        rulebook.in_force_at(month.start, zone), scoring.standings(session, rulebook, so_far, zone)
+        rulebook.in_force_at(month.start, zone),
+        scoring.standings(session, rulebook, so_far, zone, words),
     )
     tables = tuple(
         MonthlyTable(
@@ -192,8 +208,12 @@ def build_monthly(
     header = ReportHeader(
         kind="monthly",
         period=month.label,
-        title=f"{local.year}年{local.month}月政务信息积分通报",
-        span=f"{span_text(month, zone)}；累计自{date_text(year.start.astimezone(zone).date())}起",
+        title=words("{year}年{month}月政务信息积分通报", year=local.year, month=local.month),
+        span=words(
+            "{span}；累计自{start}起",
+            span=span_text(month, zone, words),
+            start=date_text(year.start.astimezone(zone).date()),
+        ),
         office_name=office,
         issued=date_text(issued),
     )
@@ -204,7 +224,9 @@ def build_monthly(
         if book.monthly_deductions
         else None,
         lagging=lagging,
-        payments=tuple(scoring.payments(session, rulebook, month, zone)) if book.payments else None,
+        payments=tuple(scoring.payments(session, rulebook, month, zone, words))
+        if book.payments
+        else None,
         note=scoring.note(session, "monthly", month),
     )
 
@@ -218,9 +240,10 @@ def build_annual(
     office: str,
     issued: date,
     excellent_limit: int = 20,
+    words: Words = IDENTITY,
 ) -> AnnualReport:
     year = report_period("annual", label, zone, rulebook.calendar)
-    rows = scoring.standings(session, rulebook, year, zone)
+    rows = scoring.standings(session, rulebook, year, zone, words)
     candidate_codes, missed_codes = scoring.annual_outcomes(session, rulebook, year, zone)
     tables = _tables(rulebook.in_force_at(year.start, zone), rows)
     ranked = [r for t in tables for r in t.rows]
@@ -228,8 +251,8 @@ def build_annual(
     header = ReportHeader(
         kind="annual",
         period=year.label,
-        title=f"{year.label}年度政务信息工作总结",
-        span=span_text(year, zone),
+        title=words("{year}年度政务信息工作总结", year=year.label),
+        span=span_text(year, zone, words),
         office_name=office,
         issued=date_text(issued),
     )
@@ -239,12 +262,16 @@ def build_annual(
         tables=tables,
         award_candidates=candidates,
         missed_target=tuple(r for r in ranked if r.unit_code in missed_codes),
-        excellent=tuple(scoring.excellent_items(session, rulebook, year, zone, excellent_limit)),
+        excellent=tuple(
+            scoring.excellent_items(session, rulebook, year, zone, excellent_limit, words)
+        ),
         awards=tuple(scoring.awards(session, rulebook, year, zone)),
-        payments=tuple(scoring.payments(session, rulebook, year, zone)) if book.payments else None,
+        payments=tuple(scoring.payments(session, rulebook, year, zone, words))
+        if book.payments
+        else None,
         has_tasks=bool(book.tasks),
         has_targets=any(r.target is not None for r in ranked),
-        excellence_lists=tuple(scoring.excellence_lists(session, rulebook, year, zone)),
+        excellence_lists=tuple(scoring.excellence_lists(session, rulebook, year, zone, words)),
         officer_award_names=book.officer_award_names,
         officer_candidates=tuple(
             scoring.officer_candidates(session, rulebook, year, zone, candidate_codes)
@@ -264,9 +291,14 @@ def build_report(
     *,
     office: str,
     issued: date,
+    words: Words = IDENTITY,
 ) -> Report:
     if kind == "monthly":
-        return build_monthly(session, rulebook, label, zone, office=office, issued=issued)
+        return build_monthly(
+            session, rulebook, label, zone, office=office, issued=issued, words=words
+        )
     if kind == "quarterly":
-        return build_quarterly(session, rulebook, label, zone, office=office, issued=issued)
-    return build_annual(session, rulebook, label, zone, office=office, issued=issued)
+        return build_quarterly(
+            session, rulebook, label, zone, office=office, issued=issued, words=words
+        )
+    return build_annual(session, rulebook, label, zone, office=office, issued=issued, words=words)

@@ -24,9 +24,10 @@ from ledger.db import Ledger
 from ledger.models import Person, ReportSend, Unit
 from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
+from ledger.wording import TemplateSet
 from reports.build import build_report, office_name, report_period
 from reports.model import QuarterlyReport, Report, ReportKind, StreakNotice
-from reports.render import ReportWriter
+from reports.render import ReportWriter, template_set
 from reports.xlsx import xlsx_bytes
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class ReportSettings:
     sender: str
     sender_name: str
     recipients: tuple[str, ...] = ()  # office leaders, besides the registry's leaders
+    templates: TemplateSet = field(default_factory=template_set)  # the language set, own files
 
 
 @dataclass(frozen=True)
@@ -274,6 +276,7 @@ def build(
             settings.zone,
             office=office_name(session, settings.sender_name),
             issued=issued,
+            words=settings.templates.words(),
         )
 
 
@@ -289,7 +292,7 @@ def send_report(
 ) -> SendSummary:
     """Queue the period's report to every recipient (and a quarter's streak notices), once."""
     now = now or datetime.now(UTC)
-    writer = writer or ReportWriter()
+    writer = writer or ReportWriter(settings.templates)
     report = build(ledger, rulebook, settings, kind, label, now.astimezone(settings.zone).date())
     text, html = writer.text(report), writer.html(report)
     mail = compose_report(
@@ -299,7 +302,7 @@ def send_report(
         text=text,
         html=html,
         now=now,
-        attachment=(f"{report.header.basename}.xlsx", xlsx_bytes(report)),
+        attachment=(f"{report.header.basename}.xlsx", xlsx_bytes(report, writer.words)),
     )
     with ledger.reader() as session:
         recipients = summary_recipients(session, settings.recipients)

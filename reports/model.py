@@ -11,6 +11,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from ledger.wording import N_
+
 
 def date_text(day: date) -> str:
     """2026年3月1日: a date as a report writes it."""
@@ -168,7 +170,8 @@ class StreakNotice:
 
     @property
     def audience_title(self) -> str:
-        return "主管领导" if self.audience == "supervising_leader" else "主要领导"
+        """In Simplified, as the code writes it: a writer puts it in its language set."""
+        return N_("主管领导") if self.audience == "supervising_leader" else N_("主要领导")
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 from unicodedata import east_asian_width
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, StrictUndefined, select_autoescape
 
+from ledger.wording import TemplateSet
 from reports.model import Report, ReportHeader, StandingRow, StreakNotice
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def template_set(language: str = "zh-Hans", office_dir: Path | None = None) -> TemplateSet:
+    """This wing's templates in `language`, under the office's `<office_dir>/reports/`."""
+    return TemplateSet(TEMPLATE_DIR, language, office_dir, "reports")
+
+
 BAR_PIXELS = 360
 BAR_CHARS = 24
 
@@ -102,10 +110,12 @@ def bars(rows: tuple[StandingRow, ...]) -> list[Bar]:
 
 
 class ReportWriter:
-    """Renders reports and notices in one language set (`zh-Hans`)."""
+    """Renders reports and notices in one language set (packaged `zh-Hans` by default)."""
 
-    def __init__(self, language: str = "zh-Hans") -> None:
-        loader = FileSystemLoader(TEMPLATE_DIR / language)
+    def __init__(self, templates: TemplateSet | None = None) -> None:
+        self.templates = templates or template_set()
+        self.words = self.templates.words()
+        loader = self.templates.loader()
         common: dict[str, Any] = {
             "undefined": StrictUndefined,
             "keep_trailing_newline": True,
@@ -115,7 +125,8 @@ class ReportWriter:
         self.html_env = Environment(loader=loader, autoescape=select_autoescape(["j2"]), **common)
         self.text_env = Environment(loader=loader, autoescape=False, **common)
         for env in (self.html_env, self.text_env):
-            env.filters.update(pts=points_text, rate=rate_text, pad=pad)
+            # `words`: a fixed text of the code (a leader's title) in this language set.
+            env.filters.update(pts=points_text, rate=rate_text, pad=pad, words=self.words)
             env.globals.update(bars=bars, colours={"met": MET, "over": OVER, "short": SHORT})
 
     def html(self, report: Report) -> str:
@@ -127,8 +138,13 @@ class ReportWriter:
         return self.text_env.get_template(f"{kind}.txt.j2").render(report=report)
 
     def notice_subject(self, notice: StreakNotice, header: ReportHeader) -> str:
-        what = "通报表扬" if notice.kind == "praise" else "通报批评"
-        return f"关于{notice.unit_name}{header.period[:4]}年度政务信息工作的{what}"
+        what = self.words("通报表扬" if notice.kind == "praise" else "通报批评")
+        return self.words(
+            "关于{unit}{year}年度政务信息工作的{what}",
+            unit=notice.unit_name,
+            year=header.period[:4],
+            what=what,
+        )
 
     def notice(
         self, notice: StreakNotice, header: ReportHeader, leader_name: str

@@ -19,6 +19,7 @@ from ledger import standings as ledger_standings
 from ledger.calendar import Period
 from ledger.models import ScoreEvent, SolicitationAnswer
 from ledger.rulebook import Rulebook
+from ledger.wording import IDENTITY, N_, Words
 from reports.model import (
     AwardEntryLine,
     AwardLine,
@@ -34,8 +35,8 @@ from reports.model import (
 
 # The columns that say where a unit's points come from (bonuses and deductions have their own);
 # the share from direct-report units is labelled with their sequence's name (直报点分成).
-BREAKDOWN = (("adoption", "采用得分"), ("clue", "线索得分"))
-SHARE = "{}分成"
+BREAKDOWN = (("adoption", N_("采用得分")), ("clue", N_("线索得分")))
+SHARE = N_("{names}分成")
 
 
 def as_points(value: object) -> Decimal:
@@ -47,21 +48,22 @@ def as_points(value: object) -> Decimal:
     return Decimal(str(value))
 
 
-def task_text(parts: tuple[ledger_standings.TaskPart, ...]) -> str:
+def task_text(parts: tuple[ledger_standings.TaskPart, ...], words: Words = IDENTITY) -> str:
     """市采用 3/15，区采用 5/18，积分 120/300."""
     return "，".join(
-        f"{'积分' if p.name == 'points' else p.name + '采用'} {as_points(p.actual)}/{p.target}"
+        (words("积分") if p.name == "points" else words("{level}采用", level=p.name))
+        + f" {as_points(p.actual)}/{p.target}"
         for p in parts
     )
 
 
-def _share_label(rulebook: Rulebook) -> str:
+def _share_label(rulebook: Rulebook, words: Words) -> str:
     names = [r.name for r in rulebook.sequences if r.reports_to_parent]
-    return SHARE.format("、".join(names))
+    return words(SHARE, names="、".join(names))
 
 
-def _row(s: ledger_standings.Standing, share_label: str) -> StandingRow:
-    parts = [(label, as_points(s.points_by_kind.get(kind, 0))) for kind, label in BREAKDOWN]
+def _row(s: ledger_standings.Standing, share_label: str, words: Words) -> StandingRow:
+    parts = [(words(label), as_points(s.points_by_kind.get(kind, 0))) for kind, label in BREAKDOWN]
     if s.share_points:
         parts.append((share_label, as_points(s.share_points)))
     return StandingRow(
@@ -77,7 +79,7 @@ def _row(s: ledger_standings.Standing, share_label: str) -> StandingRow:
         breakdown=tuple(parts),
         bonuses=as_points(s.bonus_points),
         deductions=as_points(s.deducted),
-        task=task_text(s.task),
+        task=task_text(s.task, words),
         quota=s.quota,
         quota_met=s.quota_met,
         quota_months=f"{s.quota_periods_met}/{s.quota_periods}" if s.quota_periods else "",
@@ -85,11 +87,13 @@ def _row(s: ledger_standings.Standing, share_label: str) -> StandingRow:
 
 
 def standings(
-    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo, words: Words = IDENTITY
 ) -> list[StandingRow]:
     """Every ranked unit's standing in the period, by sequence and rank."""
-    label = _share_label(rulebook.in_force_at(period.start, zone))
-    return [_row(s, label) for s in ledger_standings.standings(session, rulebook, period, zone)]
+    label = _share_label(rulebook.in_force_at(period.start, zone), words)
+    return [
+        _row(s, label, words) for s in ledger_standings.standings(session, rulebook, period, zone)
+    ]
 
 
 def streak_notices(
@@ -130,44 +134,51 @@ def annual_outcomes(
     return candidates, missed
 
 
-def _adoption_text(events: list[ScoreEvent]) -> str:
+def _adoption_text(events: list[ScoreEvent], words: Words) -> str:
     parts = []
     for ev in events:
         if ev.kind == "adoption":
             parts.append(f"《{ev.rule}》{ev.level or ''}")
         elif ev.kind == "clue":
-            parts.append("线索采用")
+            parts.append(words("线索采用"))
         else:
             parts.append(f"{ev.rule}{ev.level or ''}")
     return "、".join(parts)
 
 
-def _excellent(item: ledger_standings.ScoredItem) -> ExcellentItem:
+def _excellent(item: ledger_standings.ScoredItem, words: Words) -> ExcellentItem:
     return ExcellentItem(
         tracking_no=item.tracking_no,
         unit_name=item.unit_name,
         title=item.title,
-        publication=_adoption_text(list(item.events)),
+        publication=_adoption_text(list(item.events), words),
         points=as_points(item.points),
     )
 
 
 def excellent_items(
-    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo, limit: int
+    session: Session,
+    rulebook: Rulebook,
+    period: Period,
+    zone: tzinfo,
+    limit: int,
+    words: Words = IDENTITY,
 ) -> list[ExcellentItem]:
     """The period's best items (优秀信息篇目) by their points, best first, at most `limit`."""
     return [
-        _excellent(item)
+        _excellent(item, words)
         for item in ledger_standings.best_items(session, rulebook, period, limit, zone)
     ]
 
 
 def excellence_lists(
-    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo, words: Words = IDENTITY
 ) -> list[ExcellenceLine]:
     """The rulebook's lists of good items (优秀调研信息, 领导批示好信息) of the period."""
     return [
-        ExcellenceLine(name=found.name, items=tuple(_excellent(item) for item in found.items))
+        ExcellenceLine(
+            name=found.name, items=tuple(_excellent(item, words) for item in found.items)
+        )
         for found in ledger_standings.excellence_lists(session, rulebook, period, zone)
     ]
 
@@ -230,16 +241,19 @@ def deductions(
 
 
 def payments(
-    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo, words: Words = IDENTITY
 ) -> list[PaymentLine]:
-    """The period's payments in yuan, from the ledger's payments query."""
+    """The period's payments in yuan, from the ledger's payments query (an adoption's reason
+    in the report's language set; a bonus's is the rulebook's own words)."""
     return [
         PaymentLine(
             unit_name=p.unit_name,
             author=p.author,
             tracking_no=p.tracking_no,
             title=p.title,
-            reason=p.reason,
+            reason=words("《{rule}》{level}采用", rule=p.rule, level=p.level or "")
+            if p.kind == "adoption"
+            else p.reason,
             amount_yuan=p.amount_yuan,
         )
         for p in ledger_payments.payments(session, rulebook, period, zone)

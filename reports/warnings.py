@@ -26,6 +26,7 @@ from ledger.db import Ledger
 from ledger.models import Person, Unit
 from ledger.rulebook import Rulebook, WarningPoint
 from ledger.standings import standings
+from ledger.wording import N_, Words
 from reports.build import office_name
 from reports.deliver import Recipient, ReportSettings, SendSummary, compose_report, send_each
 from reports.render import ReportWriter
@@ -160,7 +161,7 @@ def send_warnings(
     writer: ReportWriter | None = None,
 ) -> SendSummary:
     """Queue each due warning once per recipient; what was queued before is left alone."""
-    writer = writer or ReportWriter()
+    writer = writer or ReportWriter(settings.templates)
     summary = SendSummary()
     zone = settings.zone
     for point, period, at in due(rulebook, now, zone):
@@ -173,7 +174,7 @@ def send_warnings(
             if not people[lag.unit_id]:
                 log.warning("unit %s has nobody in office to warn", lag.unit_code)
                 continue
-            context = warning_context(lag, measured, share, at, zone, office)
+            context = warning_context(lag, measured, share, at, zone, office, writer.words)
             subject = str(context["subject"])
             text, html = writer.warning(context)
 
@@ -202,40 +203,48 @@ def send_warnings(
 
 
 MEASURE_TEXT = {
-    "points": ("累计得分", "分"),
-    "submitted": ("报送信息", "条"),
-    "adopted": ("被采用信息", "条"),
+    "points": (N_("累计得分"), N_("分")),
+    "submitted": (N_("报送信息"), N_("条")),
+    "adopted": (N_("被采用信息"), N_("条")),
 }
+_NUMBERS = "一二三四五六"
 
 
-def period_text(period: Period) -> str:
-    """2027Q1 → 本季度 words: 2027年度第一季度, 2027年度, 2027年3月."""
+def period_text(period: Period, words: Words) -> str:
+    """2027年度第一季度, 2027年度, 2027年3月."""
     label = period.label
     if period.kind == "quarter":
         year, number = label.split("Q")
-        return f"{year}年度第{'一二三四五六'[int(number) - 1]}季度"
+        return words("{y}年度第{n}季度", y=year, n=_NUMBERS[int(number) - 1])
     if period.kind == "month":
         year, month = label.split("-")
         return f"{year}年{int(month)}月"
-    return f"{label}年度"
+    return words("{y}年度", y=label)
 
 
 def warning_context(
-    lag: Lagging, measured: Period, share: float, at: datetime, zone: tzinfo, office: str
+    lag: Lagging,
+    measured: Period,
+    share: float,
+    at: datetime,
+    zone: tzinfo,
+    office: str,
+    words: Words,
 ) -> dict[str, Any]:
     local = at.astimezone(zone)
     measure, unit = MEASURE_TEXT[lag.measure]
-    words = period_text(measured)
+    span = period_text(measured, words)
     value = lag.value
+    day = f"{local.year}年{local.month}月{local.day}日"
     return {
-        "subject": f"关于{lag.unit_name}{words}政务信息报送进度的预警提示",
+        "subject": words("关于{u}{p}政务信息报送进度的预警提示", u=lag.unit_name, p=span),
         "unit_name": lag.unit_name,
-        "period_text": words,
-        "as_of": f"{local.year}年{local.month}月{local.day}日",
-        "issued": f"{local.year}年{local.month}月{local.day}日",
+        "period_text": span,
+        "as_of": day,
+        "issued": day,
         "percent": round(share * 100),
-        "measure_text": measure,
-        "unit": unit,
+        "measure_text": words(measure),
+        "unit": words(unit),
         "value": int(value) if value == value.to_integral_value() else value,
         "expected": lag.expected,
         "target": lag.target,
@@ -259,7 +268,7 @@ class WarningCheck:
         self.clock = clock or time.monotonic
         self.next_at: float | None = None
         self.done: set[tuple[str, str]] = set()  # (point, period) all sent by this process
-        self.writer = ReportWriter()
+        self.writer = ReportWriter(settings.templates)
 
     def __call__(self) -> int:
         tick = self.clock()

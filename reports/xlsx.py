@@ -19,6 +19,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from ledger.wording import IDENTITY, Words
 from reports.model import (
     AnnualReport,
     AwardLine,
@@ -43,8 +44,8 @@ MISSED_FONT = Font(color="C62828", bold=True)
 CHART_WIDTH_CM = 20
 
 
-def _met_text(met: bool | None) -> str:
-    return "—" if met is None else ("达标" if met else "未达标")
+def _met_text(met: bool | None, w: Words) -> str:
+    return "—" if met is None else w("达标" if met else "未达标")
 
 
 def _sheet(
@@ -78,35 +79,27 @@ def _sheet(
     return ws
 
 
-def _count_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
+def _count_sheet(wb: Workbook, table: SequenceTable, w: Words) -> Worksheet:
     """A sequence ranked by counts: items submitted and adopted, and the months of its quota."""
-    headers = ["排名", "单位代码", "单位", "报送", "采用"]
+    headers = w.all("排名", "单位代码", "单位", "报送", "采用")
     rows: list[list[Cell]] = [
         [r.rank, r.unit_code, r.unit_name, r.submitted, r.adopted] for r in table.rows
     ]
     if table.has_quota_months:
-        headers.append("月度报送达标")
+        headers.append(w("月度报送达标"))
         for row, r in zip(rows, table.rows, strict=True):
             row.append(r.quota_months)
     return _sheet(wb, table.sheet_name, headers, rows)
 
 
-def _standings_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
+def _standings_sheet(wb: Workbook, table: SequenceTable, w: Words) -> Worksheet:
     if table.metric == "count":
-        return _count_sheet(wb, table)
+        return _count_sheet(wb, table, w)
     pubs = table.columns
     headers = [
-        "排名",
-        "单位代码",
-        "单位",
-        "报送",
-        "采用",
+        *w.all("排名", "单位代码", "单位", "报送", "采用"),
         *pubs,
-        "加分",
-        "扣分",
-        "得分",
-        "指标",
-        "完成情况",
+        *w.all("加分", "扣分", "得分", "指标", "完成情况"),
     ]
     rows: list[list[Cell]] = []
     for r in table.rows:
@@ -123,24 +116,30 @@ def _standings_sheet(wb: Workbook, table: SequenceTable) -> Worksheet:
                 r.deductions,
                 r.points,
                 r.target,
-                _met_text(r.met),
+                _met_text(r.met, w),
             ]
         )
     met_col = len(headers)
     if any(r.task for r in table.rows):
-        headers.append("年度任务")
+        headers.append(w("年度任务"))
         for row, r in zip(rows, table.rows, strict=True):
             row.append(r.task)
     ws = _sheet(wb, table.sheet_name, headers, rows)
     for row_index, r in enumerate(table.rows, start=2):
         if r.met is False:
             ws.cell(row=row_index, column=met_col).font = MISSED_FONT
-    _chart(ws, table.rows, name_col=3, points_col=met_col - 2, target_col=met_col - 1)
+    _chart(ws, table.rows, w, name_col=3, points_col=met_col - 2, target_col=met_col - 1)
     return ws
 
 
 def _chart(
-    ws: Worksheet, rows: Sequence[StandingRow], *, name_col: int, points_col: int, target_col: int
+    ws: Worksheet,
+    rows: Sequence[StandingRow],
+    w: Words,
+    *,
+    name_col: int,
+    points_col: int,
+    target_col: int,
 ) -> None:
     if not rows:
         return
@@ -148,8 +147,8 @@ def _chart(
     chart = BarChart()
     chart.type = "bar"  # horizontal bars: long unit names stay readable
     chart.grouping = "clustered"
-    chart.title = "得分与指标"
-    chart.y_axis.title = "分"
+    chart.title = w("得分与指标")
+    chart.y_axis.title = w("分")
     chart.x_axis.scaling.orientation = "maxMin"  # first-ranked unit at the top
     chart.height = max(7.5, 0.8 * len(rows) + 3)
     chart.width = CHART_WIDTH_CM
@@ -165,54 +164,54 @@ def _chart(
     ws.add_chart(chart, f"{get_column_letter(target_col + 3)}2")
 
 
-def _quarterly_extras(wb: Workbook, report: QuarterlyReport) -> None:
+def _quarterly_extras(wb: Workbook, report: QuarterlyReport, w: Words) -> None:
     notices = [*report.praise, *report.criticism]
     _sheet(
         wb,
-        "表扬与批评",
-        ["单位代码", "单位", "类别", "季度数", "通报对象", "提请更换信息员"],
+        w("表扬与批评"),
+        w.all("单位代码", "单位", "类别", "季度数", "通报对象", "提请更换信息员"),
         [
             [
                 n.unit_code,
                 n.unit_name,
-                "通报表扬" if n.kind == "praise" else "通报批评",
+                w("通报表扬" if n.kind == "praise" else "通报批评"),
                 n.quarters,
-                n.audience_title,
-                "是" if n.replace_officer else "",
+                w(n.audience_title),
+                w("是") if n.replace_officer else "",
             ]
             for n in notices
         ],
     )
-    _excellent_sheet(wb, report.excellent)
+    _excellent_sheet(wb, report.excellent, w)
     _sheet(
         wb,
-        "核心队伍",
-        ["序号", "姓名", "单位", "得分", "信息条数"],
+        w("核心队伍"),
+        w.all("序号", "姓名", "单位", "得分", "信息条数"),
         [[i, c.name, c.unit_name, c.points, c.items] for i, c in enumerate(report.core_team, 1)],
     )
     a = report.analysis
     _sheet(
         wb,
-        "分析",
-        ["项目", "本季度", "上季度"],
+        w("分析"),
+        w.all("项目", "本季度", "上季度"),
         [
-            ["报送信息（条）", a.submitted, a.previous_submitted],
-            ["采用信息（条）", a.adopted, a.previous_adopted],
-            ["采用率（%）", a.adoption_rate, a.previous_adoption_rate],
-            ["无信息被采用的单位（个）", len(a.units_without_adoption), None],
-            ["约稿逾期报送（次）", a.late_answers, None],
-            ["未配备在任信息员的单位（个）", len(a.units_without_officer), None],
+            [w("报送信息（条）"), a.submitted, a.previous_submitted],
+            [w("采用信息（条）"), a.adopted, a.previous_adopted],
+            [w("采用率（%）"), a.adoption_rate, a.previous_adoption_rate],
+            [w("无信息被采用的单位（个）"), len(a.units_without_adoption), None],
+            [w("约稿逾期报送（次）"), a.late_answers, None],
+            [w("未配备在任信息员的单位（个）"), len(a.units_without_officer), None],
         ],
     )
 
 
 def _excellent_sheet(
-    wb: Workbook, items: Sequence[ExcellentItem], title: str = "优秀信息篇目"
+    wb: Workbook, items: Sequence[ExcellentItem], w: Words, title: str | None = None
 ) -> None:
     _sheet(
         wb,
-        title,
-        ["序号", "登记编号", "题目", "报送单位", "采用情况", "得分"],
+        title or w("优秀信息篇目"),
+        w.all("序号", "登记编号", "题目", "报送单位", "采用情况", "得分"),
         [
             [i, e.tracking_no, e.title, e.unit_name, e.publication, e.points]
             for i, e in enumerate(items, 1)
@@ -220,20 +219,21 @@ def _excellent_sheet(
     )
 
 
-def _payments_sheet(wb: Workbook, payments: Sequence[PaymentLine]) -> None:
+def _payments_sheet(wb: Workbook, payments: Sequence[PaymentLine], w: Words) -> None:
     rows: list[list[Cell]] = [
         [p.unit_name, p.author, p.tracking_no, p.title, p.reason, p.amount_yuan] for p in payments
     ]
-    rows.append(["合计", None, None, None, None, sum(p.amount_yuan for p in payments)])
-    _sheet(wb, "稿酬", ["单位", "撰稿人", "登记编号", "题目", "事由", "金额（元）"], rows)
+    rows.append([w("合计"), None, None, None, None, sum(p.amount_yuan for p in payments)])
+    headers = w.all("单位", "撰稿人", "登记编号", "题目", "事由", "金额（元）")
+    _sheet(wb, w("稿酬"), headers, rows)
 
 
-def _monthly_extras(wb: Workbook, report: MonthlyReport) -> None:
+def _monthly_extras(wb: Workbook, report: MonthlyReport, w: Words) -> None:
     if report.deductions is not None:
         _sheet(
             wb,
-            "扣分说明",
-            ["单位", "序列", "扣分项", "扣分", "日期", "说明"],
+            w("扣分说明"),
+            w.all("单位", "序列", "扣分项", "扣分", "日期", "说明"),
             [
                 [d.unit_name, d.sequence_title, d.rule, d.points, d.date, d.note]
                 for d in report.deductions
@@ -242,22 +242,22 @@ def _monthly_extras(wb: Workbook, report: MonthlyReport) -> None:
     if report.lagging is not None:
         _sheet(
             wb,
-            "落后单位",
-            ["单位代码", "单位", "本月得分", "累计得分"],
+            w("落后单位"),
+            w.all("单位代码", "单位", "本月得分", "累计得分"),
             [
                 [r.unit_code, r.unit_name, r.month_points, r.cumulative_points]
                 for r in report.lagging
             ],
         )
     if report.payments is not None:
-        _payments_sheet(wb, report.payments)
+        _payments_sheet(wb, report.payments, w)
 
 
-def _awards_sheet(wb: Workbook, awards: Sequence[AwardLine]) -> None:
+def _awards_sheet(wb: Workbook, awards: Sequence[AwardLine], w: Words) -> None:
     _sheet(
         wb,
-        "年度评选",
-        ["奖项", "名额", "奖励（元）", "名次", "序列", "单位或姓名", "所在单位", "得分"],
+        w("年度评选"),
+        w.all("奖项", "名额", "奖励（元）", "名次", "序列", "单位或姓名", "所在单位", "得分"),
         [
             [
                 a.name,
@@ -275,14 +275,19 @@ def _awards_sheet(wb: Workbook, awards: Sequence[AwardLine]) -> None:
     )
 
 
-def _excellence_and_note(wb: Workbook, lists: Sequence[ExcellenceLine], note: str) -> None:
+def _excellence_and_note(
+    wb: Workbook, lists: Sequence[ExcellenceLine], note: str, w: Words
+) -> None:
     for found in lists:
-        _excellent_sheet(wb, found.items, found.name)
+        _excellent_sheet(wb, found.items, w, found.name)
     if note:
-        _sheet(wb, "工作说明", ["工作说明"], [[line] for line in note.split("\n") if line.strip()])
+        title = w("工作说明")
+        _sheet(wb, title, [title], [[line] for line in note.split("\n") if line.strip()])
 
 
-def workbook(report: Report) -> Workbook:
+def workbook(report: Report, words: Words = IDENTITY) -> Workbook:
+    """The report's workbook; its fixed words (sheet names, headers) in `words`' language."""
+    w = words
     wb = Workbook()
     assert wb.active is not None
     wb.remove(wb.active)
@@ -292,11 +297,11 @@ def workbook(report: Report) -> Workbook:
                 _sheet(
                     wb,
                     t.sheet_name,
-                    ["排名", "单位代码", "单位", "本月报送", "本月采用", "报送指标", "完成",
-                     "本月得分", "累计得分"],
+                    w.all("排名", "单位代码", "单位", "本月报送", "本月采用", "报送指标", "完成",
+                          "本月得分", "累计得分"),
                     [
                         [r.rank, r.unit_code, r.unit_name, r.month_submitted, r.month_adopted,
-                         r.quota, _met_text(r.quota_met), r.month_points, r.cumulative_points]
+                         r.quota, _met_text(r.quota_met, w), r.month_points, r.cumulative_points]
                         for r in t.rows
                     ],
                 )  # fmt: skip
@@ -304,7 +309,7 @@ def workbook(report: Report) -> Workbook:
             _sheet(
                 wb,
                 t.sheet_name,
-                ["排名", "单位代码", "单位", "本月得分", "累计得分", "年度指标"],
+                w.all("排名", "单位代码", "单位", "本月得分", "累计得分", "年度指标"),
                 [
                     [
                         r.rank,
@@ -317,44 +322,45 @@ def workbook(report: Report) -> Workbook:
                     for r in t.rows
                 ],
             )
-        _monthly_extras(wb, report)
-        _excellence_and_note(wb, (), report.note)
+        _monthly_extras(wb, report, w)
+        _excellence_and_note(wb, (), report.note, w)
     else:
         for table in report.tables:
-            _standings_sheet(wb, table)
+            _standings_sheet(wb, table, w)
         if isinstance(report, QuarterlyReport):
-            _quarterly_extras(wb, report)
-            _excellence_and_note(wb, report.excellence_lists, report.note)
+            _quarterly_extras(wb, report, w)
+            _excellence_and_note(wb, report.excellence_lists, report.note, w)
         elif isinstance(report, AnnualReport):
+            candidate, missed = w("先进/积极单位候选"), w("未完成年度指标")
             _sheet(
                 wb,
-                "评选候选与未达标",
-                ["单位代码", "单位", "序列", "得分", "指标", "类别"],
+                w("评选候选与未达标"),
+                w.all("单位代码", "单位", "序列", "得分", "指标", "类别"),
                 [
-                    [r.unit_code, r.unit_name, r.sequence, r.points, r.target, "先进/积极单位候选"]
+                    [r.unit_code, r.unit_name, r.sequence, r.points, r.target, candidate]
                     for r in report.award_candidates
                 ]
                 + [
-                    [r.unit_code, r.unit_name, r.sequence, r.points, r.target, "未完成年度指标"]
+                    [r.unit_code, r.unit_name, r.sequence, r.points, r.target, missed]
                     for r in report.missed_target
                 ],
             )
-            _excellent_sheet(wb, report.excellent)
+            _excellent_sheet(wb, report.excellent, w)
             if report.awards:
-                _awards_sheet(wb, report.awards)
+                _awards_sheet(wb, report.awards, w)
             if report.payments is not None:
-                _payments_sheet(wb, report.payments)
-            _excellence_and_note(wb, report.excellence_lists, report.note)
+                _payments_sheet(wb, report.payments, w)
+            _excellence_and_note(wb, report.excellence_lists, report.note, w)
     if not wb.worksheets:
-        _sheet(wb, "无数据", ["说明"], [["本期无参加排名的单位"]])
+        _sheet(wb, w("无数据"), [w("说明")], [[w("本期无参加排名的单位")]])
     return wb
 
 
-def xlsx_bytes(report: Report) -> bytes:
+def xlsx_bytes(report: Report, words: Words = IDENTITY) -> bytes:
     buffer = BytesIO()
-    workbook(report).save(buffer)
+    workbook(report, words).save(buffer)
     return buffer.getvalue()
 
 
-def write_xlsx(report: Report, path: Path) -> None:
-    path.write_bytes(xlsx_bytes(report))
+def write_xlsx(report: Report, path: Path, words: Words = IDENTITY) -> None:
+    path.write_bytes(xlsx_bytes(report, words))

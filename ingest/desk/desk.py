@@ -36,12 +36,11 @@ class Desk:
         rulebook: Rulebook,
         replies: ReplyWriter,
         dns_txt: DnsTxt | None = None,
-        language: str = "zh-Hans",
     ) -> None:
         self.settings = settings
         self.dns_txt = dns_txt
-        self.scoring = DeskScoring(rulebook, settings.office.zone)
-        self.mail = DeskMail(settings, rulebook, replies, self.scoring, language)
+        self.scoring = DeskScoring(rulebook, settings.office.zone, replies.words)
+        self.mail = DeskMail(settings, rulebook, replies, self.scoring)
         self._secret: str | None = settings.reply_key_secret
 
     def secret(self, session: Session, now: datetime) -> str:

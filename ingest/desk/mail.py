@@ -4,7 +4,6 @@ confirmation to the editor who commanded, and the notice to the unit whose item 
 from __future__ import annotations
 
 import logging
-import tomllib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.headerregistry import Address
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 from ingest.desk.keys import forward_message_id
 from ingest.desk.reply import LineOutcome, Reply
 from ingest.desk.scoring import DeskScoring
-from ingest.replies import TEMPLATE_DIR, ReplyWriter
+from ingest.replies import ReplyWriter
 from ingest.settings import DeskSettings
 from ledger.calendar import quarter_of
 from ledger.compose import Attachment, compose, readdressed, wire_bytes
@@ -39,20 +38,18 @@ class DeskMail:
         rulebook: Rulebook,
         replies: ReplyWriter,
         scoring: DeskScoring,
-        language: str = "zh-Hans",
     ) -> None:
         self.settings = settings
         self.rulebook = rulebook
         self.replies = replies
         self.scoring = scoring
         self.zone = settings.office.zone
-        self.reasons: dict[str, str] = tomllib.loads(
-            (TEMPLATE_DIR / language / "desk_reasons.toml").read_text(encoding="utf-8")
-        )
+        self.words = replies.words
+        self.reasons: dict[str, str] = replies.templates.table("desk_reasons.toml")
 
     def explain(self, code: str, detail: str = "") -> str:
         text = self.reasons.get(code, code)
-        return f"{text}（{detail}）" if detail else text
+        return self.words("{text}（{detail}）", text=text, detail=detail) if detail else text
 
     def recipients(self, session: Session) -> list[str]:
         configured = self.settings.mailboxes.desk_forward
@@ -105,7 +102,9 @@ class DeskMail:
             log.warning("item %s filed but no editor is registered to forward it to", item.id)
             return 0
         local, _, domain = self.settings.mailboxes.desk.partition("@")
-        reply_to = str(Address(display_name="编辑台", username=f"{local}+{key}", domain=domain))
+        reply_to = str(
+            Address(display_name=self.words("编辑台"), username=f"{local}+{key}", domain=domain)
+        )
         quarter = quarter_of(item.received_at, self.zone, self.rulebook.calendar)
         context = {
             "item": item,
@@ -120,7 +119,13 @@ class DeskMail:
         urgent = grade is not None and grade.urgent
         # An urgent grade (特别重大, 紧急) says so first and goes out ahead of the queue.
         marked = f"【{grade.name}】" if urgent and grade is not None else ""
-        subject = f"{marked}【待编】{item.tracking_no} {unit.name}：{item.title} [#{key}]"
+        subject = marked + self.words(
+            "【待编】{tracking_no} {unit}：{title} [#{key}]",
+            tracking_no=item.tracking_no,
+            unit=unit.name,
+            title=item.title,
+            key=key,
+        )
 
         def message_id() -> str:
             return forward_message_id(key, self.replies.from_.domain)
@@ -180,7 +185,7 @@ class DeskMail:
                     recipients.append(author.email.lower())
             recipients = recipients or unit_officers(session, notice.unit.id, day)
             verbs = {verb for verb, _ in notice.events}
-            headline = (
+            headline = self.words(
                 "退回修改"
                 if "return" in verbs
                 else "已采用"
@@ -189,7 +194,11 @@ class DeskMail:
                 if "decline" in verbs
                 else "采用已撤销"
             )
-            subject = f"信息处理通知：{notice.item.tracking_no} {headline}"
+            subject = self.words(
+                "信息处理通知：{tracking_no} {headline}",
+                tracking_no=notice.item.tracking_no,
+                headline=headline,
+            )
             context = {
                 "unit": notice.unit,
                 "item": notice.item,
@@ -272,14 +281,19 @@ class DeskMail:
             for o in outcomes
         ]
         ignored = [ln.source for ln in script.lines if ln.header]
+        w = self.words
         if problem is not None:
-            headline = "未执行"
+            headline = w("未执行")
         elif applied and len(applied) == len(outcomes):
-            headline = "已全部登记"
+            headline = w("已全部登记")
         elif applied:
-            headline = f"已登记 {len(applied)} 条，未执行 {len(outcomes) - len(applied)} 条"
+            headline = w(
+                "已登记 {applied} 条，未执行 {refused} 条",
+                applied=len(applied),
+                refused=len(outcomes) - len(applied),
+            )
         else:
-            headline = "未执行"
+            headline = w("未执行")
         context = {
             "rows": rows,
             "totals": list(totals.values()),
@@ -289,7 +303,11 @@ class DeskMail:
             "problem_code": problem,
             "original_subject": msg.subject,
         }
-        subject = f"编辑台确认：{headline}（{msg.subject or '无主题'}）"
+        subject = w(
+            "编辑台确认：{headline}（{subject}）",
+            headline=headline,
+            subject=msg.subject or w("无主题"),
+        )
         reply = self._mail(
             to=to,
             subject=subject,

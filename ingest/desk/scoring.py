@@ -20,6 +20,7 @@ from ledger.editors import find_unit
 from ledger.models import Submission, Unit
 from ledger.rulebook import Publication, Rulebook, name_key
 from ledger.standings import standings
+from ledger.wording import IDENTITY, Words
 from parser.commands import Tag
 from parser.normalize import fold
 
@@ -84,26 +85,30 @@ def _named_unit(session: Session, tag: Tag, missing: str) -> Unit:
 
 
 class DeskScoring:
-    def __init__(self, rulebook: Rulebook, zone: tzinfo) -> None:
+    def __init__(self, rulebook: Rulebook, zone: tzinfo, words: Words = IDENTITY) -> None:
         self.rulebook = rulebook
         self.zone = zone
+        self.words = words  # the office's language set, for the labels shown in desk mail
 
     def bonus_verbs(self) -> tuple[str, ...]:
         return tuple(b.name for b in self.rulebook.bonuses)
 
     def example_tags(self) -> tuple[str, ...]:
         """Tags to show editors in each forward, built from the rulebook's names."""
+        w = self.words
         examples: list[str] = []
         for pub in self.rulebook.publications:
             if pub.grades:
-                examples += [f"采用 {pub.name} {g.name}" for g in pub.grades]
+                examples += [
+                    w("采用 {pub} {grade}", pub=pub.name, grade=g.name) for g in pub.grades
+                ]
             else:
-                examples.append(f"采用 {pub.name}")
+                examples.append(w("采用 {pub}", pub=pub.name))
         for bonus in self.rulebook.bonuses:
             examples += [f"{bonus.name} {lv.name}" for lv in bonus.levels]
         if self.rulebook.clue_points is not None:
-            examples.append("线索 采用")
-        return (*examples, "不采用 理由", "退回 理由", "撤销")
+            examples.append(w("线索 采用"))
+        return (*examples, *w.all("不采用 理由", "退回 理由", "撤销"))
 
     def _publication(self, words: str) -> tuple[Publication, str]:
         """The publication whose name (or alias) starts `words`, and what follows it."""
@@ -125,7 +130,11 @@ class DeskScoring:
                 grade = pub.grade(rest or None)
             except LookupError:
                 raise Refused("unknown_grade") from None
-            label = f"《{pub.name}》" + (f"{grade.name}信息" if grade else "采用")
+            label = (
+                self.words("《{pub}》{grade}信息", pub=pub.name, grade=grade.name)
+                if grade
+                else self.words("《{pub}》采用", pub=pub.name)
+            )
             return Resolved(
                 "adopt",
                 f"adopt:{pub.name}",
@@ -153,7 +162,7 @@ class DeskScoring:
                 raise Refused("no_clue_rule")
             if words not in ("", _key("采用")):
                 raise Refused("unknown_tag")
-            return Resolved("clue", "clue", "信息线索采用")
+            return Resolved("clue", "clue", self.words("信息线索采用"))
         if tag.verb == "deduct":
             unit = _named_unit(session, tag, "unknown_deduction")
             try:
@@ -164,7 +173,7 @@ class DeskScoring:
             return Resolved(
                 "deduct",
                 f"deduct:{unit.code}:{rule.name}",
-                f"扣分 {unit.name} {rule.name}",
+                self.words("扣分 {unit} {rule}", unit=unit.name, rule=rule.name),
                 deduction=rule.name,
                 unit_code=unit.code,
                 note=note,
@@ -180,7 +189,7 @@ class DeskScoring:
             return Resolved(
                 "unit_bonus",
                 f"unit_bonus:{unit.code}:{award.name}",
-                f"加分 {unit.name} {award.name}",
+                self.words("加分 {unit} {award}", unit=unit.name, award=award.name),
                 bonus=award.name,
                 unit_code=unit.code,
                 note=" ".join(tag.text.split()[2:]),

@@ -16,6 +16,7 @@ from ingest.desk.reply import LineOutcome, Reply
 from ingest.desk.scoring import DeskScoring, Refused, Resolved
 from ledger import audit
 from ledger.models import DeskAction, Submission, Unit
+from ledger.wording import N_
 from parser.commands import Tag
 
 
@@ -120,7 +121,8 @@ class Decision(_Acting):
     ) -> Resolved:
         if self.needs_text and not tag.text:
             raise Refused("missing_reason")
-        return Resolved(verb=self.verb, key=self.verb, label=self.label, note=tag.text)
+        label = scoring.words(self.label)
+        return Resolved(verb=self.verb, key=self.verb, label=label, note=tag.text)
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,8 @@ class Undo(Verb):
                     "line": result.line.source,
                 },
             )
-        result.applied, result.label, result.unit_id = True, f"撤销：{earlier.text}", unit.id
+        label = scoring.words("撤销：{what}", what=earlier.text)
+        result.applied, result.label, result.unit_id = True, label, unit.id
         result.counted_at = item.received_at
         if earlier.verb == "adopt":
             reply.tell_unit(item, unit, "undo", earlier.text)
@@ -213,9 +216,9 @@ VERBS: dict[str, Verb] = {
     "clue": Scored(scores=True, tells_unit=False),
     "deduct": Scored(scores=True, tells_unit=False, needs_item=False),  # names a unit
     "unit_bonus": Scored(scores=True, tells_unit=False, needs_item=False),  # names a unit
-    "decline": Decision(scores=False, tells_unit=True, verb="decline", label="不采用"),
+    "decline": Decision(scores=False, tells_unit=True, verb="decline", label=N_("不采用")),
     "return": Decision(
-        scores=False, tells_unit=True, verb="return", label="退回修改", needs_text=True
+        scores=False, tells_unit=True, verb="return", label=N_("退回修改"), needs_text=True
     ),
     "undo": Undo(),
 }

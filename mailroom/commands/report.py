@@ -63,7 +63,7 @@ def cmd_report(app: App, args: argparse.Namespace) -> int:
                 set_note(session, kind, period.label, text, by=by(args), at=datetime.now(UTC))
             except ValueError as exc:
                 raise UserError(f"--note {args.note}: {exc}") from None
-    writer = ReportWriter()
+    writer = ReportWriter(settings.templates)
     if args.out or not args.send:
         today = datetime.now(UTC).astimezone(settings.zone).date()
         report = build(app.ledger, app.rulebook, settings, kind, period.label, today)
@@ -74,7 +74,7 @@ def cmd_report(app: App, args: argparse.Namespace) -> int:
                 base = out / report.header.basename
                 base.with_suffix(".html").write_text(writer.html(report), encoding="utf-8")
                 base.with_suffix(".txt").write_text(writer.text(report), encoding="utf-8")
-                write_xlsx(report, base.with_suffix(".xlsx"))
+                write_xlsx(report, base.with_suffix(".xlsx"), writer.words)
             except OSError as exc:
                 raise UserError(f"--out {out}: {exc.strerror or exc}") from None
             for suffix in (".html", ".txt", ".xlsx"):
@@ -82,7 +82,7 @@ def cmd_report(app: App, args: argparse.Namespace) -> int:
         elif not args.send:
             print(writer.text(report), end="")
     if args.send:
-        summary = send_report(app.ledger, app.rulebook, settings, kind, period.label)
+        summary = send_report(app.ledger, app.rulebook, settings, kind, period.label, writer=writer)
         app.deliver()
         print(
             f"{kind} report {period.label}: sent to {summary.queued} recipient(s), "
