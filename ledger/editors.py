@@ -43,11 +43,15 @@ class Editor:
     email: str
 
 
-def find_editor(session: Session, address: str) -> Editor | None:
-    """The registered editor (role `editor`) with this address, if any."""
+def find_editor(session: Session, address: str, day: date) -> Editor | None:
+    """The editor (role `editor`) registered with this address and in office on `day`."""
     person = session.scalars(
         select(Person)
-        .where(func.lower(Person.email) == address.strip().lower(), Person.role == "editor")
+        .where(
+            func.lower(Person.email) == address.strip().lower(),
+            Person.role == "editor",
+            Person.active_on(day),
+        )
         .order_by(Person.id)
         .limit(1)
     ).first()
@@ -56,10 +60,12 @@ def find_editor(session: Session, address: str) -> Editor | None:
     return Editor(person.id, person.name, person.email.lower())
 
 
-def editor_addresses(session: Session) -> list[str]:
-    """Every registered editor's address, once each, in registry order."""
+def editor_addresses(session: Session, day: date) -> list[str]:
+    """Every address of an editor in office on `day`, once each, in registry order."""
     rows = session.scalars(
-        select(Person.email).where(Person.role == "editor").order_by(Person.id)
+        select(Person.email)
+        .where(Person.role == "editor", Person.active_on(day))
+        .order_by(Person.id)
     ).all()
     return list(dict.fromkeys(email.strip().lower() for email in rows))
 
@@ -124,9 +130,11 @@ def passphrase_matches(passphrase: str, stored: str) -> bool:
 
 def set_passphrase(session: Session, address: str, passphrase: str, now: datetime) -> Editor:
     """Set (or replace) a registered editor's passphrase. UserError for a mistake."""
-    editor = find_editor(session, address)
+    editor = find_editor(session, address, now.date())
     if editor is None:
-        raise UserError(f"{address} is not a registered editor (role editor in the registry)")
+        raise UserError(
+            f"{address} is not a registered editor in office (role editor in the registry)"
+        )
     if len(passphrase.strip()) < MIN_PASSPHRASE_CHARS:
         raise UserError(f"the passphrase must be at least {MIN_PASSPHRASE_CHARS} characters")
     if passphrase != passphrase.strip() or "\n" in passphrase:

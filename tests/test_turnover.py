@@ -210,3 +210,35 @@ def test_a_retired_direct_report_unit_is_not_ranked_after_its_end_date(
         q2 = standings(session, app.rulebook, "2027Q2", app.config.zone)
     assert "DT" in {s.unit_code for s in q1}
     assert "DT" not in {s.unit_code for s in q2} and "TH" in {s.unit_code for s in q2}
+
+
+def test_an_editor_out_of_office_commands_nothing_and_gets_no_forwards(
+    config: Path, app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def desk_mail(at: datetime) -> bytes:
+        msg = EmailMessage()
+        msg["From"] = "陈静 <chenjing@gzb.gz.test>"
+        msg["To"] = "desk@mailroom.test"
+        msg["Subject"] = "编辑台指令"
+        msg["Date"] = format_datetime(at)
+        msg["Message-ID"] = make_msgid(domain="gzb.gz.test")
+        msg.set_content("采用 GZ-2027-000001 穗府信息 标题\n")
+        return msg.as_bytes()
+
+    before = app.pipeline.process(desk_mail(JAN_05), Arrival("desk", "file", JAN_05))
+    assert "not_an_editor" not in before.reasons  # known, refused for want of a key
+    cli(config, capsys, "registry", "deactivate", "chenjing@gzb.gz.test", "--from", "2027-01-10")
+    app.pipeline.clock = lambda: JAN_10  # the desk judges by the time it reads the command
+    after = app.pipeline.process(desk_mail(JAN_10), Arrival("desk", "file", JAN_10))
+    assert (after.state, after.reasons) == ("command_refused", ("not_an_editor",))
+    filed = app.pipeline.process(
+        item(OLD, "天河区四窗通办", JAN_05), Arrival("daily", "file", JAN_10)
+    )
+    assert filed.state == "filed"
+    with app.ledger.reader() as session:
+        forwarded = set(
+            session.scalars(
+                select(OutboundMessage.to_address).where(OutboundMessage.kind == "desk")
+            )
+        )
+    assert forwarded and "chenjing@gzb.gz.test" not in forwarded

@@ -51,9 +51,10 @@ class DeskMail:
         text = self.reasons.get(code, code)
         return self.words("{text}（{detail}）", text=text, detail=detail) if detail else text
 
-    def recipients(self, session: Session) -> list[str]:
+    def recipients(self, session: Session, now: datetime) -> list[str]:
         configured = self.settings.mailboxes.desk_forward
-        return list(configured) if configured else editor_addresses(session)
+        day = now.astimezone(self.zone).date()
+        return list(configured) if configured else editor_addresses(session, day)
 
     def _mail(
         self,
@@ -97,7 +98,7 @@ class DeskMail:
         now: datetime,
     ) -> int:
         """Queue the forward of a filed item to every desk recipient; returns how many."""
-        recipients = self.recipients(session)
+        recipients = self.recipients(session, now)
         if not recipients:
             log.warning("item %s filed but no editor is registered to forward it to", item.id)
             return 0

@@ -50,7 +50,7 @@ def admit(
     dns_txt: DnsTxt | None,
 ) -> Trust:
     """The message's standing at the desk, or `Untrusted` with the reason."""
-    editor = find_editor(session, msg.from_address)
+    editor = find_editor(session, msg.from_address, now.astimezone(settings.office.zone).date())
     if editor is None:
         # Not a registered editor: no reply, so a forger learns nothing (and no backscatter).
         raise Untrusted("not_an_editor", None)
