@@ -6,6 +6,9 @@ back-off; a permanent refusal (`5xx` to the message) or `max_attempts` failures 
 `failed`, with the last error, in the outbox. Trouble with the relay itself (down, TLS, login)
 is never held against a message: every due message waits for the next attempt, and none is
 given up for it.
+
+Mailroom greets the relay with `[outbound] helo_name` (else the machine's own name, as Python
+finds it).
 """
 
 from __future__ import annotations
@@ -92,7 +95,12 @@ class RelayTransport(Transport):
         cfg = self.config
         assert cfg.relay_host
         try:
-            smtp = smtplib.SMTP(cfg.relay_host, cfg.relay_port, timeout=self.timeout)
+            smtp = smtplib.SMTP(
+                cfg.relay_host,
+                cfg.relay_port,
+                local_hostname=cfg.helo_name or None,
+                timeout=self.timeout,
+            )
         except (OSError, smtplib.SMTPException) as exc:
             raise RelayUnavailable(
                 f"cannot reach {cfg.relay_host}:{cfg.relay_port}: {exc}"

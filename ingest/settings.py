@@ -70,6 +70,7 @@ class Outbound:
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None  # CA bundle that signed the relay's certificate (else system's)
+    helo_name: str = ""  # the name Mailroom greets the relay with ("": the machine's)
     retry_seconds: int = 60  # first retry after this; doubling, at most 6 hours
     max_attempts: int = 10
     maildir: Path = Path("var/outbox")

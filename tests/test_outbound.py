@@ -16,6 +16,7 @@ from mailroom.app import App
 from mailroom.config import parse_config
 from tests.conftest import REPO
 from tests.pgcluster import free_port
+from tests.service import with_message_id
 from tests.smtpsink import SmtpSink
 
 # Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
@@ -69,3 +70,33 @@ def test_reply_goes_to_the_relay_once_and_waits_while_it_is_down(
             assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
     finally:
         app.close()
+
+
+def test_the_relay_is_greeted_with_the_helo_name(db_url: str, tmp_path: Path) -> None:
+    sink = SmtpSink().start()
+    relay = f"127.0.0.1:{sink.port}"
+    raw = (REPO / "examples" / "valid.eml").read_bytes()
+    now = datetime.now(UTC)
+    try:
+        for outbound, message_id in (
+            ({"relay": relay, "helo_name": "mailroom.example.gov.cn"}, None),
+            ({"relay": relay}, "another@th.gz.test"),
+        ):
+            config = parse_config(
+                {"database": {"url": db_url}, "outbound": outbound}, tmp_path, environ={}
+            )
+            app = App.open(config)
+            try:
+                if message_id is None:
+                    with app.ledger.transaction() as session:
+                        load_demo(session)
+                item = raw if message_id is None else with_message_id(raw, message_id)
+                assert app.pipeline.process(item, Arrival("daily", "file", now)).state == "filed"
+                assert app.deliver() == 4  # the receipt, and the desk forwards to 3 editors
+            finally:
+                app.close()
+        assert {m.helo for m in sink.messages[:4]} == {"mailroom.example.gov.cn"}
+        # Without a name, Python's own: the machine's name, or its address in brackets.
+        assert "mailroom.example.gov.cn" not in {m.helo for m in sink.messages[4:]}
+    finally:
+        sink.stop()
