@@ -71,6 +71,7 @@ class Outbound:
     password: str | None = None
     ca_file: Path | None = None  # CA bundle that signed the relay's certificate (else system's)
     helo_name: str = ""  # the name Mailroom greets the relay with ("": the machine's)
+    verp: bool = True  # each mail's own return path (`ledger.bounces`); False: the sender's
     retry_seconds: int = 60  # first retry after this; doubling, at most 6 hours
     max_attempts: int = 10
     maildir: Path = Path("var/outbox")
@@ -110,6 +111,7 @@ class IntakeSettings:
     known_domains: tuple[str, ...] = ()
     refusals_per_hour: int = 20
     refusals_per_hour_per_domain: int = 100
+    reply_key_secret: str | None = None  # also signs return paths (None: the database's)
 
 
 @dataclass(frozen=True)

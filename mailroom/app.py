@@ -15,6 +15,7 @@ from ingest.pipeline import Pipeline
 from ingest.replies import ReplyWriter
 from ingest.settings import DeskSettings, IntakeSettings, Office
 from ingest.spool import Spool
+from ledger.bounces import ReturnPaths
 from ledger.db import Ledger, sqlite_path
 from ledger.rulebook import Rulebook, load_rulebook
 from mailroom.config import Config
@@ -66,6 +67,7 @@ def intake_settings(config: Config, rulebook: Rulebook) -> IntakeSettings:
         known_domains=security.known_domains,
         refusals_per_hour=security.refusals_per_hour,
         refusals_per_hour_per_domain=security.refusals_per_hour_per_domain,
+        reply_key_secret=security.reply_key_secret,
     )
 
 
@@ -90,6 +92,9 @@ class App:
     pipeline: Pipeline
     spool: Spool
     transport: Transport
+    # Each sent mail's own return path, under the reply-key secret (None: `[outbound] verp`
+    # is off, and mail goes out from the sender's address).
+    return_paths: ReturnPaths | None = None
 
     @classmethod
     def open(cls, config: Config, *, create: bool = False) -> App:
@@ -120,6 +125,11 @@ class App:
             pipeline=Pipeline(intake_settings(config, rulebook), ledger, rulebook, replies, desk),
             spool=Spool(config.intake.spool_dir),
             transport=transport_for(config.outbound),
+            return_paths=(
+                ReturnPaths(config.sender_address, config.security.reply_key_secret)
+                if config.outbound.verp
+                else None
+            ),
         )
 
     @property
@@ -133,6 +143,7 @@ class App:
             self.config.sender_address,
             retry=RetryPolicy.of(self.config.outbound),
             should_stop=should_stop,
+            return_paths=self.return_paths,
         )
 
     def close(self) -> None:

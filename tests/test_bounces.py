@@ -1,5 +1,6 @@
-"""What a bounce says: the failed recipients, the status and the remote server's words, and
-the Message-ID of the returned message; a plain bounce, only a line that names a status.
+"""Bounces of our own mail: read from the report, matched to the outbox row they are about
+(its own return path, or the returned Message-ID with its recipient), the row marked
+`bounced`, and the addresses that bounce named by `mailroom registry check`.
 
 `data/bounces/postfix_mailbox_unavailable.eml` is a bounce Postfix 3.7.11 made for a mail whose
 recipient's server answered `550 5.1.1`.
@@ -7,10 +8,31 @@ recipient's server answered `550 5.1.1`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ingest.outbound import deliver_due
+from ingest.pipeline import Arrival
+from ledger.bounces import bouncing_addresses, return_path, row_of_return_path
+from ledger.models import Intake, OutboundMessage
+from mailroom.app import App
+from mailroom.cli import main
+from mailroom.config import load_config
 from parser import decode_message
 from parser.bounce import read_bounce
-from tests.conftest import DATA
+from tests.conftest import DATA, REPO
+from tests.service import with_message_id
 
+RECEIVED = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+SENT = RECEIVED + timedelta(minutes=1)
+BOUNCED = RECEIVED + timedelta(minutes=5)
+SECRET = "a-test-secret-of-32-characters-x"
+OTHER_SECRET = "another-secret-of-32-characters!"
+INF = "inf@mailroom.test"
 OFFICER = "liming@th.gz.test"
 
 
@@ -131,3 +153,185 @@ def test_a_plain_bounce_gives_the_line_with_its_status_and_nothing_else_counts()
     ):
         bounce = read_bounce(decode_message(plain(subject, body)))
         assert not bounce.text_permanent, subject
+
+
+# --- return paths ---------------------------------------------------------------------------
+
+
+def test_a_return_path_names_its_row_and_nothing_else_does() -> None:
+    address = return_path(SECRET, "inf@mailroom.test", 42)
+    assert address.startswith("inf+bounce-42-") and address.endswith("@mailroom.test")
+    assert len(address.partition("@")[0]) <= 64  # RFC 5321's local part
+    assert row_of_return_path(SECRET, "inf@mailroom.test", address) == 42
+    assert row_of_return_path(SECRET, "inf@mailroom.test", f"<{address.upper()}>") == 42
+    mac = address.split("-")[2].partition("@")[0]
+    for other in (
+        address.replace("-42-", "-43-"),  # another row under this row's MAC
+        f"inf+bounce-42-{'a' * 16}@mailroom.test",  # a MAC made up
+        address.replace("@mailroom.test", "@elsewhere.test"),
+        address.replace("inf+", "sfxx+"),
+        f"inf+bounce-42-{mac}x@mailroom.test",
+    ):
+        assert row_of_return_path(SECRET, "inf@mailroom.test", other) is None, other
+    assert row_of_return_path(OTHER_SECRET, "inf@mailroom.test", address) is None
+
+
+# --- the pipeline marks the row ---------------------------------------------------------------
+
+
+@pytest.fixture
+def office(db_url: str, tmp_path: Path) -> Iterator[tuple[App, Path]]:
+    """The demo office with an item filed and its receipt and desk forwards sent."""
+    config = tmp_path / "mailroom.toml"
+    config.write_text(
+        f'[database]\nurl = "{db_url}"\n[security]\nreply_key_secret = "{SECRET}"\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "init", "--demo"]) == 0
+    app = App.open(load_config(config))
+    app.pipeline.clock = lambda: BOUNCED
+    try:
+        file_and_send(app, (REPO / "examples" / "valid.eml").read_bytes())
+        yield app, config
+    finally:
+        app.close()
+
+
+def file_and_send(app: App, raw: bytes) -> None:
+    arrival = Arrival("daily", "smtp", RECEIVED, mail_from=OFFICER, rcpt="inf@mailroom.test")
+    with_received = app.pipeline.clock
+    app.pipeline.clock = lambda: RECEIVED
+    try:
+        assert app.pipeline.process(raw, arrival).state == "filed"
+    finally:
+        app.pipeline.clock = with_received
+    sender = app.config.sender_address
+    deliver_due(app.ledger, app.transport, sender, lambda: SENT, return_paths=app.return_paths)
+
+
+def receipts(app: App) -> list[OutboundMessage]:
+    with app.ledger.reader() as s:
+        kind = OutboundMessage.kind == "receipt"
+        return list(s.scalars(select(OutboundMessage).where(kind).order_by(OutboundMessage.id)))
+
+
+def bounce_in(app: App, raw: bytes, rcpt: str) -> Intake:
+    arrival = Arrival("daily", "smtp", BOUNCED, mail_from="", rcpt=rcpt)
+    outcome = app.pipeline.process(raw, arrival)
+    with app.ledger.reader() as s:
+        intake = s.get(Intake, outcome.intake_id)
+        assert intake is not None
+        s.expunge(intake)
+        return intake
+
+
+def test_a_bounce_to_the_rows_return_path_marks_it_bounced(office: tuple[App, Path]) -> None:
+    app, _ = office
+    (receipt,) = receipts(app)
+    assert receipt.state == "sent" and receipt.message_id
+    verp = return_path(SECRET, "inf@mailroom.test", receipt.id)
+    # Postfix's report, which returns the whole message: its Message-ID is the receipt's.
+    intake = bounce_in(app, dsn(verp, OFFICER, receipt.message_id), verp)
+    assert (intake.state, intake.reasons) == ("ignored", ["bounce"])
+    reason = f"550 5.1.1 <{OFFICER}>: Recipient address rejected: mailbox unavailable"
+    assert intake.details == {
+        "bounce_of": receipt.id,
+        "bounce_matched_by": "return_path",
+        "bounce_recipient": OFFICER,
+        "bounce_reason": reason,
+    }
+    (after,) = receipts(app)
+    assert (after.state, after.last_error, after.bounced_at) == ("bounced", reason, BOUNCED)
+    with app.ledger.reader() as s:
+        others = s.scalars(select(OutboundMessage.state).where(OutboundMessage.kind != "receipt"))
+        assert set(others) == {"sent"}  # the desk forwards did not bounce
+
+
+def test_a_bounce_elsewhere_needs_the_rows_message_id_and_recipient(
+    office: tuple[App, Path],
+) -> None:
+    app, _ = office
+    (receipt,) = receipts(app)
+    # The same Message-ID, but the report says another address failed: not this row.
+    intake = bounce_in(
+        app, dsn("inf@mailroom.test", "someone@th.gz.test", receipt.message_id), "inf@mailroom.test"
+    )
+    assert intake.details == {"bounce_not_marked": "no_row"}
+    assert receipts(app)[0].state == "sent"
+    # The Message-ID and the row's recipient: the row (a relay rewrote the return path).
+    intake = bounce_in(
+        app, dsn("inf@mailroom.test", OFFICER, receipt.message_id), "inf@mailroom.test"
+    )
+    assert intake.details["bounce_matched_by"] == "message_id"
+    assert receipts(app)[0].state == "bounced"
+
+
+def test_a_bounce_never_marks_a_row_it_does_not_prove_it_is_about(
+    office: tuple[App, Path],
+) -> None:
+    app, _ = office
+    (receipt,) = receipts(app)
+    forged = return_path(OTHER_SECRET, INF, receipt.id)
+    for raw, rcpt in (
+        (dsn(forged, OFFICER, None), forged),  # a return path the office did not make
+        (dsn(INF, OFFICER, "<mailroom.receipt.0@mailroom.test>"), INF),  # no mail of ours
+        (dsn(INF, OFFICER, None), INF),  # nothing to go by
+    ):
+        intake = bounce_in(app, raw, rcpt)
+        assert (intake.state, intake.details) == ("ignored", {"bounce_not_marked": "no_row"})
+    assert receipts(app)[0].state == "sent"
+
+    # The row's own return path, but only a delay, or an auto-reply from the null sender.
+    verp = return_path(SECRET, "inf@mailroom.test", receipt.id)
+    delay = dsn(verp, OFFICER, None, action="delayed", status="4.4.1", diagnostic="timed out")
+    away = plain("自动回复：我已休假", "我已休假，急事请致电 020-38620000。\r\n")
+    for raw in (delay, away):
+        intake = bounce_in(app, raw, verp)
+        assert intake.details == {
+            "bounce_of": receipt.id, "bounce_matched_by": "return_path",
+            "bounce_not_marked": "not_failed",
+        }  # fmt: skip
+    assert receipts(app)[0].state == "sent"
+
+
+def test_a_plain_bounce_to_the_return_path_marks_the_row(office: tuple[App, Path]) -> None:
+    app, _ = office
+    (receipt,) = receipts(app)
+    verp = return_path(SECRET, "inf@mailroom.test", receipt.id)
+    # Found in a header as well as in the envelope (a bounce fetched by IMAP has no envelope).
+    raw = plain(
+        "failure notice", f"<{OFFICER}>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n"
+    ).replace(b"To: inf@mailroom.test", f"To: {verp}".encode())
+    intake = bounce_in(app, raw, "")
+    assert intake.details["bounce_reason"] == "Sorry, no mailbox here by that name. (#5.1.1)"
+    assert receipts(app)[0].state == "bounced"
+
+
+def test_registry_check_names_the_addresses_whose_latest_mail_bounced(
+    office: tuple[App, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, config = office
+    capsys.readouterr()
+    assert main(["--config", str(config), "registry", "check"]) == 0
+    assert capsys.readouterr().out == "Addresses that bounce: none\n"
+
+    (first,) = receipts(app)
+    verp = return_path(SECRET, "inf@mailroom.test", first.id)
+    bounce_in(app, dsn(verp, OFFICER, first.message_id), verp)
+    file_and_send(app, with_message_id((REPO / "examples" / "valid.eml").read_bytes(), "2@th"))
+    second = receipts(app)[1]
+    verp = return_path(SECRET, "inf@mailroom.test", second.id)
+    bounce_in(app, dsn(verp, OFFICER, None, diagnostic="550 5.1.1 User unknown"), verp)
+
+    assert main(["--config", str(config), "registry", "check"]) == 0
+    assert capsys.readouterr().out == (
+        "Addresses that bounce: 1\n"
+        f"  {OFFICER} (李明, officer of 天河区 (TH))\n"
+        "    2 mails in a row bounced; the last (receipt) at 2026-11-22 11:05: "
+        "550 5.1.1 User unknown\n"
+    )
+
+    # A later mail to the address that went through (no bounce of it): it is no longer listed.
+    file_and_send(app, with_message_id((REPO / "examples" / "valid.eml").read_bytes(), "3@th"))
+    with app.ledger.reader() as s:
+        assert bouncing_addresses(s) == []

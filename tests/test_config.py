@@ -48,6 +48,7 @@ def test_no_file_means_embedded_defaults() -> None:
         ("[outbound]\nretry_seconds = 0\n", "[outbound] retry_seconds must be a positive"),
         ('[outbound]\nhelo_name = "mail room"\n', "[outbound] helo_name 'mail room' is not a"),
         ('[outbound]\nhelo_name = "[mail.room]"\n', "[outbound] helo_name '[mail.room]' is not"),
+        ('[outbound]\nverp = "yes"\n', "[outbound] verp must be true or false"),
         ("[database\n", "is not valid TOML"),
     ],
 )

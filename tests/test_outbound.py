@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from sqlalchemy import select
 
 from ingest.outbound import deliver_due
 from ingest.pipeline import Arrival
+from ledger.bounces import row_of_return_path
 from ledger.demo import load_demo
+from ledger.editors import REPLY_KEY_SECRET, stored_secret
 from ledger.models import OutboundMessage
 from mailroom.app import App
 from mailroom.config import parse_config
@@ -72,31 +75,55 @@ def test_reply_goes_to_the_relay_once_and_waits_while_it_is_down(
         app.close()
 
 
-def test_the_relay_is_greeted_with_the_helo_name(db_url: str, tmp_path: Path) -> None:
+def test_the_relay_hears_the_helo_name_and_each_mail_comes_from_its_own_return_path(
+    db_url: str, tmp_path: Path
+) -> None:
     sink = SmtpSink().start()
     relay = f"127.0.0.1:{sink.port}"
     raw = (REPO / "examples" / "valid.eml").read_bytes()
-    now = datetime.now(UTC)
     try:
-        for outbound, message_id in (
-            ({"relay": relay, "helo_name": "mailroom.example.gov.cn"}, None),
-            ({"relay": relay}, "another@th.gz.test"),
-        ):
-            config = parse_config(
-                {"database": {"url": db_url}, "outbound": outbound}, tmp_path, environ={}
-            )
-            app = App.open(config)
-            try:
-                if message_id is None:
-                    with app.ledger.transaction() as session:
-                        load_demo(session)
-                item = raw if message_id is None else with_message_id(raw, message_id)
-                assert app.pipeline.process(item, Arrival("daily", "file", now)).state == "filed"
-                assert app.deliver() == 4  # the receipt, and the desk forwards to 3 editors
-            finally:
-                app.close()
-        assert {m.helo for m in sink.messages[:4]} == {"mailroom.example.gov.cn"}
-        # Without a name, Python's own: the machine's name, or its address in brackets.
-        assert "mailroom.example.gov.cn" not in {m.helo for m in sink.messages[4:]}
+        named = parse_config(
+            {
+                "database": {"url": db_url},
+                "outbound": {"relay": relay, "helo_name": "mailroom.example.gov.cn"},
+            },
+            tmp_path,
+            environ={},
+        )
+        app = App.open(named)
+        try:
+            with app.ledger.transaction() as session:
+                load_demo(session)
+            now = datetime.now(UTC)
+            assert app.pipeline.process(raw, Arrival("daily", "file", now)).state == "filed"
+            assert app.deliver() == 4  # the receipt, and the desk forwards to 3 editors
+            with app.ledger.transaction() as session:
+                secret = stored_secret(session, REPLY_KEY_SECRET, now)
+                rows = {r.to_address: r.id for r in session.scalars(select(OutboundMessage))}
+        finally:
+            app.close()
+        assert {m.helo for m in sink.messages} == {"mailroom.example.gov.cn"}
+        for m in sink.messages:
+            row_id = rows[m.rcpt_tos[0]]
+            assert re.fullmatch(rf"inf\+bounce-{row_id}-[a-z2-7]{{16}}@mailroom\.test", m.mail_from)
+            assert row_of_return_path(secret, "inf@mailroom.test", m.mail_from) == row_id
+
+        # Without a name, Python's own (the machine's name, or its address in brackets); with
+        # `verp = false` every mail comes from the sender's address itself.
+        plain = parse_config(
+            {"database": {"url": db_url}, "outbound": {"relay": relay, "verp": False}},
+            tmp_path,
+            environ={},
+        )
+        app = App.open(plain)
+        try:
+            again = with_message_id(raw, "another@th.gz.test")
+            assert app.pipeline.process(again, Arrival("daily", "file", now)).state == "filed"
+            assert app.deliver() == 4
+        finally:
+            app.close()
+        later = sink.messages[4:]
+        assert {m.mail_from for m in later} == {"inf@mailroom.test"}
+        assert "mailroom.example.gov.cn" not in {m.helo for m in later}
     finally:
         sink.stop()

@@ -43,6 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rexp = rsub.add_parser("export", help="export to .xlsx (both tables) or .csv (one)")
     rexp.add_argument("file", metavar="FILE")
     rexp.add_argument("--table", choices=("units", "people"), help="which table, for .csv")
+    rsub.add_parser("check", help="what needs a person's look: addresses our mail bounces from")
     registry.set_defaults(run=cmd_registry)
 
 
@@ -85,6 +86,8 @@ def cmd_send_examples(app: App, args: argparse.Namespace) -> int:
 def cmd_registry(app: App, args: argparse.Namespace) -> int:
     from ledger.registry import export_registry, import_registry
 
+    if args.action == "check":
+        return cmd_registry_check(app)
     if args.action == "import":
         paths = [Path(f) for f in args.files]
         with app.ledger.transaction() as session:
@@ -95,4 +98,20 @@ def cmd_registry(app: App, args: argparse.Namespace) -> int:
     with app.ledger.reader() as session:
         export_registry(session, path, args.table)
     print(f"exported to {path}")
+    return 0
+
+
+def cmd_registry_check(app: App) -> int:
+    """Each check prints a section; none of them fails the command."""
+    from ledger.bounces import bouncing_addresses
+
+    with app.ledger.reader() as session:
+        bouncing = bouncing_addresses(session)
+    print(f"Addresses that bounce: {len(bouncing) or 'none'}")
+    for b in bouncing:
+        owners = "; ".join(f"{o.name}, {o.role} of {o.unit_name} ({o.unit_code})" for o in b.owners)
+        at = b.last_bounced_at.astimezone(app.config.zone).strftime("%Y-%m-%d %H:%M")
+        times = "1 mail" if b.bounces == 1 else f"{b.bounces} mails in a row"
+        print(f"  {b.address} ({owners or 'not in the registry'})")
+        print(f"    {times} bounced; the last ({b.last_kind}) at {at}: {b.last_reason}")
     return 0
