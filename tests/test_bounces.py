@@ -2,12 +2,14 @@
 (its own return path, or the returned Message-ID with its recipient), the row marked
 `bounced`, and the addresses that bounce named by `mailroom registry check`.
 
-`data/bounces/postfix_mailbox_unavailable.eml` is a bounce Postfix 3.7.11 made for a mail whose
-recipient's server answered `550 5.1.1`.
+`data/bounces/postfix_mailbox_unavailable.eml` is a bounce Postfix 3.7.11 made (the private
+instance of `tests/postfix.py`) for a mail whose recipient's server answered `550 5.1.1`.
 """
 
 from __future__ import annotations
 
+import json
+import smtplib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,14 +20,16 @@ from sqlalchemy import select
 from ingest.outbound import deliver_due
 from ingest.pipeline import Arrival
 from ledger.bounces import bouncing_addresses, return_path, row_of_return_path
-from ledger.models import Intake, OutboundMessage
+from ledger.models import Intake, OutboundMessage, Person
 from mailroom.app import App
 from mailroom.cli import main
 from mailroom.config import load_config
 from parser import decode_message
 from parser.bounce import read_bounce
 from tests.conftest import DATA, REPO
-from tests.service import with_message_id
+from tests.pgcluster import free_port
+from tests.postfix import Postfix
+from tests.service import LedgerView, MailroomInstance, remove_editors, with_message_id
 
 RECEIVED = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 SENT = RECEIVED + timedelta(minutes=1)
@@ -335,3 +339,84 @@ def test_registry_check_names_the_addresses_whose_latest_mail_bounced(
     file_and_send(app, with_message_id((REPO / "examples" / "valid.eml").read_bytes(), "3@th"))
     with app.ledger.reader() as s:
         assert bouncing_addresses(s) == []
+
+
+# --- behind a real Postfix ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_receipt_to_an_unreachable_officer_bounces_back_through_postfix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mailroom's relay is Postfix; the officer's server refuses the mailbox after Postfix took
+    the receipt, so Postfix bounces it to the receipt's return path, which it routes back to
+    Mailroom's listener (transport_maps), as an office's Postfix in front of Mailroom does.
+
+    On SQLite only: what the database does here (a row sent, a row marked) the tests above run
+    on both."""
+    db_url = f"sqlite:///{tmp_path / 'mailroom.db'}"
+    relay_port = free_port()
+    mailroom = MailroomInstance(
+        tmp_path / "office",
+        db_url,
+        clock=RECEIVED,
+        **{
+            "outbound.relay": f"127.0.0.1:{relay_port}",
+            "outbound.helo_name": "mailroom.example.gov.cn",
+            "security.reply_key_secret": SECRET,
+        },
+    )
+    gone = "liming@gone.example"
+    postfix = Postfix(routes={"mailroom.test": mailroom.port}, port=relay_port)
+    view = LedgerView(db_url)
+    try:
+        mailroom.init()
+        with view.ledger.transaction() as session:
+            remove_editors(session)  # the receipt only: no desk forwards
+            officer = session.scalars(select(Person).where(Person.email == OFFICER)).one()
+            officer.email = gone  # the registry still has an address that no longer exists
+        postfix.start()
+        mailroom.start()
+        item = (REPO / "examples" / "valid.eml").read_bytes()
+        item = item.replace(OFFICER.encode(), gone.encode())
+        with smtplib.SMTP("127.0.0.1", mailroom.port, timeout=30) as smtp:
+            smtp.sendmail(gone, ["inf@mailroom.test"], item)
+
+        def bounced() -> OutboundMessage | None:
+            rows = [r for r in view.outbox() if r.kind == "receipt" and r.state == "bounced"]
+            return rows[0] if rows else None
+
+        try:
+            receipt = mailroom.wait(bounced, timeout=60, what="the receipt to be marked bounced")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nPostfix's log:\n{postfix.log}") from None
+        assert receipt.to_address == gone
+        assert receipt.last_error == (
+            f"550 5.1.1 <{gone}>: Recipient address rejected: mailbox unavailable"
+        )
+        with view.ledger.reader() as s:
+            dsn_row = s.scalars(select(Intake).where(Intake.envelope_from == "<>")).one()
+            assert (dsn_row.state, dsn_row.reasons) == ("ignored", ["bounce"])
+            assert dsn_row.envelope_to == return_path(SECRET, "inf@mailroom.test", receipt.id)
+            assert dsn_row.details["bounce_matched_by"] == "return_path"
+            assert dsn_row.from_address == "mailer-daemon@relay.mailroom.test"
+            # Postfix wrote down the name Mailroom greeted it with, in the returned receipt.
+            assert dsn_row.raw is not None
+            assert b"Received: from mailroom.example.gov.cn (" in dsn_row.raw.data
+
+        capsys.readouterr()
+        assert main(["--config", str(mailroom.config), "outbox", "--json"]) == 0
+        (shown,) = json.loads(capsys.readouterr().out)
+        assert (shown["id"], shown["state"]) == (receipt.id, "bounced")
+        assert shown["last_error"] == receipt.last_error and shown["bounced_at"]
+        assert main(["--config", str(mailroom.config), "registry", "check"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("Addresses that bounce: 1\n")
+        assert f"  {gone} (李明, officer of 天河区 (TH))\n" in out
+        assert "1 mail bounced; the last (receipt)" in out
+    finally:
+        try:
+            mailroom.close()
+        finally:
+            view.close()
+            postfix.close()
