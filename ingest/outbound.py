@@ -157,7 +157,12 @@ def deliver_due(
             row = outbox.claim_due(session, now)
             if row is None:
                 return sent
-            sender = mail_from if return_paths is None else return_paths.of(session, row.id, now)
+            sender = mail_from
+            if return_paths is not None:
+                # The claim is not written before the hand-over: on SQLite that would hold the
+                # one write lock for as long as the relay takes.
+                with session.no_autoflush:
+                    sender = return_paths.of(session, row.id, now)
             try:
                 transport.send(row.id, sender, row.to_address, row.message)
             except RelayUnavailable as exc:
