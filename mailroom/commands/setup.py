@@ -36,14 +36,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     examples.add_argument("files", nargs="+", metavar="FILE.eml")
     examples.set_defaults(run=cmd_send_examples)
 
-    registry = sub.add_parser("registry", help="import or export units and people")
+    registry = sub.add_parser("registry", help="import, export or check units and people")
     rsub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
     rimp = rsub.add_parser("import", help="import .csv or .xlsx files (all or nothing)")
     rimp.add_argument("files", nargs="+", metavar="FILE")
     rexp = rsub.add_parser("export", help="export to .xlsx (both tables) or .csv (one)")
     rexp.add_argument("file", metavar="FILE")
     rexp.add_argument("--table", choices=("units", "people"), help="which table, for .csv")
-    rsub.add_parser("check", help="what needs a person's look: addresses our mail bounces from")
+    rsub.add_parser("check", help="what needs a person's look: addresses whose latest mail bounced")
     registry.set_defaults(run=cmd_registry)
 
 
