@@ -6,6 +6,10 @@ back-off; a permanent refusal (`5xx` to the message) or `max_attempts` failures 
 `failed`, with the last error, in the outbox. Trouble with the relay itself (down, TLS, login)
 is never held against a message: every due message waits for the next attempt, and none is
 given up for it.
+
+Each message leaves with a return path of its own (`[outbound] verp`, `ledger.bounces`), so a
+bounce that comes back says which outbox row it is about; Mailroom greets the relay with
+`[outbound] helo_name` (else the machine's own name, as Python finds it).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from ingest.settings import Outbound
 from ledger import outbox
+from ledger.bounces import ReturnPaths
 from ledger.db import Ledger
 from ledger.models import OutboundMessage
 
@@ -92,7 +97,12 @@ class RelayTransport(Transport):
         cfg = self.config
         assert cfg.relay_host
         try:
-            smtp = smtplib.SMTP(cfg.relay_host, cfg.relay_port, timeout=self.timeout)
+            smtp = smtplib.SMTP(
+                cfg.relay_host,
+                cfg.relay_port,
+                local_hostname=cfg.helo_name or None,
+                timeout=self.timeout,
+            )
         except (OSError, smtplib.SMTPException) as exc:
             raise RelayUnavailable(
                 f"cannot reach {cfg.relay_host}:{cfg.relay_port}: {exc}"
@@ -132,11 +142,13 @@ def deliver_due(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     retry: RetryPolicy = RetryPolicy(),
     should_stop: Callable[[], bool] = _never,
+    return_paths: ReturnPaths | None = None,
 ) -> int:
     """Send what is due; returns how many were sent. One transaction per message.
 
     The row stays locked while it is handed over, so another instance skips it; it is marked
-    `sent` only after the next hop accepted it (a crash in between sends it again).
+    `sent` only after the next hop accepted it (a crash in between sends it again). With
+    `return_paths` each row goes out from its own return path, else from `mail_from`.
     """
     sent = 0
     while not should_stop():
@@ -145,8 +157,14 @@ def deliver_due(
             row = outbox.claim_due(session, now)
             if row is None:
                 return sent
+            sender = mail_from
+            if return_paths is not None:
+                # The claim is not written before the hand-over: on SQLite that would hold the
+                # one write lock for as long as the relay takes.
+                with session.no_autoflush:
+                    sender = return_paths.of(session, row.id, now)
             try:
-                transport.send(row.id, mail_from, row.to_address, row.message)
+                transport.send(row.id, sender, row.to_address, row.message)
             except RelayUnavailable as exc:
                 # Nothing will get through now: every due message waits for the same retry.
                 later = now + retry.delay(row.attempts)

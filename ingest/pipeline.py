@@ -24,6 +24,7 @@ from ingest.desk import Desk
 from ingest.replies import ReplyWriter
 from ingest.settings import IntakeSettings
 from ledger import intake as intake_log
+from ledger.bounces import ReturnPaths, record_bounce
 from ledger.calendar import parse_period, quarter_of
 from ledger.compose import wire_bytes
 from ledger.db import Ledger
@@ -46,6 +47,8 @@ from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
 from ledger.status import answers_since, item_status, unit_status
 from parser import Limits, classify, decode_message, validate
+from parser.bounce import read_bounce
+from parser.classify import BOUNCE
 from parser.commands import parse_status_query
 from parser.decode import content_hash, identify
 from parser.normalize import SIMILAR_TITLE, title_similarity
@@ -149,6 +152,7 @@ class Pipeline:
         )
         self.replies = replies
         self.own_addresses = (*settings.mailboxes.all_addresses(), settings.office.sender.lower())
+        self.return_paths = ReturnPaths(settings.office.sender, settings.reply_key_secret)
         self.desk = desk
         # The disposition, in order: screen, route, judge, file, answer.
         self.steps: tuple[Step, ...] = (
@@ -304,7 +308,26 @@ class Pipeline:
         if envelope_from is None:
             envelope_from = case.msg.return_path
         reason = classify(case.msg, envelope_from, self.own_addresses)
-        return case.settle("ignored", [reason]) if reason else False
+        if not reason:
+            return False
+        if reason == BOUNCE:
+            self._bounced(case)
+        return case.settle("ignored", [reason])
+
+    def _bounced(self, case: Case) -> None:
+        """A bounce of our own mail marks its outbox row `bounced` (`ledger.bounces`): the row
+        its return path names (the MAC checked), or the row whose Message-ID it returns when
+        the report names that row's recipient."""
+        bounce = read_bounce(case.msg)
+        addresses = (case.arrival.rcpt, *case.msg.recipients)
+        named = self.return_paths.row_named(case.session, addresses, case.now)
+        matched = record_bounce(case.session, bounce, named, case.now)
+        case.intake.details = {**case.intake.details, **matched.details()}
+        if matched.marked:
+            log.warning(
+                "outbox %s to %s bounced (%s): %s",
+                matched.row_id, matched.recipient, matched.how, matched.reason,
+            )  # fmt: skip
 
     def duplicate(self, case: Case) -> bool:
         """A copy of a message judged before (an SMTP retry, the IMAP copy of a mail that also

@@ -72,6 +72,8 @@ class Outbound:
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None  # CA bundle that signed the relay's certificate (else system's)
+    helo_name: str = ""  # the name Mailroom greets the relay with ("": the machine's)
+    verp: bool = True  # each mail's own return path (`ledger.bounces`); False: the sender's
     retry_seconds: int = 60  # first retry after this; doubling, at most 6 hours
     max_attempts: int = 10
     maildir: Path = Path("var/outbox")
@@ -112,6 +114,7 @@ class IntakeSettings:
     refusals_per_hour: int = 20
     refusals_per_hour_per_domain: int = 100
     status_queries_per_hour: int = 10  # answers to one officer's 查询
+    reply_key_secret: str | None = None  # also signs return paths (None: the database's)
 
 
 @dataclass(frozen=True)

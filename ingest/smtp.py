@@ -1,8 +1,9 @@
 """The SMTP listener (aiosmtpd): `250` only after the raw message is durably spooled.
 
-Unknown recipients are refused at RCPT (`550`: never an open relay); over-size mail at DATA
-(`552`, by aiosmtpd's `data_size_limit`); a spool that cannot store the message, or a database
-that is down, gives `451` so the sender retries. A message up to `INLINE_SPOOL_BYTES` is
+Unknown recipients are refused at RCPT (`550`: never an open relay); over-size mail at MAIL
+(a `SIZE=` over the limit) or after DATA (`552 5.3.4`, by aiosmtpd's `data_size_limit`); a
+spool that cannot store the message, or a database that is down, gives `451` so the sender
+retries. A message up to `INLINE_SPOOL_BYTES` is
 written and fsynced on the event loop (cheaper than a thread hop), a larger one in a thread.
 STARTTLS is offered when a certificate is configured. Sessions are capped in total and per
 client address: a connection beyond either is told `421` and closed before any SMTP, and the
@@ -55,6 +56,11 @@ LINE_TOO_LONG = (
 )
 
 
+def too_big(limit: int) -> str:
+    """The answer to a message over `[smtp] max_message_bytes` (RFC 3463: 5.3.4)."""
+    return f"552 5.3.4 Message too big: at most {limit} bytes are accepted here"
+
+
 class IntakeSMTP(SMTP):
     """One SMTP connection, known to its handler so that shutdown can wait for it, and
     turned away with `421` before any SMTP when the session caps are reached."""
@@ -82,9 +88,13 @@ class IntakeSMTP(SMTP):
         self.intake.sessions.add(self)
 
     async def push(self, status: AnyStr) -> None:
-        # aiosmtpd's own answer to an overlong line names no remedy.
-        if isinstance(status, str) and status.startswith("500 Line too long"):
-            status = LINE_TOO_LONG
+        # aiosmtpd's own answers to an overlong line and to an over-size message (at MAIL by
+        # its SIZE, after DATA by its bytes) name no remedy and no enhanced status code.
+        if isinstance(status, str):
+            if status.startswith("500 Line too long"):
+                status = LINE_TOO_LONG
+            elif status.startswith("552 Error") and self.data_size_limit:
+                status = too_big(self.data_size_limit)
         await super().push(status)
 
     def data_received(self, data: bytes) -> None:

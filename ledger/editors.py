@@ -169,7 +169,13 @@ def passphrase_failures(session: Session, address: str, since: datetime) -> int:
 
 
 def stored_secret(session: Session, name: str, now: datetime) -> str:
-    """The named secret from the database, made (at random, 256 bits) on first use."""
+    """The named secret from the database, made (at random, 256 bits) on first use.
+
+    Read first: only a missing secret is written, so a transaction that merely needs it (the
+    outbound sender's, while the relay takes a message) holds no SQLite write lock for it."""
+    found = session.scalars(select(StoredSecret.value).where(StoredSecret.name == name)).first()
+    if found is not None:
+        return found
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(

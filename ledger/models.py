@@ -210,7 +210,10 @@ class TrackingCounter(Base):
 
 
 class OutboundMessage(Base):
-    """A mail waiting to go out (or gone): receipts, refusals, notices, reports."""
+    """A mail waiting to go out (or gone): receipts, refusals, notices, reports.
+
+    `state`: `queued`, `sent` (the next hop took it), `failed` (refused, or given up), or
+    `bounced` (sent, and a bounce of it came back: `last_error` holds its reason)."""
 
     __tablename__ = "outbox"
     # The refusal caps count an hour's refusals to a mailbox and to a domain.
@@ -229,7 +232,11 @@ class OutboundMessage(Base):
     # 1: sent before every other due row (the desk forward of an urgent item); 0: in order.
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)  # for a bounced row: the bounce's reason
+    # Its Message-ID (None on rows queued before it was kept), by which a bounce that does not
+    # come back to the row's own return path still finds it; when a bounce came back.
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    bounced_at: Mapped[datetime | None]
 
 
 class DeskAction(Base):

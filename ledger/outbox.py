@@ -3,6 +3,7 @@
 `enqueue` adds a composed mail inside the caller's transaction (so a receipt exists exactly
 when its item does); the sender (`ingest.outbound`) takes one due row at a time with
 `claim_due`, then marks it `sent`, puts it back for a later attempt, or marks it `failed`.
+A row `sent` becomes `bounced` when a bounce of it comes back (`ledger.bounces`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from ledger.models import OutboundMessage
+from parser.decode import identify
 
-STATES = ("queued", "sent", "failed")
+STATES = ("queued", "sent", "failed", "bounced")
 
 
 def enqueue(
@@ -40,9 +42,16 @@ def enqueue(
         created_at=now,
         next_attempt_at=now,
         priority=1 if first else 0,
+        message_id=_message_id(message),
     )
     session.add(row)
     return row
+
+
+def _message_id(message: bytes) -> str | None:
+    """The Message-ID of a composed mail, read from its header block alone."""
+    head, _sep, _body = message.partition(b"\r\n\r\n")
+    return identify(head + b"\r\n\r\n")[0]
 
 
 def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
@@ -72,6 +81,10 @@ def mark_sent(row: OutboundMessage, now: datetime) -> None:
 
 def mark_failed(row: OutboundMessage, error: str) -> None:
     row.state, row.last_error = "failed", error[:2000]
+
+
+def mark_bounced(row: OutboundMessage, reason: str, now: datetime) -> None:
+    row.state, row.bounced_at, row.last_error = "bounced", now, reason[:2000]
 
 
 def retry_later(row: OutboundMessage, error: str, at: datetime) -> None:

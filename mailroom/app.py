@@ -15,6 +15,7 @@ from ingest.pipeline import Pipeline
 from ingest.replies import ReplyWriter, template_set
 from ingest.settings import DeskSettings, IntakeSettings, Office
 from ingest.spool import Spool
+from ledger.bounces import ReturnPaths
 from ledger.db import Ledger, sqlite_path
 from ledger.rulebook import Rulebook, load_rulebook
 from ledger.wording import TemplateSet
@@ -73,6 +74,7 @@ def intake_settings(config: Config, rulebook: Rulebook) -> IntakeSettings:
         refusals_per_hour=security.refusals_per_hour,
         refusals_per_hour_per_domain=security.refusals_per_hour_per_domain,
         status_queries_per_hour=security.status_queries_per_hour,
+        reply_key_secret=security.reply_key_secret,
     )
 
 
@@ -97,6 +99,9 @@ class App:
     pipeline: Pipeline
     spool: Spool
     transport: Transport
+    # Each sent mail's own return path, under the reply-key secret (None: `[outbound] verp`
+    # is off, and mail goes out from the sender's address).
+    return_paths: ReturnPaths | None = None
 
     @classmethod
     def open(cls, config: Config, *, create: bool = False) -> App:
@@ -128,6 +133,11 @@ class App:
             pipeline=Pipeline(intake_settings(config, rulebook), ledger, rulebook, replies, desk),
             spool=Spool(config.intake.spool_dir),
             transport=transport_for(config.outbound),
+            return_paths=(
+                ReturnPaths(config.sender_address, config.security.reply_key_secret)
+                if config.outbound.verp
+                else None
+            ),
         )
 
     @property
@@ -142,6 +152,7 @@ class App:
             self.config.sender_address,
             retry=RetryPolicy.of(self.config.outbound),
             should_stop=should_stop,
+            return_paths=self.return_paths,
         )
 
     def close(self) -> None:

@@ -6,7 +6,9 @@ A bad key or value raises `ConfigError` with one line that names the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -225,6 +227,30 @@ def _host_port(value: Any) -> tuple[str, int]:
         raise ValueError(f"{text!r} must be host:port with a numeric port") from None
 
 
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+    re.ASCII,
+)
+
+
+def _helo_name(value: Any) -> str:
+    """A host name (`mailroom.example.gov.cn`) or an address literal (`[192.0.2.1]`); "" for
+    the machine's own name."""
+    text = _str(value).strip()
+    if not text:
+        return ""
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            ipaddress.ip_address(text[1:-1].removeprefix("IPv6:"))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an address literal such as [192.0.2.1]") from None
+        return text
+    if not _HOSTNAME.fullmatch(text):
+        raise ValueError(f"{text!r} is not a host name (letters, digits, hyphens and dots)")
+    return text
+
+
 def _timezone(value: Any) -> str:
     text = _nonempty(value)
     try:
@@ -354,6 +380,8 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "username": _str,
         "password": _str,
         "ca_file": _nonempty,
+        "helo_name": _helo_name,
+        "verp": _bool,
         "retry_seconds": _positive_int,
         "max_attempts": _positive_int,
         "maildir": _nonempty,
@@ -496,6 +524,8 @@ def parse_config(
         username=o.get("username") or None,
         password=o.get("password") or None,
         ca_file=_resolve(base_dir, o["ca_file"]) if "ca_file" in o else None,
+        helo_name=o.get("helo_name", OutboundConfig.helo_name),
+        verp=o.get("verp", OutboundConfig.verp),
         retry_seconds=o.get("retry_seconds", OutboundConfig.retry_seconds),
         max_attempts=o.get("max_attempts", OutboundConfig.max_attempts),
         maildir=_resolve(base_dir, o.get("maildir", OutboundConfig.maildir)),

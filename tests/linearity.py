@@ -296,6 +296,51 @@ def _titles(n: int) -> Thunk:
 case("revision: two long titles compared", 20)(_titles)
 
 
+# --- bounces ----------------------------------------------------------------------------------
+
+
+def _bounced(report: str, returned: str = "", body: str = "") -> Thunk:
+    from parser.bounce import read_bounce
+    from parser.decode import decode_message
+
+    raw = raw_mail(
+        [("From", "MAILER-DAEMON@mx.th.gz.test")],
+        (
+            f"--b\r\nContent-Type: text/plain\r\n\r\n{body}\r\n"
+            f"--b\r\nContent-Type: message/delivery-status\r\n\r\n{report}\r\n"
+            f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n{returned}\r\n--b--\r\n"
+        ).encode(),
+        'multipart/report; report-type=delivery-status; boundary="b"',
+    )
+    return lambda: read_bounce(decode_message(raw))
+
+
+_RECIPIENT = "Final-Recipient: rfc822; a@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+case("bounce: a report of many recipients", 200)(
+    lambda n: _bounced("Reporting-MTA: dns; x\r\n\r\n" + _RECIPIENT * n)
+)
+case("bounce: one field folded over many lines", 200)(
+    lambda n: _bounced(
+        "Reporting-MTA: dns; x\r\n\r\nFinal-Recipient: rfc822; a@b.test\r\n"
+        "Diagnostic-Code: smtp; 550" + "\r\n 5.1.1 x" * n
+    )
+)
+case("bounce: returned headers of many Message-IDs", 200)(
+    lambda n: _bounced("", "".join(f"Message-ID: <{i}@x>\r\n" for i in range(n)))
+)
+
+
+def _plain_bounce(n: int) -> Thunk:
+    from parser.bounce import read_bounce
+    from parser.decode import decode_message
+
+    raw = raw_mail([("Subject", "failure notice")], ("5." * n + "\r\n" + "said: 4" * n).encode())
+    return lambda: read_bounce(decode_message(raw))
+
+
+case("bounce: a plain one of dots and digits", 200)(_plain_bounce)
+
+
 def cpu(thunk: Thunk, runs: int = 3) -> float:
     best = float("inf")
     for _ in range(runs):

@@ -21,6 +21,7 @@ class Received:
     data: bytes
     tls: bool = False  # the session had done STARTTLS
     login: str | None = None  # the user it authenticated as
+    helo: str = ""  # the name the client greeted with (HELO/EHLO)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SinkHandler:
                 data,
                 tls=session.ssl is not None,
                 login=login,
+                helo=str(session.host_name or ""),
             )
         )
         return "250 OK"

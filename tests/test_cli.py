@@ -68,6 +68,7 @@ def test_json_field_names(office: Path, capsys: pytest.CaptureFixture[str]) -> N
             "created_at": json.loads(out)[0]["created_at"],
             "sent_at": None,
             "last_error": None,
+            "bounced_at": None,
         }
     ]
     _, out, _ = run(office, capsys, "items", "list", "--period", "2026Q1", "--json")

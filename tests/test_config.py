@@ -46,6 +46,9 @@ def test_no_file_means_embedded_defaults() -> None:
         ('[imap.inf]\nhost = "h"\nusername = "u"\npoll_seconds = 3600\n', "poll_seconds must be"),
         ('[smtp]\ntls_cert = "cert.pem"\n', "[smtp] tls_cert and tls_key must be set together"),
         ("[outbound]\nretry_seconds = 0\n", "[outbound] retry_seconds must be a positive"),
+        ('[outbound]\nhelo_name = "mail room"\n', "[outbound] helo_name 'mail room' is not a"),
+        ('[outbound]\nhelo_name = "[mail.room]"\n', "[outbound] helo_name '[mail.room]' is not"),
+        ('[outbound]\nverp = "yes"\n', "[outbound] verp must be true or false"),
         ("[database\n", "is not valid TOML"),
     ],
 )
@@ -100,3 +103,10 @@ def test_the_office_time_zone_is_an_office_setting_read_also_where_it_was_before
             tmp_path,
             environ={},
         )
+
+
+def test_the_relay_may_be_greeted_with_a_name_or_an_address_literal(tmp_path: Path) -> None:
+    for name in ("mailroom.example.gov.cn", "[192.0.2.25]", "[IPv6:2001:db8::25]", "mx-1"):
+        config = parse_config({"outbound": {"helo_name": name}}, tmp_path, environ={})
+        assert config.outbound.helo_name == name
+    assert parse_config({}, tmp_path, environ={}).outbound.helo_name == ""

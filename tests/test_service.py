@@ -135,11 +135,17 @@ def test_smtp_refusals_550_552_451(mailroom: MailroomInstance) -> None:
             smtp.sendmail("liming@th.gz.test", ["someone@elsewhere.test"], VALID)
         assert refused.value.recipients["someone@elsewhere.test"][0] == 550
 
-        # Over the configured 200,000 bytes: refused whole, whether at MAIL (SIZE) or DATA.
-        big = VALID + b"\r\n" + b"A" * 76 * 3000
-        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as oversize:
+        # Over the configured 200,000 bytes: refused whole, at MAIL when its SIZE says so…
+        big = VALID + b"\r\n" + (b"A" * 76 + b"\r\n") * 3000
+        with pytest.raises(smtplib.SMTPSenderRefused) as oversize:
             smtp.sendmail("liming@th.gz.test", ["inf@mailroom.test"], big)
-        assert oversize.value.smtp_code == 552
+        too_big = b"5.3.4 Message too big: at most 200000 bytes are accepted here"
+        assert (oversize.value.smtp_code, oversize.value.smtp_error) == (552, too_big)
+        # … and after DATA when the client declared no size (RFC 3463: 5.3.4).
+        smtp.rset()
+        assert smtp.mail("liming@th.gz.test")[0] == 250
+        assert smtp.rcpt("inf@mailroom.test")[0] == 250
+        assert smtp.data(big) == (552, too_big)
 
     # Plus-addressed forms of a configured mailbox are that mailbox.
     send(mailroom.port, "liming@th.gz.test", "inf+th@mailroom.test", VALID)

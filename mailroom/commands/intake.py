@@ -325,7 +325,8 @@ def cmd_outbox(app: App, args: argparse.Namespace) -> int:
                 "attempts": r.attempts,
                 "created_at": iso(r.created_at),
                 "sent_at": iso(r.sent_at),
-                "last_error": r.last_error,
+                "last_error": r.last_error,  # of a bounced mail: the bounce's reason
+                "bounced_at": iso(r.bounced_at),
             }
             for r in outbox.listing(session)
         ]

@@ -7,6 +7,7 @@ import argparse
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from ledger.registry.checks import ROLE_NAMES, parse_day
 from ledger.registry.formats import match_key
@@ -42,7 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     examples.add_argument("files", nargs="+", metavar="FILE.eml")
     examples.set_defaults(run=cmd_send_examples)
 
-    registry = sub.add_parser("registry", help="import or export units and people")
+    registry = sub.add_parser("registry", help="import, export or check units and people")
     rsub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
     rimp = rsub.add_parser("import", help="import .csv or .xlsx files (all or nothing)")
     rimp.add_argument("files", nargs="+", metavar="FILE")
@@ -60,7 +61,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="the first day out of office, YYYY-MM-DD (default: today)",
     )
     rdeact.add_argument("--role", help="only this role of the address (default: every role)")
-    rcheck = rsub.add_parser("check", help="units with no officer in office, and other gaps")
+    rcheck = rsub.add_parser(
+        "check", help="units with no officer in office, addresses whose mail bounces"
+    )
     rcheck.add_argument("--on", metavar="DATE", help="the day, YYYY-MM-DD (default: today)")
     rcheck.add_argument("--json", action="store_true", help="machine-readable output")
     registry.set_defaults(run=cmd_registry)
@@ -148,10 +151,41 @@ def _check(app: App, args: argparse.Namespace) -> int:
     with app.ledger.reader() as session:
         units = units_without_officer(session, day)
         rows = [{"code": u.code, "name": u.name, "sequence": u.sequence} for u in units]
+    bouncing = _bouncing(app)
     if args.json:
-        found = {"day": day.isoformat(), "units_without_officer": rows}
+        found = {"day": day.isoformat(), "units_without_officer": rows, "bouncing": bouncing}
         print(json.dumps(found, ensure_ascii=False))
         return 0
     print(f"units with no info officer in office on {day} ({len(rows)}):")
     table([[r["code"], r["name"], r["sequence"]] for r in rows], ["code", "name", "sequence"])
+    print(f"Addresses that bounce: {len(bouncing) or 'none'}")
+    for b in bouncing:
+        owners = "; ".join(
+            f"{o['name']}, {o['role']} of {o['unit_name']} ({o['unit_code']})" for o in b["owners"]
+        )
+        times = "1 mail" if b["bounces"] == 1 else f"{b['bounces']} mails in a row"
+        print(f"  {b['address']} ({owners or 'not in the registry'})")
+        print(f"    {times} bounced; the last ({b['last_kind']}) at {b['at']}: {b['last_reason']}")
     return 0
+
+
+def _bouncing(app: App) -> list[dict[str, Any]]:
+    """Addresses whose latest mail bounced, and whose they are (`ledger.bounces`)."""
+    from ledger.bounces import bouncing_addresses
+
+    with app.ledger.reader() as session:
+        found = bouncing_addresses(session)
+    return [
+        {
+            "address": b.address,
+            "bounces": b.bounces,
+            "at": b.last_bounced_at.astimezone(app.config.zone).strftime("%Y-%m-%d %H:%M"),
+            "last_kind": b.last_kind,
+            "last_reason": b.last_reason,
+            "owners": [
+                {"name": o.name, "role": o.role, "unit_code": o.unit_code, "unit_name": o.unit_name}
+                for o in b.owners
+            ],
+        }
+        for b in found
+    ]
