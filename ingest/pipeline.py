@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -111,6 +112,18 @@ class Case:
     warnings: list[Problem] = field(default_factory=list)
     importance: str = ""  # its grade, under a rulebook that grades items
     filed: Submission | None = None
+
+    def queue(self, kind: str, to: str, mail: EmailMessage) -> None:
+        """Put a mail of ours about this message in the outbox, in the message's transaction."""
+        enqueue(
+            self.session,
+            kind=kind,
+            to_address=to,
+            subject=str(mail["Subject"]),
+            message=wire_bytes(mail),
+            now=self.now,
+            intake_id=self.intake.id,
+        )
 
     def settle(self, state: str, reasons: list[str]) -> bool:
         self.intake.state, self.intake.reasons = state, reasons
@@ -291,15 +304,7 @@ class Pipeline:
                 received_at=case.arrival.received_at,
                 now=case.now,
             )
-            enqueue(
-                case.session,
-                kind="postmaster",
-                to_address=operator,
-                subject=str(forward["Subject"]),
-                message=wire_bytes(forward),
-                now=case.now,
-                intake_id=case.intake.id,
-            )
+            case.queue("postmaster", operator, forward)
         return case.settle("ignored", ["postmaster"])
 
     def automatic(self, case: Case) -> bool:
@@ -416,15 +421,7 @@ class Pipeline:
                     to=to, original=case.msg, unit_name=unit_name, now=case.now, found=found,
                     sequence_name=self.rulebook.sequence_name(sequence) if sequence else "",
                 )  # fmt: skip
-        enqueue(
-            case.session,
-            kind="status",
-            to_address=to,
-            subject=str(answer["Subject"]),
-            message=wire_bytes(answer),
-            now=case.now,
-            intake_id=case.intake.id,
-        )
+        case.queue("status", to, answer)
         state = "command" if len(reasons) == 1 else "command_refused"
         return case.settle(state, reasons)
 
@@ -565,15 +562,7 @@ class Pipeline:
             importance=filed.importance,
             approver=filed.approver,
         )
-        enqueue(
-            case.session,
-            kind="receipt",
-            to_address=msg.from_address,
-            subject=str(receipt["Subject"]),
-            message=wire_bytes(receipt),
-            now=case.now,
-            intake_id=case.intake.id,
-        )
+        case.queue("receipt", msg.from_address, receipt)
         case.session.flush()
         unit = case.session.get(Unit, case.sender.unit_id)
         assert unit is not None
@@ -635,12 +624,4 @@ class Pipeline:
                 received_at=received_at,
                 now=now,
             )
-        enqueue(
-            case.session,
-            kind="refusal",
-            to_address=to,
-            subject=str(refusal["Subject"]),
-            message=wire_bytes(refusal),
-            now=now,
-            intake_id=intake.id,
-        )
+        case.queue("refusal", to, refusal)
