@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from mailroom.app import App
-from mailroom.commands import desk, intake, report, scoring, setup, solicit
+from mailroom.commands import desk, intake, report, scoring, setup, solicit, web
 from mailroom.commands.output import shorten
 from mailroom.config import config_path, load_config
 from mailroom.errors import UserError
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default: $MAILROOM_CONFIG, then ./mailroom.toml)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (setup, intake, scoring, solicit, report, desk):
+    for group in (setup, intake, scoring, solicit, report, desk, web):
         group.add_parsers(sub)
     return p
 

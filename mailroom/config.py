@@ -114,6 +114,20 @@ TEMPLATE_WINGS = {"ingest": INGEST_TEMPLATES, "reports": REPORT_TEMPLATES}
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The web console (SPEC §11): served by `mailroom serve` unless `enabled = false`."""
+
+    enabled: bool = True
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    idle_minutes: int = 30  # a session unused this long ends
+    behind_tls: bool = False  # served through HTTPS (a proxy): cookies are Secure
+    metrics_token: str | None = None  # /metrics from beyond loopback with this bearer token
+    login_failures: int = 10  # failed sign-ins per address or client before a pause …
+    login_pause_minutes: int = 15  # … of this long
+
+
+@dataclass(frozen=True)
 class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -127,6 +141,7 @@ class Config:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     solicit: SolicitConfig = field(default_factory=SolicitConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -349,6 +364,7 @@ ENV_OVERRIDES = {
     "MAILROOM_OUTBOUND_USERNAME": ("outbound", "username"),
     "MAILROOM_OUTBOUND_PASSWORD": ("outbound", "password"),
     "MAILROOM_REPLY_KEY_SECRET": ("security", "reply_key_secret"),
+    "MAILROOM_METRICS_TOKEN": ("web", "metrics_token"),
 }
 
 Checker = Callable[[Any], Any]
@@ -405,6 +421,15 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "schedule_day": _int_from(1, 28),
         "send": _report_kinds,
         "warnings": _bool,
+    },
+    "web": {
+        "enabled": _bool,
+        "listen": _host_port,
+        "idle_minutes": _positive_int,
+        "behind_tls": _bool,
+        "metrics_token": _secret,
+        "login_failures": _positive_int,
+        "login_pause_minutes": _positive_int,
     },
     "intake": {
         "spool_dir": _nonempty,
@@ -557,6 +582,13 @@ def parse_config(
                 "[office] only)"
             )
 
+    w = dict(checked["web"])
+    web = WebConfig()
+    if "listen" in w:
+        host, port = w.pop("listen")
+        web = replace(web, listen_host=host, listen_port=port)
+    web = replace(web, **w)
+
     i = checked["intake"]
     intake = IntakeConfig(
         spool_dir=_resolve(base_dir, i.get("spool_dir", IntakeConfig.spool_dir)),
@@ -575,6 +607,7 @@ def parse_config(
         intake=intake,
         solicit=SolicitConfig(**checked["solicit"]),
         templates=templates,
+        web=web,
         base_dir=base_dir,
     )
 

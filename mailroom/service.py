@@ -164,6 +164,29 @@ class OnceAMinute:
         loop.default_exception_handler(context)
 
 
+class WebConsole:
+    """The web console (`mailroom.console`): uvicorn on a thread of its own."""
+
+    name = "web console"
+
+    def __init__(self, shared: Shared, filing: FilingProcess | None) -> None:
+        from mailroom.console import WebServer
+
+        def filer_alive() -> bool | None:
+            if filing is None:
+                return None
+            proc = filing.filer.process
+            return proc is not None and proc.poll() is None
+
+        self.server = WebServer(shared.app, filer_alive)
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.server.start)
+
+    async def stop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.server.stop)
+
+
 class Service(Protocol):
     """One part of `serve`: started in order, stopped in the reverse order."""
 
@@ -411,6 +434,8 @@ async def run(app: App, *, process: bool = True) -> None:
     services.append(listener)
     if process:
         services.append(Reports(shared))
+    if app.config.web.enabled:
+        services.append(WebConsole(shared, filing if process else None))
     started: list[Service] = []
     try:
         for service in services:

@@ -69,6 +69,8 @@ class MailroomInstance:
             # Early warnings would write to every lagging unit of the demo in most tests' quarter;
             # the tests of warnings turn them on.
             "reports": {"warnings": False},
+            # The console would want the one port 8080 in every test; its tests give it one.
+            "web": {"enabled": False},
         }
         for dotted, value in overrides.items():
             section, _, key = dotted.rpartition(".")

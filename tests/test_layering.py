@@ -1,6 +1,6 @@
 """The house's floors (SPEC §2): each package imports only the packages below it.
 
-    parser  ←  ledger  ←  ingest, reports, migrations  ←  mailroom (the composition root)
+    parser  ←  ledger  ←  ingest, reports, web, migrations  ←  mailroom (the composition root)
 
 `parser/` also stays pure (tests/test_parser_imports.py). Lazy imports inside functions count
 as much as those at the top of a module.
@@ -15,7 +15,9 @@ import pytest
 
 from tests.conftest import REPO
 
-FLOOR = {"parser": 0, "ledger": 1, "ingest": 2, "reports": 2, "migrations": 2, "mailroom": 3}
+FLOOR = {
+    "parser": 0, "ledger": 1, "ingest": 2, "reports": 2, "web": 2, "migrations": 2, "mailroom": 3,
+}  # fmt: skip
 
 
 def project_imports(source: str) -> set[str]:

@@ -3,6 +3,7 @@ message: who may command, each line through the verb table, what goes back)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -11,14 +12,14 @@ from ingest.desk.keys import DnsTxt, reply_key
 from ingest.desk.mail import DeskMail
 from ingest.desk.reply import LineOutcome, Reply
 from ingest.desk.scoring import DeskScoring
-from ingest.desk.trust import Untrusted, admit
+from ingest.desk.trust import Trust, Untrusted, admit
 from ingest.desk.verbs import apply_line
 from ingest.replies import ReplyWriter
 from ingest.settings import DeskSettings
 from ledger.editors import REPLY_KEY_SECRET, stored_secret
 from ledger.models import Intake, Submission, Unit
 from ledger.rulebook import Rulebook
-from parser.commands import Script, parse_commands
+from parser.commands import CommandLine, Script, parse_commands
 from parser.types import DecodedMessage, Problem
 
 
@@ -108,6 +109,21 @@ class Desk:
             "refused": len(outcomes) - len(applied),
         }
         self.mail.confirm(session, intake, msg, trust.editor, outcomes, script, now)
+
+    def act(self, session: Session, editor: str, line: str, now: datetime) -> LineOutcome:
+        """One batch line (`GZ-2026-000123 采用 穗府信息 标题`) from an editor signed in
+        elsewhere (the web console): applied as a line of a reply to the desk would be, with the
+        same audit (`editor` is the actor) and the same notice to the unit; no confirmation mail.
+        """
+        script = parse_commands(line, self.scoring.bonus_verbs())
+        batch = [ln for ln in script.lines if ln.tracking_no is not None]
+        if len(batch) != 1 or script.errors:
+            error = script.errors[0].error if script.errors else "not_a_command"
+            return LineOutcome(CommandLine(1, line, error=error), code=error)
+        reply = Reply(session, None, Trust(editor, None, trusted=True), f"web:{editor}", now)
+        (outcome,) = self._apply(reply, replace(script, lines=tuple(batch)))
+        self.mail.notices(reply)
+        return outcome
 
     def _apply(self, reply: Reply, script: Script) -> list[LineOutcome]:
         """The reply's own lines as one group (whole or not at all), then each batch line."""

@@ -43,7 +43,7 @@ class Notice:
 @dataclass
 class Reply:
     session: Session
-    intake_id: int
+    intake_id: int | None  # None: an action from the web console, not a message
     trust: Trust
     source: str  # the audit's `source`: "intake:<id> <Message-ID>"
     now: datetime
