@@ -102,3 +102,14 @@ def postpone_due(session: Session, now: datetime, until: datetime) -> None:
 def listing(session: Session) -> list[OutboundMessage]:
     """Every mail in the outbox, oldest first."""
     return list(session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))
+
+
+def requeue_failed(session: Session, outbox_id: int, now: datetime) -> OutboundMessage | None:
+    """A `failed` row queued again, due now (the web console's 重新发送); None if the row is
+    not failed (sent, bounced, already queued, or unknown)."""
+    row = session.get(OutboundMessage, outbox_id)
+    if row is None or row.state != "failed":
+        return None
+    row.state, row.next_attempt_at = "queued", now
+    session.flush()
+    return row

@@ -9,16 +9,33 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Text, cast, func, select, text
 
 from ledger.accounts import Throttle
+from ledger.audit import record
+from ledger.calendar import parse_period
 from ledger.models import Intake, OutboundMessage
+from ledger.solicit import open_solicitation
 from mailroom.app import App
+from parser.errors import UserError
 from web.app import Console, WebSettings
 
 log = logging.getLogger("mailroom.web")
+# The report built for a period of each kind (ledger.calendar's kinds).
+REPORT_OF_PERIOD: dict[str | None, Literal["monthly", "quarterly", "annual"]] = {
+    "month": "monthly",
+    "quarter": "quarterly",
+    "year": "annual",
+}
+
+
+def _period_kind(text: str, app: App) -> str | None:
+    try:
+        return parse_period(text, app.config.zone, app.rulebook.calendar).kind
+    except ValueError:
+        return None
 
 
 class HouseActions:
@@ -35,13 +52,70 @@ class HouseActions:
         return outcome.applied, outcome.code or ""
 
     def retry(self, intake_ids: list[int]) -> list[str]:
+        """As `mailroom intake retry` does (the sender of `serve` sends what it queued)."""
         from ingest.door import retry
 
         lines = []
         for intake_id in intake_ids:
-            r = retry(self.app.pipeline, intake_id)
-            lines.append(f"{intake_id}: {r.outcome.state}")
+            try:
+                r = retry(self.app.pipeline, intake_id)
+            except UserError as exc:
+                lines.append(f"{intake_id}: {exc}")
+                continue
+            o = r.outcome
+            tail = f" {o.tracking_no}" if o.tracking_no else ""
+            why = f" ({', '.join(o.reasons)})" if o.reasons else ""
+            again = "; retried before, nothing changed" if r.again else ""
+            lines.append(f"{intake_id}: as {o.intake_id}, {o.state}{why}{tail}{again}")
         return lines
+
+    def open_solicitation(
+        self, code: str, topic: str, deadline: datetime, units: list[str] | None, by: str
+    ) -> int:
+        """As `mailroom solicit open` does: the 约稿 and its notices in one transaction (the
+        sender of `serve` sends them), audited with the web user as the actor."""
+        from ingest.notices import send_notices
+
+        now = datetime.now(UTC)
+        with self.app.ledger.transaction() as session:
+            sol = open_solicitation(session, code, topic, deadline, units=units, by=by, at=now)
+            mails = send_notices(session, self.app.solicit_mailer, sol, now)
+            record(
+                session,
+                at=now,
+                actor=by,
+                action="solicit_open",
+                source="web",
+                subject=sol.code,
+                details={
+                    "topic": sol.topic,
+                    "deadline": sol.deadline.isoformat(),
+                    "units": [t.unit.code for t in sol.targets],
+                    "notices": mails,
+                },
+            )
+        return mails
+
+    def report_xlsx(self, period: str) -> tuple[str, bytes]:
+        """The workbook `mailroom report KIND --period P --out` writes."""
+        from mailroom.reporting import report_settings
+        from reports.build import report_period
+        from reports.deliver import build
+        from reports.render import ReportWriter
+        from reports.xlsx import xlsx_bytes
+
+        settings = report_settings(self.app)
+        kind = REPORT_OF_PERIOD.get(_period_kind(period, self.app))
+        if kind is None:
+            raise UserError(f"no report is built for the period {period!r}")
+        try:
+            label = report_period(kind, period, settings.zone, self.app.rulebook.calendar).label
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        today = datetime.now(UTC).astimezone(settings.zone).date()
+        report = build(self.app.ledger, self.app.rulebook, settings, kind, label, today)
+        writer = ReportWriter(settings.templates)
+        return report.header.basename + ".xlsx", xlsx_bytes(report, writer.words)
 
     def _lag_seconds(self) -> float:
         """How long the oldest message accepted and not yet filed has waited."""

@@ -58,6 +58,7 @@ SECURITY_HEADERS = {
 }
 READ, ACT, STAFF = "read", "act", "staff"
 PAGE_SIZE = 50
+UPLOAD_BYTES = 1 << 20  # the largest file the console takes (a registry import)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,16 @@ class Actions(Protocol):
 
     def retry(self, intake_ids: list[int]) -> list[str]:
         """Re-run quarantined messages through the normal door: one line per message."""
+
+    def open_solicitation(
+        self, code: str, topic: str, deadline: datetime, units: list[str] | None, by: str
+    ) -> int:
+        """Open a 约稿 (None: every unit) and queue its notices; how many were queued. Raises
+        `parser.errors.UserError` (e.g. the code is taken, a unit is unknown)."""
+
+    def report_xlsx(self, period: str) -> tuple[str, bytes]:
+        """The period's report workbook (monthly, quarterly or annual by the period's kind):
+        its file name and bytes. Raises `parser.errors.UserError` for a period it cannot build."""
 
     def health(self) -> dict[str, Any]:
         """Database reachable, spool writable, filer alive, filing lag (for /healthz)."""
@@ -188,8 +199,11 @@ class Console:
         with self.ledger.transaction() as session:
             return find_session(session, token, self.clock(), idle)
 
-    def route(self, need: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """A page or action for the signed-in: role checked, CSRF checked on POST."""
+    def route(
+        self, need: str, handler: Handler, files: int = 0
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A page or action for the signed-in: role checked, CSRF checked on POST. A route
+        that takes `files` uploads refuses a body over UPLOAD_BYTES (and one of unknown size)."""
 
         async def endpoint(request: Request) -> Response:
             signed = await run_in_threadpool(self.signed_in, request)
@@ -204,7 +218,20 @@ class Console:
                 return self.forbidden(request, signed)
             form = None
             if request.method == "POST":
-                form = await request.form(max_files=0, max_fields=200, max_part_size=1 << 20)
+                if files:
+                    size = request.headers.get("content-length", "")
+                    if not size.isdigit() or int(size) > UPLOAD_BYTES + (64 << 10):
+                        return self.render(
+                            request,
+                            "error.html.j2",
+                            signed,
+                            {
+                                "title": "文件过大",
+                                "message": f"上传的文件不得超过 {UPLOAD_BYTES >> 20} MB。",
+                            },
+                            status=413,
+                        )
+                form = await request.form(max_files=files, max_fields=200, max_part_size=1 << 20)
                 given = form.get("csrf")
                 if not csrf_ok(signed.csrf, given if isinstance(given, str) else None):
                     return self.render(
@@ -217,7 +244,11 @@ class Console:
                         },
                         status=403,
                     )
-            return await run_in_threadpool(handler, request, signed, form)
+            try:
+                return await run_in_threadpool(handler, request, signed, form)
+            finally:
+                if form is not None:
+                    await form.close()  # an uploaded file's spooled copy goes now
 
         return endpoint
 
@@ -305,7 +336,7 @@ class Console:
     # --- the application --------------------------------------------------------------------
 
     def app(self) -> ASGIApp:
-        from web import actions, pages
+        from web import actions, office, pages, registry
 
         routes = [
             Route("/login", self.login, methods=["GET", "POST"]),
@@ -315,6 +346,8 @@ class Console:
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
             *pages.routes(self),
             *actions.routes(self),
+            *office.routes(self),
+            *registry.routes(self),
         ]
         starlette = Starlette(routes=routes)
         return SecurityHeaders(starlette, self.settings.secure_cookies)
