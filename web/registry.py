@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from datetime import date
@@ -75,6 +77,15 @@ def uploads_dir() -> Path:
     return Path(tempfile.gettempdir()) / UPLOADS
 
 
+def _own_root() -> bool:
+    """The uploads' root exists, is a directory of this user (not a link another user left in
+    a shared temp dir) and only this user's."""
+    root = uploads_dir()
+    root.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(root)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
 def _binding(signed: SignedIn) -> dict[str, Any]:
     csrf = hashlib.sha256(signed.csrf.encode()).hexdigest()
     return {"account": signed.account.id, "session": csrf}
@@ -86,17 +97,32 @@ def _safe_name(name: str, suffix: str) -> str:
     return (stem or "registry") + suffix
 
 
-def _sweep(now: float) -> None:
-    """Uploads left behind (never confirmed nor cancelled) go after KEEP_SECONDS."""
+def _kept_at(where: Path) -> float | None:
+    """When this upload was kept (by this process's clock), or None if it is not one."""
+    try:
+        at = json.loads((where / "upload.json").read_text(encoding="utf-8"))["at"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return at if isinstance(at, float) else None
+
+
+def _sweep() -> None:
+    """Uploads left behind (never confirmed nor cancelled) go after KEEP_SECONDS. Called just
+    after an upload's directory is made, so the root's mtime is the file system's now: the
+    ages are the file system's, whatever clock this process keeps."""
     root = uploads_dir()
-    if not root.is_dir():
+    try:
+        fresh = root.stat().st_mtime
+        entries = list(root.iterdir())
+    except OSError:
         return
-    for entry in root.iterdir():
+    for entry in entries:
         try:
-            if now - entry.stat().st_mtime > KEEP_SECONDS:
-                shutil.rmtree(entry, ignore_errors=True)
+            old = fresh - entry.stat().st_mtime > KEEP_SECONDS
         except OSError:
             continue
+        if old:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 Rows = dict[Any, tuple[str, ...]]
@@ -180,13 +206,15 @@ class Registry:
             },
         )
 
-    def _preview_error(self, request: Request, signed: SignedIn, message: str) -> Response:
+    def _preview_error(
+        self, request: Request, signed: SignedIn, message: str, status: int = 400
+    ) -> Response:
         return self.c.render(
             request,
             "error.html.j2",
             signed,
             {"title": "无法导入", "message": message},
-            status=400,
+            status=status,
         )
 
     def upload(self, request: Request, signed: SignedIn, form: FormData | None) -> Response:
@@ -203,17 +231,23 @@ class Registry:
         data = file.file.read(UPLOAD_BYTES + 1)
         if len(data) > UPLOAD_BYTES:
             return self._preview_error(
-                request, signed, f"上传的文件不得超过 {UPLOAD_BYTES >> 20} MB。"
+                request, signed, f"上传的文件不得超过 {UPLOAD_BYTES >> 20} MB。", status=413
             )
-        now = time.time()
-        _sweep(now)
+        if not _own_root():
+            return self._preview_error(
+                request, signed, "服务器暂存目录不可用，请联系系统管理员。", status=500
+            )
         token = secrets.token_hex(16)
         where = uploads_dir() / token
-        where.mkdir(parents=True, mode=0o700)
+        where.mkdir(mode=0o700)
+        _sweep()
         path = where / _safe_name(file.filename, suffix)
         path.write_bytes(data)
-        (where / "binding.json").write_text(json.dumps(_binding(signed)), encoding="utf-8")
+        meta = {"binding": _binding(signed), "at": time.time()}
+        (where / "upload.json").write_text(json.dumps(meta), encoding="utf-8")
         summary, problems, diff = self._dry_run(path)
+        if problems:  # nothing to confirm: the file goes now
+            shutil.rmtree(where, ignore_errors=True)
         return self.c.render(
             request,
             "registry_preview.html.j2",
@@ -259,12 +293,15 @@ class Registry:
         if not isinstance(value, str) or not TOKEN.fullmatch(value):
             return None
         where = uploads_dir() / value
+        at = _kept_at(where)
+        if at is None:
+            return None
+        if abs(time.time() - at) > KEEP_SECONDS:
+            shutil.rmtree(where, ignore_errors=True)
+            return None
         try:
-            binding = json.loads((where / "binding.json").read_text(encoding="utf-8"))
-            if time.time() - where.stat().st_mtime > KEEP_SECONDS:
-                shutil.rmtree(where, ignore_errors=True)
-                return None
-        except (OSError, ValueError):
+            binding = json.loads((where / "upload.json").read_text(encoding="utf-8"))["binding"]
+        except (OSError, ValueError, KeyError):
             return None
         if binding != _binding(signed):
             return None
