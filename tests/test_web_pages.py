@@ -188,6 +188,9 @@ def staff_use_every_page_and_action(office: Office) -> None:
     assert tracking is not None and tracking.group(1).startswith("GZ-2026-")
     assert staff.get("/intake?state=retried").text.count("processing_error") == 1
     assert "没有符合条件" in staff.get("/intake?sender=nobody-sent-this").text
+    assert "processing_error" in staff.get("/intake?reason=processing_error&date=2026-03-10").text
+    assert "没有符合条件" in staff.get("/intake?reason=processing&date=2026-03-10").text
+    assert "没有符合条件" in staff.get("/intake?reason=processing_error&date=2026-03-11").text
 
     # The outbox: the failed mail queued again (and sent by serve's sender).
     assert "550 5.1.1 no such user" in staff.get("/outbox?state=failed").text
