@@ -518,7 +518,8 @@ def _timed_cli(instance: Any, *args: str, check: bool = True) -> float:
 def run_decade(
     settings: Any, databases: Any, scale: float, kinds: list[str]
 ) -> tuple[list[Any], dict[str, Any]]:
-    """Bench 4: `standings` and the quarterly report on the decade, on each database."""
+    """Bench 4: `standings`, the quarterly report, and the console's items search and
+    standings pages (`bench.console`) on the decade, on each database."""
     from bench.stats import Row, Target
     from tests.service import MailroomInstance
 
@@ -564,6 +565,13 @@ def run_decade(
                         raise RuntimeError(f"the quarterly report wrote {sorted(made)}")
                     report_s.append(max(0.0, took - start))
                 start_s.append(start)
+            if not skips["standings"]:
+                from bench.console import run_console
+
+                console_rows, details[f"console-{kind}"] = run_console(
+                    root, url, period, settings.runs, size, kind, settings.say
+                )
+                rows += console_rows
             note = "wall time less the CLI start of the same run"
             rows.append(Row("4", f"CLI start, decade ({kind})", "s", runs=start_s[1:]))
             rows.append(
