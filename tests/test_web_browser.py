@@ -25,7 +25,9 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import func, select
 
 from ledger.db import Ledger
-from ledger.models import DeskAction, Submission
+from ledger.models import DeskAction, ReportSend, Submission
+from ledger.rulebook import load_rulebook
+from reports.deliver import ReportSettings, send_report
 from tests.browser import (
     SHANGHAI,
     Answer,
@@ -153,6 +155,20 @@ def filled(path: str, samples: dict[str, str]) -> str:
         return samples[name]
 
     return re.sub(r"\{(\w+)(?::\w+)?\}", one, path)
+
+
+def queue_report(office: Console) -> int:
+    """Queue December's monthly report to its recipients; the first send's id."""
+    ledger = Ledger.from_url(office.instance.db_url)
+    settings = ReportSettings(zone=SHANGHAI, sender="inf@mailroom.test", sender_name="信息处")
+    try:
+        send_report(ledger, load_rulebook("guangzhou-2004"), settings, "monthly", "2026-12")
+        with ledger.reader() as s:
+            found = s.scalar(select(ReportSend.id).order_by(ReportSend.id).limit(1))
+    finally:
+        ledger.dispose()
+    assert found is not None
+    return found
 
 
 def unit_row(page: Any, unit_name: str) -> list[str]:
@@ -402,9 +418,15 @@ def test_every_page_loads_clean_and_asks_only_loopback(
             p for p, methods in web_routes() if "GET" in methods and p not in ("/login", *probes)
         ]
         assert {"/", "/items", "/items/{tracking_no}", "/standings"} <= set(pages)
-        seen = [filled(p, {"tracking_no": tracking}) for p in pages]
+        # A report queued gives the report pages something to show (serve's sender sends it).
+        send_id = str(queue_report(office))
+        samples = {"tracking_no": tracking, "send_id": send_id, "n": "0"}
+        seen = [filled(p, samples) for p in pages]
         seen += ["/items?q=天河区&period=2027Q1", "/standings?period=2027", "/standings?period=x"]
-        downloads = [p for p in seen if re.search(r"\.\w+$", p.split("?")[0])]  # .xlsx
+        # The .xlsx downloads are fetched, not opened as pages.
+        downloads = [
+            p for p in seen if re.search(r"\.\w+$", p.split("?")[0]) or "/attachment/" in p
+        ]
         for path in (p for p in seen if p not in downloads):
             answer = page.goto(office.base + path)
             assert answer is not None and answer.status == 200, (path, answer and answer.status)
