@@ -109,6 +109,10 @@ class IntakeSettings:
     known_domains: tuple[str, ...] = ()
     refusals_per_hour: int = 20
     refusals_per_hour_per_domain: int = 100
+    # Other units' near-identical items (撒网式报送): compared over this many days (0: never),
+    # named to the editors from this similarity on (`parser.similar.overlap`).
+    similar_window_days: int = 30
+    similar_threshold: float = 0.5
 
 
 @dataclass(frozen=True)

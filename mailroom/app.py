@@ -66,6 +66,8 @@ def intake_settings(config: Config, rulebook: Rulebook) -> IntakeSettings:
         known_domains=security.known_domains,
         refusals_per_hour=security.refusals_per_hour,
         refusals_per_hour_per_domain=security.refusals_per_hour_per_domain,
+        similar_window_days=config.similar.window_days,
+        similar_threshold=config.similar.threshold,
     )
 
 

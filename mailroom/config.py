@@ -89,6 +89,12 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True)
+class SimilarConfig:
+    window_days: int = 30  # other units' items of this many days are compared; 0: none
+    threshold: float = 0.5  # parser.similar.overlap at which an item is named as a duplicate
+
+
+@dataclass(frozen=True)
 class SolicitConfig:
     remind_before_hours: int = 24
 
@@ -106,6 +112,7 @@ class Config:
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     solicit: SolicitConfig = field(default_factory=SolicitConfig)
+    similar: SimilarConfig = field(default_factory=SimilarConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -239,6 +246,19 @@ def _int_from(lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
+def _threshold(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.3 <= value <= 1:
+        raise ValueError("must be a number from 0.3 to 1")
+    return float(value)
+
+
+def _window_days(value: Any) -> int:
+    days = _non_negative_int(value)
+    if days > 366:
+        raise ValueError("must be at most 366 (days)")
+    return days
+
+
 def _report_kinds(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(v in REPORT_KINDS for v in value):
         raise ValueError(f"must be a list of {', '.join(REPORT_KINDS)}")
@@ -319,6 +339,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
         "time_budget_seconds": _positive_int,
     },
     "solicit": {"remind_before_hours": _positive_int},
+    "similar": {"window_days": _window_days, "threshold": _threshold},
 }
 
 _IMAP_KEYS: dict[str, Checker] = {
@@ -462,6 +483,7 @@ def parse_config(
         reports=replace(ReportsConfig(), **reports),
         intake=intake,
         solicit=SolicitConfig(**checked["solicit"]),
+        similar=SimilarConfig(**checked["similar"]),
         base_dir=base_dir,
     )
 

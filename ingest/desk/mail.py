@@ -25,6 +25,7 @@ from ledger.editors import editor_addresses, unit_officers
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
 from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
+from ledger.similar import Match
 from parser.commands import Script
 from parser.types import DecodedMessage, Problem
 
@@ -98,6 +99,7 @@ class DeskMail:
         warnings: tuple[Problem, ...],
         key: str,
         now: datetime,
+        similar: tuple[Match, ...] = (),
     ) -> int:
         """Queue the forward of a filed item to every desk recipient; returns how many."""
         recipients = self.recipients(session)
@@ -115,12 +117,24 @@ class DeskMail:
             "warnings": [self.replies.explain(w) for w in warnings],
             "key": key,
             "examples": self.scoring.example_tags(),
+            "similar": [
+                {
+                    "tracking_no": m.item.tracking_no,
+                    "unit_name": m.unit_name,
+                    "title": m.item.title,
+                    "received_local": self.replies.local_time(m.item.received_at),
+                    "percent": round(m.similarity * 100),
+                }
+                for m in similar
+            ],
         }
         grade = self.rulebook.grade_for(item.importance) if item.importance else None
         urgent = grade is not None and grade.urgent
         # An urgent grade (特别重大, 紧急) says so first and goes out ahead of the queue.
         marked = f"【{grade.name}】" if urgent and grade is not None else ""
-        subject = f"{marked}【待编】{item.tracking_no} {unit.name}：{item.title} [#{key}]"
+        # A near-identical item of another unit (撒网式报送) says so at the end of the title.
+        alike = "【疑似重复】" if similar else ""
+        subject = f"{marked}【待编】{item.tracking_no} {unit.name}：{item.title}{alike} [#{key}]"
 
         def message_id() -> str:
             return forward_message_id(key, self.replies.from_.domain)
