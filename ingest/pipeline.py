@@ -492,7 +492,7 @@ class Pipeline:
         similar.index(case.session, filed, fingerprint)
         # Relative to the item's receipt, not the clock: an item filed late with its receive
         # time (staff) prunes nothing a current item still needs.
-        similar.prune(case.session, filed.received_at - window)
+        similar.prune(case.session, filed.received_at - window, filed.id)
         case.similar = tuple(matches)
         if matches:
             numbers = [m.item.tracking_no for m in matches]

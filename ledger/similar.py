@@ -10,18 +10,22 @@ Nothing here refuses anything: the pairs are shown to the editors, who decide.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select, text
+from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from ledger.models import SimilarBand, SimilarItem, Submission, Unit
+from ledger.models import Base, SimilarBand, SimilarItem, Submission, Unit
 from parser.similar import Fingerprint, overlap, shingles
 
 # At most this many items sharing a band key are measured exactly (those sharing most keys
 # first): a flood of look-alike items cannot make one filing slow.
 CANDIDATES = 50
+_BANDS = Base.metadata.tables["similar_bands"]  # Core inserts: no ORM work for 64 rows
+_PAIRS = Base.metadata.tables["similar_items"]
+PRUNE_EVERY = 50
 _PRUNE_LOCK = 0x5117_1A12  # PostgreSQL advisory lock: one filing prunes at a time
 
 
@@ -49,28 +53,14 @@ def find(
     `threshold` against this one, the most similar first."""
     if not fingerprint.keys:
         return []
-    hits = func.count().label("hits")
-    query = (
-        select(SimilarBand.submission_id, hits)
-        .where(
-            SimilarBand.key.in_(fingerprint.keys),
-            SimilarBand.received_at >= received_at - window,
-            SimilarBand.unit_id != unit_id,
-        )
-        .group_by(SimilarBand.submission_id)
-        .order_by(hits.desc(), SimilarBand.submission_id)
-        .limit(CANDIDATES)
-    )
+    params: dict[str, object] = {
+        "keys": list(fingerprint.keys),
+        "since": received_at - window,
+        "unit_id": unit_id,
+    }
     if exclude_id is not None:
-        query = query.where(SimilarBand.submission_id != exclude_id)
-    ids = [row[0] for row in session.execute(query)]
-    if not ids:
-        return []
-    rows = session.execute(
-        select(Submission, Unit.code, Unit.name)
-        .join(Unit, Submission.unit_id == Unit.id)
-        .where(Submission.id.in_(ids), Submission.status == "filed")
-    )
+        params["exclude_id"] = exclude_id
+    rows = session.execute(_lookup(exclude_id is not None), params)
     found = []
     for item, code, name in rows:
         score = overlap(fingerprint.shingles, shingles(item.body))
@@ -80,12 +70,40 @@ def find(
     return found
 
 
+@functools.cache
+def _lookup(excluding: bool) -> Select[Submission, str, str]:
+    """The lookup, built once: the items of other units of the window that share a key with
+    the new item (those sharing most first, at most `CANDIDATES`), with their units."""
+    hits = func.count().label("hits")
+    shared = (
+        select(SimilarBand.submission_id.label("id"), hits)
+        .where(
+            # One expanding parameter for the 64 keys: no per-value work building the query.
+            SimilarBand.key.in_(bindparam("keys", expanding=True)),
+            SimilarBand.received_at >= bindparam("since"),
+            SimilarBand.unit_id != bindparam("unit_id"),
+        )
+        .group_by(SimilarBand.submission_id)
+        .order_by(hits.desc(), SimilarBand.submission_id)
+        .limit(CANDIDATES)
+    )
+    if excluding:
+        shared = shared.where(SimilarBand.submission_id != bindparam("exclude_id"))
+    candidates = shared.subquery()
+    return (
+        select(Submission, Unit.code, Unit.name)
+        .join(candidates, candidates.c.id == Submission.id)
+        .join(Unit, Submission.unit_id == Unit.id)
+        .where(Submission.status == "filed")
+    )
+
+
 def index(session: Session, item: Submission, fingerprint: Fingerprint) -> None:
     """Keep the item's band keys, for the items filed after it."""
     if not fingerprint.keys:
         return
     session.execute(
-        insert(SimilarBand),
+        insert(_BANDS),
         [
             {
                 "key": key,
@@ -98,9 +116,13 @@ def index(session: Session, item: Submission, fingerprint: Fingerprint) -> None:
     )
 
 
-def prune(session: Session, before: datetime) -> int:
+def prune(session: Session, before: datetime, item_id: int | None = None) -> int:
     """Drop the band keys of items received before `before` (outside every window from now
-    on); on PostgreSQL only one transaction at a time does it, the others skip it."""
+    on); on PostgreSQL only one transaction at a time does it, the others skip it. Given the
+    id of the item being filed, only every `PRUNE_EVERY`th item prunes: a lookup filters on
+    the window anyway, so rows a little past it cost nothing but their space."""
+    if item_id is not None and item_id % PRUNE_EVERY:
+        return 0
     if session.get_bind().dialect.name == "postgresql":
         got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PRUNE_LOCK})
         if not got.scalar_one():
@@ -111,16 +133,19 @@ def prune(session: Session, before: datetime) -> int:
 
 def record(session: Session, item: Submission, matches: list[Match], now: datetime) -> None:
     """Keep the pairs found for the item, for its views and `items similar`."""
-    for match in matches:
-        session.add(
-            SimilarItem(
-                submission_id=item.id,
-                earlier_id=match.item.id,
-                similarity=match.similarity,
-                found_at=now,
-            )
+    if matches:
+        session.execute(
+            insert(_PAIRS),
+            [
+                {
+                    "submission_id": item.id,
+                    "earlier_id": m.item.id,
+                    "similarity": m.similarity,
+                    "found_at": now,
+                }
+                for m in matches
+            ],
         )
-    session.flush()
 
 
 @dataclass(frozen=True)
