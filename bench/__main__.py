@@ -2,7 +2,7 @@
 
 python -m bench                 the full run: 5,000-item bursts, 3 runs, 10,000-message IMAP
 python -m bench --quick         small counts, to check the harness (a few minutes)
-python -m bench --only smtp     one part: smtp (benches 1, 2, 5), big, imap, decade
+python -m bench --only smtp     one part: smtp (benches 1, 2, 5), big, imap, decade (4, 6), similar
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from bench.decade import run_decade
 from bench.imap import run_imap
 from bench.intake import MODES, Settings, run_big, run_intake
 from bench.procs import REPO, Databases, workdir_filesystem
+from bench.similar import run_similar
 from bench.stats import Row, render
 
 # Quick parts first, so a run cut short still has their figures in the JSON.
-PARTS = ("big", "imap", "decade", "smtp")
+PARTS = ("big", "imap", "similar", "decade", "smtp")
 RESULTS = REPO / "bench" / "results"
 
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "big": ("5", lambda: run_big(settings, databases)),
         "imap": ("3", lambda: run_imap(settings, databases, imap_count)),
         "decade": ("4", lambda: run_decade(settings, databases, scale, kinds)),
+        "similar": ("6", lambda: run_similar(settings, databases, kinds)),
     }
     failed = 0
 

@@ -2,8 +2,9 @@
 
 `python -m bench.decade --url URL [--scale 1.0]` migrates the database and loads, by default,
 1,000 units with their people, 2,000,000 filed items spread over the 40 quarters that end with
-the last complete one, and 400,000 adoption events (`score_events`, publications and grades
-from the Guangzhou rulebook).
+the last complete one, 400,000 adoption events (`score_events`, publications and grades
+from the Guangzhou rulebook), and the band keys of the items of the decade's last
+`[similar] window_days` (`similar_bands`, 64 an item: what filing keeps, older rows pruned).
 SQLite gets `executemany` in large transactions, PostgreSQL gets `COPY`, so the full decade
 loads in minutes. Items are not uniform: some units report far more than others, as in life.
 
@@ -14,6 +15,7 @@ Columns are filled from the models, not from a fixed list: a column added later 
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
 import json
 import random
@@ -33,6 +35,8 @@ from ledger.db import make_engine
 from ledger.models import Base
 from ledger.rulebook import Calendar, load_rulebook
 from mailroom.app import migrate
+from mailroom.config import SimilarConfig
+from parser.similar import BANDS
 
 UNITS = 1_000
 ITEMS = 2_000_000
@@ -55,6 +59,8 @@ class DecadeSummary:
     items: int = 0
     adoptions: int = 0
     adoptions_skipped: str | None = None
+    similar_items: int = 0  # items of the last window, with band keys
+    similar_keys: int = 0
     first_quarter: str = ""
     last_quarter: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
@@ -66,6 +72,8 @@ class DecadeSummary:
             "items": self.items,
             "adoptions": self.adoptions,
             "adoptions_skipped": self.adoptions_skipped,
+            "similar_items": self.similar_items,
+            "similar_keys": self.similar_keys,
             "quarters": f"{self.first_quarter}–{self.last_quarter}",
             "seconds": self.seconds,
         }
@@ -448,6 +456,12 @@ def generate(
         summary.seconds["adoptions"] = time.monotonic() - clock
 
         clock = time.monotonic()
+        summary.similar_items, summary.similar_keys = fill_similar_bands(
+            engine, rng, item_unit, item_time, start, span, SimilarConfig.window_days, say
+        )
+        summary.seconds["similar"] = time.monotonic() - clock
+
+        clock = time.monotonic()
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
         summary.seconds["analyze"] = time.monotonic() - clock
@@ -494,6 +508,42 @@ def fill_adoptions(
     return count
 
 
+# --- band keys of the last window (cross-unit duplicates) ---------------------------------
+
+
+def fill_similar_bands(
+    engine: Engine,
+    rng: random.Random,
+    item_unit: array[int],
+    item_time: array[float],
+    start: datetime,
+    span: float,
+    window_days: int,
+    say: Callable[[str], None],
+) -> tuple[int, int]:
+    """`BANDS` keys for each item received in the decade's last `window_days` (the rows filing
+    leaves: older ones are pruned). The decade's bodies are one template sentence, which would
+    all be alike; their keys stand for distinct bodies instead, drawn at random (a lookup's
+    false candidates are added by `bench.similar`, at the rate measured on the test set).
+    Returns (items, keys)."""
+    if not window_days or not len(item_time):
+        return 0, 0
+    first = bisect.bisect_left(item_time, span - window_days * 86_400.0)
+    plan = TablePlan.of(_table("similar_bands"), ["key", "submission_id", "unit_id", "received_at"])
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for k in range(first, len(item_time)):
+            received = start + timedelta(seconds=item_time[k])
+            unit_id = item_unit[k]
+            for key in {rng.getrandbits(63) for _ in range(BANDS)}:
+                yield key, k + 1, unit_id, received
+
+    keys = bulk_insert(engine, plan, rows())
+    items = len(item_time) - first
+    say(f"decade: band keys of the last {window_days} days: {items:,} items, {keys:,} keys")
+    return items, keys
+
+
 def landed() -> dict[str, str | None]:
     """For standings and the quarterly report: None when landed, else why it is skipped."""
     from bench.procs import cli_has, module_exists
@@ -519,7 +569,8 @@ def run_decade(
     settings: Any, databases: Any, scale: float, kinds: list[str]
 ) -> tuple[list[Any], dict[str, Any]]:
     """Bench 4: `standings`, the quarterly report, and the console's items search and
-    standings pages (`bench.console`) on the decade, on each database."""
+    standings pages (`bench.console`) on the decade, on each database; and bench 6's lookup of
+    a filed item among the window's band keys (`bench.similar`)."""
     from bench.stats import Row, Target
     from tests.service import MailroomInstance
 
@@ -596,6 +647,12 @@ def run_decade(
                     note=note,
                 )
             )
+            from bench.similar import decade_lookup
+
+            similar_rows, details[f"similar-{kind}"] = decade_lookup(
+                url, settings.runs, size, kind, settings.say
+            )
+            rows += similar_rows
         finally:
             databases.drop(url)
     return rows, details

@@ -25,6 +25,7 @@ from ingest.desk import Desk
 from ingest.replies import ReplyWriter
 from ingest.settings import IntakeSettings
 from ledger import intake as intake_log
+from ledger import similar
 from ledger.bounces import ReturnPaths, record_bounce
 from ledger.calendar import parse_period, quarter_of
 from ledger.compose import wire_bytes
@@ -53,6 +54,7 @@ from parser.classify import BOUNCE
 from parser.commands import parse_status_query
 from parser.decode import content_hash, identify
 from parser.normalize import SIMILAR_TITLE, title_similarity
+from parser.similar import Fingerprint
 from parser.types import DecodedMessage, Problem, Verdict
 from parser.types import Submission as ParsedItem
 from parser.validate import REVISION
@@ -112,6 +114,7 @@ class Case:
     warnings: list[Problem] = field(default_factory=list)
     importance: str = ""  # its grade, under a rulebook that grades items
     filed: Submission | None = None
+    similar: tuple[similar.Match, ...] = ()  # other units' near-identical items (撒网式报送)
 
     def queue(self, kind: str, to: str, mail: EmailMessage) -> None:
         """Put a mail of ours about this message in the outbox, in the message's transaction."""
@@ -520,6 +523,7 @@ class Pipeline:
             importance=case.importance,
         )
         case.settle("filed", [w.code for w in case.warnings])
+        self._look_alike(case, case.filed)
         if "solicited" in item.markers or case.arrival.mailbox == "solicited":
             # An answer to a 约稿 (SPEC §5.5); a late first answer records the deduction.
             msg = case.msg
@@ -566,10 +570,39 @@ class Pipeline:
         case.session.flush()
         unit = case.session.get(Unit, case.sender.unit_id)
         assert unit is not None
-        self.desk.forward(case.session, filed, unit, case.raw, tuple(case.warnings), case.now)
+        self.desk.forward(
+            case.session, filed, unit, case.raw, tuple(case.warnings), case.now, case.similar
+        )
         return True
 
     # --- what the steps share ---------------------------------------------------------------
+
+    def _look_alike(self, case: Case, filed: Submission) -> None:
+        """Other units' items of the window near-identical to this one (撒网式报送): recorded
+        for the editors, who decide; the item's band keys kept for the items after it. A
+        unit's own revision (修改稿) is not looked at: only other units' items are."""
+        days = self.settings.similar_window_days
+        if not days:
+            return
+        window = timedelta(days=days)
+        fingerprint = Fingerprint.of(filed.body)
+        matches = similar.find(
+            case.session,
+            fingerprint,
+            unit_id=filed.unit_id,
+            received_at=filed.received_at,
+            window=window,
+            threshold=self.settings.similar_threshold,
+        )
+        similar.record(case.session, filed, matches, case.now)
+        similar.index(case.session, filed, fingerprint)
+        # Relative to the item's receipt, not the clock: an item filed late with its receive
+        # time (staff) prunes nothing a current item still needs.
+        similar.prune(case.session, filed.received_at - window, filed.id)
+        case.similar = tuple(matches)
+        if matches:
+            numbers = [m.item.tracking_no for m in matches]
+            case.intake.details = {**case.intake.details, "similar_to": numbers}
 
     @staticmethod
     def _find_revised(case: Case, title: str, start: datetime, end: datetime) -> Submission | None:

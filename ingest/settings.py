@@ -115,6 +115,10 @@ class IntakeSettings:
     refusals_per_hour_per_domain: int = 100
     status_queries_per_hour: int = 10  # answers to one officer's 查询
     reply_key_secret: str | None = None  # also signs return paths (None: the database's)
+    # Other units' near-identical items (撒网式报送): compared over this many days (0: never),
+    # named to the editors from this similarity on (`parser.similar.overlap`).
+    similar_window_days: int = 30
+    similar_threshold: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,38 @@ class Submission(Base):
     intake: Mapped[Intake] = relationship()
 
 
+class SimilarBand(Base):
+    """One LSH band key of a filed item's body (`parser.similar`), kept while the item is
+    within `[similar] window_days` of the newest filing: a new item's 64 keys are looked up
+    here, so finding the other units' near-identical items is a few index probes, not a scan.
+    `unit_id` and `received_at` are the item's, copied so the lookup needs no join."""
+
+    __tablename__ = "similar_bands"
+    __table_args__ = (Index("ix_similar_bands_received_at", "received_at"),)
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id"), primary_key=True, autoincrement=False
+    )
+    unit_id: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+
+
+class SimilarItem(Base):
+    """An item found near-identical to another unit's earlier item when it was filed
+    (撒网式报送): what the desk forward and the item's views name. Editors decide; nothing is
+    refused for it."""
+
+    __tablename__ = "similar_items"
+    __table_args__ = (UniqueConstraint("submission_id", "earlier_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    earlier_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    similarity: Mapped[float] = mapped_column(Float)  # `parser.similar.overlap`, 0…1
+    found_at: Mapped[datetime]
+
+
 class TrackingCounter(Base):
     """The last tracking number given out per (prefix, year); incremented atomically."""
 

@@ -75,6 +75,8 @@ def intake_settings(config: Config, rulebook: Rulebook) -> IntakeSettings:
         refusals_per_hour_per_domain=security.refusals_per_hour_per_domain,
         status_queries_per_hour=security.status_queries_per_hour,
         reply_key_secret=security.reply_key_secret,
+        similar_window_days=config.similar.window_days,
+        similar_threshold=config.similar.threshold,
     )
 
 

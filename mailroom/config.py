@@ -99,6 +99,12 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True)
+class SimilarConfig:
+    window_days: int = 30  # other units' items of this many days are compared; 0: none
+    threshold: float = 0.5  # parser.similar.overlap at which an item is named as a duplicate
+
+
+@dataclass(frozen=True)
 class SolicitConfig:
     remind_before_hours: int = 24
 
@@ -142,6 +148,7 @@ class Config:
     solicit: SolicitConfig = field(default_factory=SolicitConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    similar: SimilarConfig = field(default_factory=SimilarConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -299,6 +306,19 @@ def _int_from(lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
+def _threshold(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.3 <= value <= 1:
+        raise ValueError("must be a number from 0.3 to 1")
+    return float(value)
+
+
+def _window_days(value: Any) -> int:
+    days = _non_negative_int(value)
+    if days > 366:
+        raise ValueError("must be at most 366 (days)")
+    return days
+
+
 def _report_kinds(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(v in REPORT_KINDS for v in value):
         raise ValueError(f"must be a list of {', '.join(REPORT_KINDS)}")
@@ -440,6 +460,7 @@ _SECTIONS: dict[str, dict[str, Checker]] = {
     },
     "solicit": {"remind_before_hours": _positive_int},
     "templates": {"language": _language, "dir": _nonempty},
+    "similar": {"window_days": _window_days, "threshold": _threshold},
 }
 
 _IMAP_KEYS: dict[str, Checker] = {
@@ -608,6 +629,7 @@ def parse_config(
         solicit=SolicitConfig(**checked["solicit"]),
         templates=templates,
         web=web,
+        similar=SimilarConfig(**checked["similar"]),
         base_dir=base_dir,
     )
 

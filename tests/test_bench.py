@@ -15,7 +15,7 @@ import json
 import random
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -30,9 +30,17 @@ from bench.workload import big_item, docx_bytes, make_workload
 from ingest.pipeline import Arrival
 from ledger.calendar import parse_period
 from ledger.db import Ledger
-from ledger.models import Intake, OutboundMessage, Submission, TrackingCounter, Unit
+from ledger.models import (
+    Intake,
+    OutboundMessage,
+    SimilarBand,
+    Submission,
+    TrackingCounter,
+    Unit,
+)
 from ledger.rulebook import load_rulebook
 from mailroom.app import App
+from parser.similar import BANDS
 from parser.word import word_text
 from tests.conftest import REPO
 from tests.test_pipeline import app  # noqa: F401 - the pipeline fixture, reused
@@ -168,6 +176,19 @@ def test_decade_loads_a_ledger_the_product_reads(db_url: str) -> None:
             assert counter is not None and counter.last == len(
                 [x for x in s.scalars(select(Submission.tracking_no)) if x.startswith("GZ-2026-")]
             )
+            # The band keys of the decade's last 30 days, 64 an item, as filing leaves them.
+            bands = s.execute(
+                select(
+                    SimilarBand.submission_id, SimilarBand.received_at, Submission.received_at
+                ).join(Submission, Submission.id == SimilarBand.submission_id)
+            ).all()
+            assert len(bands) == summary.similar_keys == BANDS * summary.similar_items
+            assert 0 < summary.similar_items < 100
+            assert all(a == b for _, a, b in bands)
+            last = s.scalar(select(func.max(Submission.received_at)))
+            newest = max(b for _, b, _ in bands)
+            assert newest == last
+            assert min(b for _, b, _ in bands) >= quarter.end - timedelta(days=30)
             later = Intake(
                 channel="file", mailbox="daily", received_at=now, state="filed", reasons=[]
             )
@@ -176,6 +197,31 @@ def test_decade_loads_a_ledger_the_product_reads(db_url: str) -> None:
             assert later.id == 2001
     finally:
         ledger.dispose()
+
+
+def test_the_decade_lookup_finds_every_original_among_false_candidates(tmp_path: Path) -> None:
+    from bench.similar import decade_lookup
+
+    url = f"sqlite:///{tmp_path / 'decade.db'}"
+    generate(url, scale=0.001, now=datetime(2026, 11, 22, 4, 0, tzinfo=UTC))
+    rows, details = decade_lookup(url, 1, "2,000 items", "sqlite", lambda _text: None)
+    assert [r.measure for r in rows] == ["similar: lookup of one item, 2,000 items (sqlite)"]
+    assert len(rows[0].runs) == 1 and rows[0].runs[0] > 0
+    assert (details["found_original"], details["lookups"]) == (60, 60)
+    assert 0.001 < details["false_candidate_rate"] < 0.05
+    assert details["candidates_median"] >= 1
+
+
+def test_filing_the_test_set_names_every_copy_and_nothing_without_the_window(
+    tmp_path: Path,
+) -> None:
+    from bench.similar import _file_all
+
+    for window, named in ((30, 60), (0, 0)):
+        root = tmp_path / f"w{window}"
+        root.mkdir()
+        ms, flagged = _file_all(f"sqlite:///{root / 'm.db'}", root, window)
+        assert ms > 0 and flagged == named
 
 
 def test_adoptions_are_score_events_of_the_rulebooks_publications(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from ledger.rulebook import RULEBOOK_DIR, Rulebook, load_rulebook
 from tests.conftest import REPO
 
-PACKAGES = ("mailroom", "ingest", "parser", "ledger", "reports", "migrations")
+PACKAGES = ("mailroom", "ingest", "parser", "ledger", "reports", "web", "migrations")
 SCORING_MODULES = (
     "ledger/scoring.py",
     "ledger/standings.py",
@@ -54,6 +54,12 @@ UNRELATED_USES = {
     ("ingest/imap.py", 50): "IMAP messages per FETCH",
     ("ingest/outbound.py", 6): "longest outbound retry delay, in hours",
     ("parser/commands.py", 200): "longest subject read as a 查询 (characters)",
+    ("ledger/accounts.py", 12): "shortest password of a console account (characters)",
+    ("ledger/similar.py", 50): "candidates compared exactly per lookup; filings between prunes",
+    ("reports/warnings.py", 12): "months in a year",
+    ("web/app.py", 50): "rows on a page of the console",
+    ("web/office.py", 50): "rows on a page of the console",
+    ("web/pages.py", 50): "rows on a page of the console",
     # Numbers that are also amounts of money (yuan) in a rulebook:
     ("mailroom/config.py", 100): "refusals per hour to all addresses at one domain",
     ("mailroom/config.py", 200): "SMTP sessions open at once",
@@ -77,6 +83,27 @@ UNRELATED_USES = {
     ("ledger/standings.py", 100): "a share or a rate is given in percent",
     ("reports/model.py", 100): "an adoption rate in percent",
     ("reports/schedule.py", 300): "a retry delay of a report send, in seconds",
+    ("ingest/desk/mail.py", 100): "per cent of a similarity shown to editors",
+    ("parser/bounce.py", 100): "recipients read from one bounce",
+    ("parser/bounce.py", 300): "characters of a bounce's reason kept",
+    ("parser/bounce.py", 1000): "characters of a bounce's subject read",
+    ("ledger/accounts.py", 200): "longest session token read from a cookie",
+    ("ledger/rulebook.py", 1000): "a warning point's share in thousandths (its once-only key)",
+    ("reports/warnings.py", 1000): "a warning point's share in thousandths (its once-only key)",
+    ("reports/warnings.py", 100): "per cent of the period gone",
+    ("ledger/similar.py", 500): "ids per IN list",
+    ("web/actions.py", 200): "characters taken from a form field",
+    ("web/app.py", 200): "HTTP 200; fields in a form",
+    ("web/office.py", 100): "characters taken from a query parameter",
+    ("web/office.py", 200): "characters taken from a form field",
+    ("web/office.py", 400): "HTTP 400",
+    ("web/office.py", 1000): "units named in one form",
+    ("web/office.py", 2000): "characters of a topic or a message shown",
+    ("web/pages.py", 100): "characters of a search term",
+    ("web/pages.py", 200): "characters of a message shown",
+    ("web/registry.py", 400): "HTTP 400",
+    ("web/registry.py", 500): "HTTP 500",
+    ("web/registry.py", 2000): "characters of a message shown",
 }
 # (file, name): why this string is not the rule of that name.
 NAMES_UNRELATED = {
@@ -88,6 +115,7 @@ NAMES_UNRELATED = {
         "parser/validate.py",
         "ledger/solicit.py",
         "reports/xlsx.py",
+        "web/office.py",
     )
 }
 

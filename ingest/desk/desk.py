@@ -19,6 +19,7 @@ from ingest.settings import DeskSettings
 from ledger.editors import REPLY_KEY_SECRET, stored_secret
 from ledger.models import Intake, Submission, Unit
 from ledger.rulebook import Rulebook
+from ledger.similar import Match
 from parser.commands import CommandLine, Script, parse_commands
 from parser.types import DecodedMessage, Problem
 
@@ -57,13 +58,15 @@ class Desk:
         raw: bytes,
         warnings: tuple[Problem, ...],
         now: datetime,
+        similar: tuple[Match, ...] = (),
     ) -> int:
         """Queue the desk forward of a filed item to every desk recipient; returns how many.
 
-        `warnings` are the receipt's, with their figures (the item row keeps only their codes).
+        `warnings` are the receipt's, with their figures (the item row keeps only their codes);
+        `similar` the other units' near-identical items found as it was filed.
         """
         key = reply_key(self.secret(session, now), item.id)
-        return self.mail.forward(session, item, unit, raw, warnings, key, now)
+        return self.mail.forward(session, item, unit, raw, warnings, key, now, similar)
 
     def handle(
         self,

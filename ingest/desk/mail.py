@@ -24,6 +24,7 @@ from ledger.editors import editor_addresses, unit_officers
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
 from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
+from ledger.similar import Match
 from parser.commands import Script
 from parser.types import DecodedMessage, Problem
 
@@ -96,6 +97,7 @@ class DeskMail:
         warnings: tuple[Problem, ...],
         key: str,
         now: datetime,
+        similar: tuple[Match, ...] = (),
     ) -> int:
         """Queue the forward of a filed item to every desk recipient; returns how many."""
         recipients = self.recipients(session, now)
@@ -115,16 +117,29 @@ class DeskMail:
             "warnings": [self.replies.explain(w) for w in warnings],
             "key": key,
             "examples": self.scoring.example_tags(),
+            "similar": [
+                {
+                    "tracking_no": m.item.tracking_no,
+                    "unit_name": m.unit_name,
+                    "title": m.item.title,
+                    "received_local": self.replies.local_time(m.item.received_at),
+                    "percent": round(m.similarity * 100),
+                }
+                for m in similar
+            ],
         }
         grade = self.rulebook.grade_for(item.importance) if item.importance else None
         urgent = grade is not None and grade.urgent
         # An urgent grade (特别重大, 紧急) says so first and goes out ahead of the queue.
         marked = f"【{grade.name}】" if urgent and grade is not None else ""
+        # A near-identical item of another unit (撒网式报送) says so at the end of the title.
+        alike = self.words("【疑似重复】") if similar else ""
         subject = marked + self.words(
-            "【待编】{tracking_no} {unit}：{title} [#{key}]",
+            "【待编】{tracking_no} {unit}：{title}{alike} [#{key}]",
             tracking_no=item.tracking_no,
             unit=unit.name,
             title=item.title,
+            alike=alike,
             key=key,
         )
 

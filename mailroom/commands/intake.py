@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from ingest.door import take
 from ingest.pipeline import Arrival
 from ingest.settings import MAILBOX_KINDS
-from ledger import filing, outbox
+from ledger import filing, outbox, similar
 from ledger import intake as intake_log
 from ledger.calendar import parse_period, quarter_of
 from ledger.models import ScoreEvent, Submission
@@ -53,6 +55,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     itshow = itsub.add_parser("show")
     itshow.add_argument("tracking_no", metavar="TRACKING")
     itshow.add_argument("--json", action="store_true")
+    itsim = itsub.add_parser(
+        "similar", help="other units' items near-identical to this one (撒网式报送)"
+    )
+    itsim.add_argument("tracking_no", metavar="TRACKING")
+    itsim.add_argument("--json", action="store_true")
     items.set_defaults(run=cmd_items)
 
     mail = sub.add_parser("outbox", help="outgoing mail and its state")
@@ -255,6 +262,8 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--period {exc}") from None
     with app.ledger.reader() as session:
+        if args.action == "similar":
+            return cmd_similar(app, session, args)
         if args.action == "show":
             row = filing.item_by_tracking_no(session, args.tracking_no)
             if row is None:
@@ -273,6 +282,7 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
                 importance=item.importance or None,
                 attachment_name=item.attachment_name,
                 warnings=list(item.warnings),
+                similar=[r.item.tracking_no for r in similar.related(session, item.id)],
             )
             if args.json:
                 print_json(data)
@@ -287,8 +297,11 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise UserError(f"--period {exc}") from None
         rows = filing.items_in(session, period, args.unit)
+        alike = similar.related_numbers(session, [item.id for item, _ in rows])
         data_list = [
-            _item_json(app, item, code, live_events(session, item.id)) for item, code in rows
+            _item_json(app, item, code, live_events(session, item.id))
+            | {"similar": alike.get(item.id, [])}
+            for item, code in rows
         ]
     if args.json:
         print_json(data_list)
@@ -302,12 +315,50 @@ def cmd_items(app: App, args: argparse.Namespace) -> int:
                     d["status"],
                     str(d["body_chars"]),
                     str(d["points"]),
+                    " ".join(d["similar"]),
                     shorten(d["title"]),
                 ]
                 for d in data_list
             ],
-            ["tracking", "unit", "period", "status", "字数", "points", "title"],
+            ["tracking", "unit", "period", "status", "字数", "points", "similar", "title"],
         )
+    return 0
+
+
+def cmd_similar(app: App, session: Session, args: argparse.Namespace) -> int:
+    """The items recorded as near-identical to one item, either way: the other units' items it
+    resembles (filed before it) and those that resemble it (filed after)."""
+    row = filing.item_by_tracking_no(session, args.tracking_no)
+    if row is None:
+        raise UserError(f"no item with tracking number {args.tracking_no}")
+    item, code = row
+    found = similar.related(session, item.id)
+    data = [
+        {
+            "tracking_no": r.item.tracking_no,
+            "unit_code": r.unit_code,
+            "unit_name": r.unit_name,
+            "title": r.item.title,
+            "received_at": iso(r.item.received_at),
+            "similarity": r.similarity,
+            "filed": "before" if r.earlier else "after",
+        }
+        for r in found
+    ]
+    if args.json:
+        print_json(data)
+        return 0
+    if not data:
+        print(f"{item.tracking_no} ({code}): no near-identical item of another unit recorded")
+        return 0
+    table(
+        [
+            [r.item.tracking_no, r.unit_code, iso(r.item.received_at) or "",
+             f"{r.similarity:.2f}", "before" if r.earlier else "after", shorten(r.item.title, 30)]
+            for r in found
+        ],
+        ["tracking", "unit", "received", "similarity", "filed", "title"],
+    )  # fmt: skip
     return 0
 
 

@@ -1,0 +1,204 @@
+"""Other units' near-identical items (撒网式报送): the band keys of recent items, the lookup of
+a new item among them, and the pairs found (`parser.similar` says what is measured).
+
+A lookup is one indexed query: the new item's 64 band keys against `similar_bands`, only rows
+of other units received within the window, grouped by item; the few items that share a key
+are then measured exactly on their bodies. Rows older than the window are pruned as items are
+filed, so the table holds about (items of the window) × 64 rows whatever the ledger's age.
+Nothing here refuses anything: the pairs are shown to the editors, who decide.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, text
+from sqlalchemy.orm import Session
+
+from ledger.models import Base, SimilarBand, SimilarItem, Submission, Unit
+from parser.similar import Fingerprint, overlap, shingles
+
+# At most this many items sharing a band key are measured exactly (those sharing most keys
+# first): a flood of look-alike items cannot make one filing slow.
+CANDIDATES = 50
+_BANDS = Base.metadata.tables["similar_bands"]  # Core inserts: no ORM work for 64 rows
+_PAIRS = Base.metadata.tables["similar_items"]
+PRUNE_EVERY = 50
+_PRUNE_LOCK = 0x5117_1A12  # PostgreSQL advisory lock: one filing prunes at a time
+
+
+@dataclass(frozen=True)
+class Match:
+    """Another unit's item a new item resembles, with how much (0…1)."""
+
+    item: Submission
+    unit_code: str
+    unit_name: str
+    similarity: float
+
+
+def find(
+    session: Session,
+    fingerprint: Fingerprint,
+    *,
+    unit_id: int,
+    received_at: datetime,
+    window: timedelta,
+    threshold: float,
+    exclude_id: int | None = None,
+) -> list[Match]:
+    """Filed items of other units received since `received_at - window` whose body reaches
+    `threshold` against this one, the most similar first."""
+    if not fingerprint.keys:
+        return []
+    params: dict[str, object] = {
+        "keys": list(fingerprint.keys),
+        "since": received_at - window,
+        "unit_id": unit_id,
+    }
+    if exclude_id is not None:
+        params["exclude_id"] = exclude_id
+    rows = session.execute(_lookup(exclude_id is not None), params)
+    found = []
+    for item, code, name in rows:
+        score = overlap(fingerprint.shingles, shingles(item.body))
+        if score >= threshold:
+            found.append(Match(item, code, name, round(score, 3)))
+    found.sort(key=lambda m: (-m.similarity, m.item.received_at, m.item.id))
+    return found
+
+
+@functools.cache
+def _lookup(excluding: bool) -> Select[Submission, str, str]:
+    """The lookup, built once: the items of other units of the window that share a key with
+    the new item (those sharing most first, at most `CANDIDATES`), with their units."""
+    hits = func.count().label("hits")
+    shared = (
+        select(SimilarBand.submission_id.label("id"), hits)
+        .where(
+            # One expanding parameter for the 64 keys: no per-value work building the query.
+            SimilarBand.key.in_(bindparam("keys", expanding=True)),
+            SimilarBand.received_at >= bindparam("since"),
+            SimilarBand.unit_id != bindparam("unit_id"),
+        )
+        .group_by(SimilarBand.submission_id)
+        .order_by(hits.desc(), SimilarBand.submission_id)
+        .limit(CANDIDATES)
+    )
+    if excluding:
+        shared = shared.where(SimilarBand.submission_id != bindparam("exclude_id"))
+    candidates = shared.subquery()
+    return (
+        select(Submission, Unit.code, Unit.name)
+        .join(candidates, candidates.c.id == Submission.id)
+        .join(Unit, Submission.unit_id == Unit.id)
+        .where(Submission.status == "filed")
+    )
+
+
+def index(session: Session, item: Submission, fingerprint: Fingerprint) -> None:
+    """Keep the item's band keys, for the items filed after it."""
+    if not fingerprint.keys:
+        return
+    session.execute(
+        insert(_BANDS),
+        [
+            {
+                "key": key,
+                "submission_id": item.id,
+                "unit_id": item.unit_id,
+                "received_at": item.received_at,
+            }
+            for key in sorted(set(fingerprint.keys))
+        ],
+    )
+
+
+def prune(session: Session, before: datetime, item_id: int | None = None) -> int:
+    """Drop the band keys of items received before `before` (outside every window from now
+    on); on PostgreSQL only one transaction at a time does it, the others skip it. Given the
+    id of the item being filed, only every `PRUNE_EVERY`th item prunes: a lookup filters on
+    the window anyway, so rows a little past it cost nothing but their space."""
+    if item_id is not None and item_id % PRUNE_EVERY:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PRUNE_LOCK})
+        if not got.scalar_one():
+            return 0
+    result = session.execute(delete(SimilarBand).where(SimilarBand.received_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def record(session: Session, item: Submission, matches: list[Match], now: datetime) -> None:
+    """Keep the pairs found for the item, for its views and `items similar`."""
+    if matches:
+        session.execute(
+            insert(_PAIRS),
+            [
+                {
+                    "submission_id": item.id,
+                    "earlier_id": m.item.id,
+                    "similarity": m.similarity,
+                    "found_at": now,
+                }
+                for m in matches
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Related:
+    """An item recorded as near-identical to another, seen from that other one: `earlier`
+    when the related item came first (the one this item resembles), else it came later."""
+
+    item: Submission
+    unit_code: str
+    unit_name: str
+    similarity: float
+    earlier: bool
+
+
+def related(session: Session, item_id: int) -> list[Related]:
+    """Every item recorded as near-identical to this one, either way, oldest first."""
+    out = []
+    pairs = session.scalars(
+        select(SimilarItem).where(
+            or_(SimilarItem.submission_id == item_id, SimilarItem.earlier_id == item_id)
+        )
+    ).all()
+    for pair in pairs:
+        earlier = pair.submission_id == item_id
+        other_id = pair.earlier_id if earlier else pair.submission_id
+        row = session.execute(
+            select(Submission, Unit.code, Unit.name)
+            .join(Unit, Submission.unit_id == Unit.id)
+            .where(Submission.id == other_id)
+        ).one()
+        out.append(Related(row[0], row[1], row[2], pair.similarity, earlier))
+    out.sort(key=lambda r: (r.item.received_at, r.item.id))
+    return out
+
+
+def related_numbers(session: Session, item_ids: list[int]) -> dict[int, list[str]]:
+    """For each of these items, the tracking numbers recorded as near-identical to it."""
+    out: dict[int, list[str]] = {}
+    later = Submission.__table__.alias("later")
+    earlier = Submission.__table__.alias("earlier")
+    for start in range(0, len(item_ids), 500):  # bounded IN lists, however long the period
+        chunk = item_ids[start : start + 500]
+        rows = session.execute(
+            select(SimilarItem.submission_id, SimilarItem.earlier_id, later.c.tracking_no,
+                   earlier.c.tracking_no)
+            .join(later, later.c.id == SimilarItem.submission_id)
+            .join(earlier, earlier.c.id == SimilarItem.earlier_id)
+            .where(or_(SimilarItem.submission_id.in_(chunk), SimilarItem.earlier_id.in_(chunk)))
+        )  # fmt: skip
+        wanted = set(chunk)
+        for later_id, earlier_id, later_no, earlier_no in rows:
+            if later_id in wanted:
+                out.setdefault(later_id, []).append(earlier_no)
+            if earlier_id in wanted:
+                out.setdefault(earlier_id, []).append(later_no)
+    return {k: sorted(set(v)) for k, v in out.items()}
