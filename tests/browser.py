@@ -56,6 +56,22 @@ OFFICERS = {
 }
 
 
+def item_message(
+    unit: str, title: str, body: str = "", to: str = "inf@mailroom.test", tag: str = ""
+) -> EmailMessage:
+    """An item from the unit's demo officer, as a mail client writes it."""
+    sender, mark, name = OFFICERS[unit]
+    msg = EmailMessage()
+    msg["From"] = formataddr((name, sender))
+    msg["To"] = to
+    msg["Subject"] = f"【{mark}】{tag}{title}"
+    msg["Date"] = format_datetime(START)
+    msg["Message-ID"] = make_msgid(domain=sender.split("@")[1])
+    text = body or f"{title}，工作取得新进展。"
+    msg.set_content(f"{text}\n\n{SIGNOFF.format(unit=mark + '政府办公室', name=name)}\n")
+    return msg
+
+
 def launch(p: Playwright) -> Browser:
     """Debian's Chromium; a test fails here, loudly, when the package is missing."""
     if shutil.which(CHROMIUM) is None:
@@ -165,19 +181,13 @@ class Console:
 
     # --- mail -------------------------------------------------------------------------------
 
-    def send_item(self, unit: str, title: str, body: str = "") -> str:
-        """Mail an item from the unit's officer over SMTP; its tracking number once filed."""
-        sender, mark, name = OFFICERS[unit]
-        msg = EmailMessage()
-        msg["From"] = formataddr((name, sender))
-        msg["To"] = "inf@mailroom.test"
-        msg["Subject"] = f"【{mark}】{title}"
-        msg["Date"] = format_datetime(START)
-        msg["Message-ID"] = make_msgid(domain=sender.split("@")[1])
-        text = body or f"{title}，工作取得新进展。"
-        msg.set_content(f"{text}\n\n{SIGNOFF.format(unit=mark + '政府办公室', name=name)}\n")
+    def send_item(
+        self, unit: str, title: str, body: str = "", to: str = "inf@mailroom.test", tag: str = ""
+    ) -> str:
+        """Mail an item from the unit's officer over SMTP (to `to`, `tag` before the title in
+        the subject, e.g. 【约稿:YG-1】); its tracking number once filed."""
         with smtplib.SMTP("127.0.0.1", self.instance.port, timeout=30) as smtp:
-            smtp.send_message(msg)
+            smtp.send_message(item_message(unit, title, body, to, tag))
         found: str = self.instance.wait(lambda: self.tracking_no(title), what=f"{title} filed")
         return found
 

@@ -16,6 +16,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -24,15 +25,20 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import func, select
 
+from ingest.pipeline import Arrival
 from ledger.db import Ledger
 from ledger.models import DeskAction, ReportSend, Submission
 from ledger.rulebook import load_rulebook
+from mailroom.app import App
+from mailroom.config import load_config
 from reports.deliver import ReportSettings, send_report
 from tests.browser import (
     SHANGHAI,
+    START,
     Answer,
     Client,
     Console,
+    item_message,
     launch,
     pictures,
     watched,
@@ -180,6 +186,25 @@ def unit_row(page: Any, unit_name: str) -> list[str]:
     return [c.strip() for c in rows.first.locator("td").all_inner_texts()]
 
 
+def board_row(board: Any, unit_name: str) -> list[str]:
+    """The cells of the unit's row on a 约稿's status board: unit, state, answered, number."""
+    rows = board.locator("table.grid tbody tr").filter(
+        has=board.page.locator("td:first-child", has_text=re.compile(f"^{unit_name}$"))
+    )
+    assert rows.count() == 1, f"{unit_name}: {rows.count()} rows"
+    return [c.strip() for c in rows.first.locator("td").all_inner_texts()]
+
+
+def intake_row(page: Any, intake_id: int) -> list[str]:
+    """The cells of a message's row in the intake log (#, time, mailbox, sender, subject,
+    state, reasons, tracking number)."""
+    rows = page.locator("table.grid tbody tr").filter(
+        has=page.locator("td:first-child", has_text=re.compile(f"^{intake_id}$"))
+    )
+    assert rows.count() == 1, f"intake {intake_id}: {rows.count()} rows"
+    return [c.strip() for c in rows.first.locator("td").all_inner_texts()]
+
+
 def notices_to(console: Console, address: str) -> int:
     return sum(1 for r in console.outbox() if r["kind"] == "notice" and r["to"] == address)
 
@@ -296,6 +321,99 @@ def test_a_leader_sees_the_standings_and_is_refused_every_action(
     assert desk_actions(office, tracking) == 0
 
 
+def test_staff_open_a_solicitation_and_a_units_answer_shows_on_the_board(
+    office: Console, browser: Browser
+) -> None:
+    code, topic = "YG-2027-01", "春节期间安全生产工作情况"
+    w = watched(browser)
+    try:
+        page = w.page
+        office.sign_in(w, STAFF)
+        page.goto(f"{office.base}/solicitations")
+        form = page.locator("form[action='/solicitations/open']")
+        form.locator("input[name=code]").fill(code)
+        form.locator("input[name=topic]").fill(topic)
+        # A week after the instance's clock (START, running on from it).
+        form.locator("input[name=deadline]").fill("2027-01-12T17:00")
+        form.locator("input[name=unit][value=TH]").check()
+        form.locator("input[name=unit][value=YX]").check()
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+        assert page.locator("p.notice").inner_text() == (
+            f"已发起约稿 {code}，已排队发送 2 份约稿通知。"
+        )
+        board = page.locator("section.card", has=page.locator("h2", has_text=code))
+        assert board.locator("p").first.inner_text().startswith("截止时间：2027-01-12 17:00")
+        assert board_row(board, "天河区")[1:] == ["待报送", "", ""]
+
+        # 天河区's officer answers by mail to the 约稿 mailbox, the code in the subject.
+        title = "天河区春节期间安全生产形势平稳"
+        tracking = office.send_item("TH", title, to="sfxx@mailroom.test", tag=f"【约稿:{code}】")
+        page.reload()
+        board = page.locator("section.card", has=page.locator("h2", has_text=code))
+        row = board_row(board, "天河区")
+        assert (row[1], row[3]) == ("已报送", tracking) and row[2].startswith("2027-01-05")
+        assert board_row(board, "越秀区")[1] == "待报送"
+        assert "已报送 1，逾期报送 0，未报送 0，待报送 1" in board.inner_text()
+        # Its tracking number leads to the item, whose warning shows by its Chinese name.
+        with page.expect_navigation():
+            board.locator(f"a[href='/items/{tracking}']").click()
+        assert page.locator("h1").inner_text() == f"{tracking} {title}"
+        facts = page.locator("table.facts").inner_text()
+        assert "发件人名称未显示单位名称" in facts and "from_name_mismatch" not in facts
+        page.goto(f"{office.base}/")
+        today = page.locator("div.card", has=page.locator("h2", has_text="今日收件"))
+        assert re.search(r"已登记：\d+", today.inner_text()) and "filed" not in today.inner_text()
+        assert not w.dialogs and not w.errors and not w.outside()
+    finally:
+        w.close()
+
+
+def test_staff_release_a_quarantined_message_and_it_ends_filed(
+    office: Console, browser: Browser
+) -> None:
+    # The pipeline sets aside a message it could not file (a fault, since fixed).
+    title = "越秀区推进垃圾分类工作提质增效"
+    raw = item_message("YX", title).as_bytes()
+    app = App.open(load_config(office.instance.config))
+    try:
+        arrival = Arrival("daily", "smtp", START, spool_id="browser-quarantine-1")
+        set_aside = app.pipeline.quarantine(raw, arrival, "processing_error", "a fixed bug")
+    finally:
+        app.close()
+    assert set_aside.state == "quarantined"
+    held = set_aside.intake_id
+    w = watched(browser)
+    try:
+        page = w.page
+        office.sign_in(w, STAFF)
+        page.goto(f"{office.base}/intake?state=quarantined")
+        cells = intake_row(page, held)
+        assert cells[5:7] == ["已隔离", "处理出错（processing_error）"], cells
+        with page.expect_navigation():
+            page.click(f"button:has-text('重新处理第 {held} 号邮件')")
+        assert urllib.parse.urlsplit(page.url).path == "/intake"
+        notice = page.locator("p.notice").inner_text()
+        tracking = office.tracking_no(title)
+        assert tracking is not None
+        assert notice.startswith("重新处理结果：") and "filed" in notice and tracking in notice
+        assert page.locator(f"button:has-text('重新处理第 {held} 号邮件')").count() == 0
+
+        page.goto(f"{office.base}/intake?state=retried")
+        assert intake_row(page, held)[5] == "已重新处理"
+        page.goto(f"{office.base}/intake?state=filed")
+        filed = page.locator(
+            "table.grid tbody tr", has=page.locator(f"a[href='/items/{tracking}']")
+        )
+        assert filed.locator("td").nth(5).inner_text() == "已登记"
+        with page.expect_navigation():
+            filed.locator(f"a[href='/items/{tracking}']").click()
+        assert page.locator("h1").inner_text() == f"{tracking} {title}"
+        assert not w.dialogs and not w.errors and not w.outside()
+    finally:
+        w.close()
+
+
 # --- security --------------------------------------------------------------------------------
 
 
@@ -337,6 +455,12 @@ def test_a_post_without_the_sessions_csrf_token_is_refused(office: Console) -> N
     # The session's own token is taken.
     csrf = client.csrf(f"/items/{tracking}")
     assert client.request(action, {"verb": "decline", "reason": "重复", "csrf": csrf}).status == 303
+    assert desk_actions(office, tracking) == 1
+    # The same again is not applied, and the page says why in words, not by its code.
+    again = client.request(action, {"verb": "decline", "reason": "重复", "csrf": csrf})
+    assert again.headers["location"] == f"/items/{tracking}?done=" + urllib.parse.quote(
+        "未执行：已登记过同一标签"
+    )
     assert desk_actions(office, tracking) == 1
 
 

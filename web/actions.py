@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ledger.accounts import SignedIn
+from web.labels import reason_text
 
 if TYPE_CHECKING:
     from web.app import Console
@@ -60,7 +61,7 @@ def act(console: Console, request: Request, signed: SignedIn, form: FormData | N
         words.append(_field(form, "reason"))
     line = " ".join(w for w in words if w)
     applied, code = console.actions.desk(signed.account.email, line)
-    return _back(tracking_no, DONE_TEXT[verb] if applied else f"未执行（{code}）")
+    return _back(tracking_no, DONE_TEXT[verb] if applied else f"未执行：{reason_text(code)}")
 
 
 def _back(tracking_no: str, message: str) -> Response:

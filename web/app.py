@@ -41,6 +41,7 @@ from ledger.accounts import (
 )
 from ledger.db import Ledger
 from ledger.rulebook import Rulebook
+from web.labels import reason_text, state_text
 
 HERE = Path(__file__).parent
 COOKIE = "mailroom_session"
@@ -155,6 +156,8 @@ class Console:
         )
         self.env.filters["local"] = self.local
         self.env.filters["num"] = number
+        self.env.filters["state"] = state_text
+        self.env.filters["reason"] = reason_text
 
     # --- rendering --------------------------------------------------------------------------
 

@@ -35,23 +35,13 @@ from ledger.solicit import (
     target_states,
 )
 from parser.errors import UserError
+from web.labels import STATE_TEXT
 
 if TYPE_CHECKING:
     from web.app import Console
 
 PAGE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-INTAKE_STATES = {
-    "received": "已接收",
-    "filed": "已登记",
-    "rejected": "已退回",
-    "duplicate": "重复",
-    "ignored": "已忽略",
-    "quarantined": "已隔离",
-    "retried": "已重新处理",
-    "command": "指令",
-    "command_refused": "指令被拒",
-}
 OUTBOX_TEXT = {"queued": "待发送", "sent": "已发送", "failed": "发送失败", "bounced": "已退信"}
 TARGET_TEXT = {"answered": "已报送", "late": "逾期报送", "missing": "未报送", "pending": "待报送"}
 REPORT_TEXT = {"monthly": "月度通报", "quarterly": "季度通报", "annual": "年度通报"}
@@ -229,7 +219,7 @@ class Office:
                 "f": filters,
                 "query": urlencode(filters),
                 "error": error,
-                "states": INTAKE_STATES,
+                "states": STATE_TEXT,
                 "mailboxes": mailboxes,
                 "message": _q(request, "done", 2000),
             },
