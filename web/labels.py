@@ -23,7 +23,7 @@ REASON_TEXT = {
     "unknown_sender": "发件邮箱未登记",
     "inactive_sender": "信息员不在任职期间",
     "missing_mark": "单位标识缺失或不符",
-    "missing_title": "缺少信息标题",
+    "missing_title": "主题缺少题目",
     "missing_body": "正文无信息内容",
     "body_too_long": "正文超过字数上限",
     "missing_unit": "落款缺少作者单位",
