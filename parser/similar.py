@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
-from array import array
+import struct
 from dataclasses import dataclass
 
 from parser.normalize import fold
@@ -48,7 +47,6 @@ _SALT = b"mailroom-similar-1:"
 DEFAULT_THRESHOLD = 0.5
 
 _NOT_TEXT = re.compile(r"[\W_]+")
-_U32 = next(code for code in "IL" if array(code).itemsize == 4)
 
 
 def shingles(body: str) -> frozenset[str]:
@@ -72,17 +70,12 @@ def band_keys(found: frozenset[str]) -> tuple[int, ...]:
     if not found:
         return ()
     # One 512-byte SHAKE-128 output a shingle: 128 little-endian 32-bit hash values.
-    values = array(_U32)
-    values.frombytes(
-        b"".join([hashlib.shake_128(_SALT + s.encode("utf-8")).digest(4 * PERMUTATIONS)
-                  for s in found])
-    )  # fmt: skip
-    if sys.byteorder != "little":
-        values.byteswap()
-    signature = array(_U32, [min(values[i::PERMUTATIONS]) for i in range(PERMUTATIONS)])
-    if sys.byteorder != "little":
-        signature.byteswap()
-    data = signature.tobytes()
+    raw = b"".join(
+        [hashlib.shake_128(_SALT + s.encode("utf-8")).digest(4 * PERMUTATIONS) for s in found]
+    )
+    values = struct.unpack(f"<{len(raw) // 4}I", raw)
+    signature = [min(values[i::PERMUTATIONS]) for i in range(PERMUTATIONS)]
+    data = struct.pack(f"<{PERMUTATIONS}I", *signature)
     width = 4 * ROWS
     return tuple(_key(band, data[band * width : (band + 1) * width]) for band in range(BANDS))
 
