@@ -203,6 +203,23 @@ def console_app(app: App, filer_alive: Callable[[], bool | None] = lambda: None)
     return console.app()
 
 
+def uvicorn_config(app: App, filer_alive: Callable[[], bool | None] = lambda: None) -> Any:
+    """uvicorn's settings for the console on `[web] listen` (no access log: the audit log
+    says who did what; no Server header)."""
+    import uvicorn
+
+    cfg = app.config.web
+    return uvicorn.Config(
+        console_app(app, filer_alive),
+        host=cfg.listen_host,
+        port=cfg.listen_port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
 class WebServer:
     """uvicorn on its own thread (it installs no signal handlers there): `mailroom serve`
     stops it with the rest."""
@@ -211,16 +228,7 @@ class WebServer:
         import uvicorn
 
         cfg = app.config.web
-        config = uvicorn.Config(
-            console_app(app, filer_alive),
-            host=cfg.listen_host,
-            port=cfg.listen_port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            proxy_headers=False,
-        )
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(uvicorn_config(app, filer_alive))
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
         self.where = f"http://{cfg.listen_host}:{cfg.listen_port}/"
 

@@ -12,6 +12,9 @@ import pytest
 from alembic import command
 
 from ledger.db import Ledger
+from ledger.demo import load_demo
+from mailroom.app import App
+from mailroom.config import parse_config
 from migrations import alembic_config
 from tests.dovecot import Dovecot
 from tests.pgcluster import PgCluster
@@ -94,3 +97,17 @@ def dovecot() -> Iterator[Dovecot]:
         yield server.start()
     finally:
         server.close()
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path) -> Iterator[App]:
+    """An office on each database with the demo registry, opened in this process (a module
+    that needs another configuration defines its own `app`)."""
+    config = parse_config({"database": {"url": db_url}}, tmp_path, environ={})
+    office = App.open(config)
+    with office.ledger.transaction() as session:
+        load_demo(session)
+    try:
+        yield office
+    finally:
+        office.close()

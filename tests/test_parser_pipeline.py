@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import base64
 import tomllib
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from jinja2 import Environment
 from sqlalchemy import select
 
 from ingest.pipeline import Arrival
-from ledger.demo import load_demo
 from ledger.models import Intake, OutboundMessage, Submission
 from mailroom.app import App
-from mailroom.config import parse_config
 from parser import decode_message
 from tests.conftest import DATA, REPO
 
@@ -24,18 +19,6 @@ MAIL = DATA / "mail"
 PROBLEMS = REPO / "ingest" / "templates" / "zh-Hans" / "problems.toml"
 SUBMITTING = REPO / "docs" / "submitting.md"
 RECEIVED = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)  # 11:00 in Guangzhou
-
-
-@pytest.fixture
-def app(db_url: str, tmp_path: Path) -> Iterator[App]:
-    config = parse_config({"database": {"url": db_url}}, tmp_path, environ={})
-    office = App.open(config)
-    with office.ledger.transaction() as session:
-        load_demo(session)
-    try:
-        yield office
-    finally:
-        office.close()
 
 
 def ingest(app: App, name: str, mailbox: str = "daily") -> tuple[str, tuple[str, ...]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,25 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from ingest.pipeline import Arrival
-from ledger.demo import load_demo
 from ledger.models import Intake, OutboundMessage, Submission
 from mailroom.app import App
-from mailroom.config import parse_config
 from tests.conftest import DATA, REPO
 
 RECEIVED = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def app(db_url: str, tmp_path: Path) -> Iterator[App]:
-    config = parse_config({"database": {"url": db_url}}, tmp_path, environ={})
-    office = App.open(config)
-    with office.ledger.transaction() as session:
-        load_demo(session)
-    try:
-        yield office
-    finally:
-        office.close()
 
 
 def ingest(app: App, raw: bytes, mailbox: str = "daily", mail_from: str | None = None) -> str:

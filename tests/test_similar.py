@@ -8,7 +8,6 @@ import email
 import email.policy
 import itertools
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -279,18 +278,6 @@ def forward_text(raw: bytes) -> tuple[str, str]:
     part = msg.get_body(("plain",))
     assert part is not None
     return str(msg["Subject"]), part.get_content()
-
-
-@pytest.fixture
-def app(db_url: str, tmp_path: Path) -> Iterator[App]:
-    config = parse_config({"database": {"url": db_url}}, tmp_path, environ={})
-    office = App.open(config)
-    with office.ledger.transaction() as session:
-        load_demo(session)
-    try:
-        yield office
-    finally:
-        office.close()
 
 
 def _forwards(app: App, intake_id: int) -> list[tuple[str, str]]:

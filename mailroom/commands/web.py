@@ -67,17 +67,9 @@ def cmd_user(app: App, args: argparse.Namespace) -> int:
 def cmd_web(app: App, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mailroom.console import console_app
+    from mailroom.console import uvicorn_config
 
     cfg = app.config.web
     print(f"mailroom: web console on http://{cfg.listen_host}:{cfg.listen_port}/", flush=True)
-    uvicorn.run(
-        console_app(app),
-        host=cfg.listen_host,
-        port=cfg.listen_port,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-    )
+    uvicorn.Server(uvicorn_config(app)).run()
     return 0
