@@ -176,10 +176,30 @@ def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
     )
 
 
+def _memo(session: Session, name: str, key: tuple[Any, ...]) -> dict[tuple[Any, ...], Any] | None:
+    """In a reading session, the memo of what `name` computed, by key (None when writing)."""
+    if not session.info.get(READER):
+        return None
+    memo: dict[tuple[Any, ...], Any] = session.info.setdefault(f"{_MEMO}.{name}", {})
+    return memo
+
+
 def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
     """The live item events of the items received in `period`, by item: plain rows of the
     columns points are read from (a decade's quarter holds tens of thousands; ORM objects
-    cost several times as much to load)."""
+    cost several times as much to load). Read once per period in a reading session: the
+    standings and the officers' standings of a page both need them."""
+    key = (period.start, period.end)
+    memo = _memo(session, "item_events", key)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    by_item = _read_item_events(session, period)
+    if memo is not None:
+        memo[key] = by_item
+    return by_item
+
+
+def _read_item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
     rows = session.execute(
         _live_item_events(
             period,
@@ -496,55 +516,70 @@ def _period(rulebook: Rulebook, period: Period | str, zone: tzinfo) -> Period:
 def officer_standings(
     session: Session, rulebook: Rulebook, period: Period | str, zone: tzinfo
 ) -> list[OfficerStanding]:
-    """Info officers ranked within their unit's sequence by the points of items they authored."""
+    """Info officers ranked within their unit's sequence by the points of items they authored.
+
+    In a reading session computed once per period, like `standings` (the console's standings
+    page and the core team both ask for it)."""
     period = _period(rulebook, period, zone)
+    key = (rulebook, period.kind, period.start, period.end, str(zone))
+    memo = _memo(session, "officers", key)
+    if memo is None:
+        return _officer_standings(session, rulebook, period, zone)
+    if key not in memo:
+        memo[key] = _officer_standings(session, rulebook, period, zone)
+    return list(memo[key])
+
+
+def _officer_standings(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> list[OfficerStanding]:
     book = rulebook.in_force(period.start.astimezone(zone).date())
+    # Plain columns throughout: a province has thousands of people, a quarter tens of
+    # thousands of items, and ORM objects cost several times as much to load.
     officers = {
-        person.id: (person, unit)
-        for person, unit in session.execute(
-            select(Person, Unit)
+        row.id: row
+        for row in session.execute(
+            select(Person.id, Person.name, Unit.code, Unit.name.label("unit_name"), Unit.sequence)
             .join(Unit, Person.unit_id == Unit.id)
             .where(Unit.sequence != "office")
         )
     }
-    rows = session.execute(  # plain columns: a province's quarter is tens of thousands of items
-        select(
-            Submission.id, Submission.status, Submission.author_id, Submission.received_at
-        ).where(
+    rows = session.execute(
+        select(Submission.id, Submission.status, Submission.author_id).where(
             Submission.received_at >= period.start,
             Submission.received_at < period.end,
             Submission.status != "withdrawn",
         )
     ).all()
     events = _item_events(session, period)
-    people: dict[int, tuple[Person, Unit]] = {}
+    people: dict[int, Any] = {}
     points: dict[int, Decimal] = defaultdict(Decimal)
     items: dict[int, int] = defaultdict(int)
     adopted: dict[int, int] = defaultdict(int)
-    for item_id, status, author_id, received_at in rows:
+    for item_id, status, author_id in rows:
         officer = officers.get(author_id) if author_id is not None else None
         if officer is None:
             continue  # an office's own staff are not ranked
-        person, unit = officer
-        people[person.id] = officer
-        evs = events.get(item_id, [])
-        points[person.id] += item_points(rulebook.in_force_at(received_at, zone), evs)
-        items[person.id] += status in COUNTED_STATUSES
-        adopted[person.id] += any(e.kind in ("adoption", "clue") for e in evs)
+        people[officer.id] = officer
+        items[officer.id] += status in COUNTED_STATUSES
+        evs = events.get(item_id)
+        if not evs:
+            continue
+        then = rulebook.in_force_at(evs[0].received_at, zone)
+        points[officer.id] += item_points(then, evs)
+        adopted[officer.id] += any(e.kind in ("adoption", "clue") for e in evs)
     result: list[OfficerStanding] = []
-    for seq in sorted({u.sequence for _, u in people.values()}, key=book.sequence_order):
-        members = [pid for pid, (_, u) in people.items() if u.sequence == seq]
+    for seq in sorted({p.sequence for p in people.values()}, key=book.sequence_order):
+        members = [pid for pid, p in people.items() if p.sequence == seq]
         ranks = _ranked([(str(pid), points[pid]) for pid in members])
-        for pid in sorted(
-            members, key=lambda p: (ranks[str(p)], people[p][1].code, people[p][0].name)
-        ):
-            person, unit = people[pid]
+        for pid in sorted(members, key=lambda p: (ranks[str(p)], people[p].code, people[p].name)):
+            person = people[pid]
             result.append(
                 OfficerStanding(
                     person_id=pid,
                     name=person.name,
-                    unit_code=unit.code,
-                    unit_name=unit.name,
+                    unit_code=person.code,
+                    unit_name=person.unit_name,
                     sequence=seq,
                     points=points[pid],
                     items=items[pid],
