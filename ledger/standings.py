@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ledger.calendar import Period, parse_period, quarter_of
 from ledger.db import READER
@@ -161,11 +161,21 @@ class _ItemEvent(ScoredEvent, Protocol):
 
 def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
     """The live item events (adoption, bonus, clue) of the items received in `period` and
-    not withdrawn, oldest first: the one query every per-item calculation of points reads."""
+    not withdrawn, oldest first: the one query every per-item calculation of points reads.
+
+    The events are also bounded by the lowest and highest id of the period's items (filing
+    order follows arrival closely): the join alone would read every score event of the ledger
+    on PostgreSQL, which hashes the period's items rather than look up their events."""
+    inner = aliased(Submission)
+    in_period = (inner.received_at >= period.start, inner.received_at < period.end)
+    lowest = select(func.min(inner.id)).where(*in_period).scalar_subquery()
+    highest = select(func.max(inner.id)).where(*in_period).scalar_subquery()
     return (
         select(*columns)
         .join(Submission, ScoreEvent.submission_id == Submission.id)
         .where(
+            ScoreEvent.submission_id >= lowest,
+            ScoreEvent.submission_id <= highest,
             ScoreEvent.kind.in_(ITEM_KINDS),
             ScoreEvent.undone_at.is_(None),
             Submission.status != "withdrawn",
