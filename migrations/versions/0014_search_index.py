@@ -1,5 +1,6 @@
 """Substring search over items: an FTS5 trigram table (SQLite) or pg_trgm GIN indexes
-(PostgreSQL) on submissions' title and body (`ledger.search`).
+(PostgreSQL) on submissions' title and body (`ledger.search`); and an index that gives the
+standings a period's items by unit and author from the index alone.
 
 On PostgreSQL `CREATE EXTENSION pg_trgm` needs a superuser (or a database owner, pg_trgm
 being a trusted extension since PostgreSQL 13); the database's LC_CTYPE must class Chinese
@@ -23,6 +24,9 @@ FTS = "submissions_fts"
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_submissions_period", "submissions", ["received_at", "status", "unit_id", "author_id"]
+    )
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
             f"CREATE VIRTUAL TABLE {FTS} USING fts5(title, body, content='submissions', "
@@ -54,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_submissions_period", "submissions")
     if op.get_bind().dialect.name == "sqlite":
         for suffix in ("ai", "ad", "au"):
             op.execute(f"DROP TRIGGER IF EXISTS {FTS}_{suffix}")
