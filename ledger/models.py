@@ -169,6 +169,10 @@ class Submission(Base):
     """A filed information item (信息), with its tracking number."""
 
     __tablename__ = "submissions"
+    # A period's items by unit and by author read from the index alone (standings, officers).
+    __table_args__ = (
+        Index("ix_submissions_period", "received_at", "status", "unit_id", "author_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tracking_no: Mapped[str] = mapped_column(String(40), unique=True)

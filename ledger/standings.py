@@ -32,8 +32,8 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from ledger.calendar import Period, parse_period, quarter_of
 from ledger.db import READER
@@ -156,16 +156,30 @@ class _ItemEvent(ScoredEvent, Protocol):
     @property
     def unit_id(self) -> int: ...
     @property
+    def author_id(self) -> int | None: ...
+    @property
     def received_at(self) -> Any: ...
 
 
 def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
     """The live item events (adoption, bonus, clue) of the items received in `period` and
-    not withdrawn, oldest first: the one query every per-item calculation of points reads."""
+    not withdrawn, oldest first: the one query every per-item calculation of points reads.
+
+    The events are also bounded by the lowest and highest id of the period's items (filing
+    order follows arrival closely): the join alone would read every score event of the ledger
+    on PostgreSQL, which hashes the period's items rather than look up their events."""
+    inner = aliased(Submission)
+    in_period = (inner.received_at >= period.start, inner.received_at < period.end)
+    # `id + 0`, not `id`: for min(id) PostgreSQL would walk the primary key from its start,
+    # filtering by time (the whole decade before the period), instead of reading the period.
+    lowest = select(func.min(inner.id + 0)).where(*in_period).scalar_subquery()
+    highest = select(func.max(inner.id + 0)).where(*in_period).scalar_subquery()
     return (
         select(*columns)
         .join(Submission, ScoreEvent.submission_id == Submission.id)
         .where(
+            ScoreEvent.submission_id >= lowest,
+            ScoreEvent.submission_id <= highest,
             ScoreEvent.kind.in_(ITEM_KINDS),
             ScoreEvent.undone_at.is_(None),
             Submission.status != "withdrawn",
@@ -176,16 +190,37 @@ def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
     )
 
 
+def _memo(session: Session, name: str, key: tuple[Any, ...]) -> dict[tuple[Any, ...], Any] | None:
+    """In a reading session, the memo of what `name` computed, by key (None when writing)."""
+    if not session.info.get(READER):
+        return None
+    memo: dict[tuple[Any, ...], Any] = session.info.setdefault(f"{_MEMO}.{name}", {})
+    return memo
+
+
 def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
     """The live item events of the items received in `period`, by item: plain rows of the
     columns points are read from (a decade's quarter holds tens of thousands; ORM objects
-    cost several times as much to load)."""
+    cost several times as much to load). Read once per period in a reading session: the
+    standings and the officers' standings of a page both need them."""
+    key = (period.start, period.end)
+    memo = _memo(session, "item_events", key)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    by_item = _read_item_events(session, period)
+    if memo is not None:
+        memo[key] = by_item
+    return by_item
+
+
+def _read_item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
     rows = session.execute(
         _live_item_events(
             period,
             ScoreEvent.id,
             ScoreEvent.submission_id,
             Submission.unit_id,
+            Submission.author_id,
             ScoreEvent.kind,
             ScoreEvent.rule,
             ScoreEvent.level,
@@ -496,55 +531,78 @@ def _period(rulebook: Rulebook, period: Period | str, zone: tzinfo) -> Period:
 def officer_standings(
     session: Session, rulebook: Rulebook, period: Period | str, zone: tzinfo
 ) -> list[OfficerStanding]:
-    """Info officers ranked within their unit's sequence by the points of items they authored."""
+    """Info officers ranked within their unit's sequence by the points of items they authored.
+
+    In a reading session computed once per period, like `standings` (the console's standings
+    page and the core team both ask for it)."""
     period = _period(rulebook, period, zone)
+    key = (rulebook, period.kind, period.start, period.end, str(zone))
+    memo = _memo(session, "officers", key)
+    if memo is None:
+        return _officer_standings(session, rulebook, period, zone)
+    if key not in memo:
+        memo[key] = _officer_standings(session, rulebook, period, zone)
+    return list(memo[key])
+
+
+def _officer_standings(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> list[OfficerStanding]:
     book = rulebook.in_force(period.start.astimezone(zone).date())
+    # Plain columns throughout: a province has thousands of people, a quarter tens of
+    # thousands of items, and ORM objects cost several times as much to load.
     officers = {
-        person.id: (person, unit)
-        for person, unit in session.execute(
-            select(Person, Unit)
+        row.id: row
+        for row in session.execute(
+            select(Person.id, Person.name, Unit.code, Unit.name.label("unit_name"), Unit.sequence)
             .join(Unit, Person.unit_id == Unit.id)
             .where(Unit.sequence != "office")
         )
     }
-    rows = session.execute(  # plain columns: a province's quarter is tens of thousands of items
-        select(
-            Submission.id, Submission.status, Submission.author_id, Submission.received_at
-        ).where(
+    # Who authored the period's items (not withdrawn), and how many of them count, summed
+    # by the database: a province's quarter is tens of thousands of items.
+    counted = case((Submission.status.in_(COUNTED_STATUSES), 1), else_=0)
+    authors = session.execute(
+        select(Submission.author_id, func.sum(counted))
+        .where(
             Submission.received_at >= period.start,
             Submission.received_at < period.end,
             Submission.status != "withdrawn",
+            Submission.author_id.is_not(None),
         )
+        .group_by(Submission.author_id)
     ).all()
-    events = _item_events(session, period)
-    people: dict[int, tuple[Person, Unit]] = {}
+    people: dict[int, Any] = {}
     points: dict[int, Decimal] = defaultdict(Decimal)
     items: dict[int, int] = defaultdict(int)
     adopted: dict[int, int] = defaultdict(int)
-    for item_id, status, author_id, received_at in rows:
-        officer = officers.get(author_id) if author_id is not None else None
+    for author_id, n_counted in authors:
+        officer = officers.get(author_id)
         if officer is None:
             continue  # an office's own staff are not ranked
-        person, unit = officer
-        people[person.id] = officer
-        evs = events.get(item_id, [])
-        points[person.id] += item_points(rulebook.in_force_at(received_at, zone), evs)
-        items[person.id] += status in COUNTED_STATUSES
-        adopted[person.id] += any(e.kind in ("adoption", "clue") for e in evs)
+        people[officer.id] = officer
+        items[officer.id] = int(n_counted or 0)
+    # Points only from the items with live events (the same items: received in the period,
+    # not withdrawn).
+    for evs in _item_events(session, period).values():
+        author_id = evs[0].author_id
+        if author_id not in people:
+            continue
+        then = rulebook.in_force_at(evs[0].received_at, zone)
+        points[author_id] += item_points(then, evs)
+        adopted[author_id] += any(e.kind in ("adoption", "clue") for e in evs)
     result: list[OfficerStanding] = []
-    for seq in sorted({u.sequence for _, u in people.values()}, key=book.sequence_order):
-        members = [pid for pid, (_, u) in people.items() if u.sequence == seq]
+    for seq in sorted({p.sequence for p in people.values()}, key=book.sequence_order):
+        members = [pid for pid, p in people.items() if p.sequence == seq]
         ranks = _ranked([(str(pid), points[pid]) for pid in members])
-        for pid in sorted(
-            members, key=lambda p: (ranks[str(p)], people[p][1].code, people[p][0].name)
-        ):
-            person, unit = people[pid]
+        for pid in sorted(members, key=lambda p: (ranks[str(p)], people[p].code, people[p].name)):
+            person = people[pid]
             result.append(
                 OfficerStanding(
                     person_id=pid,
                     name=person.name,
-                    unit_code=unit.code,
-                    unit_name=unit.name,
+                    unit_code=person.code,
+                    unit_name=person.unit_name,
                     sequence=seq,
                     points=points[pid],
                     items=items[pid],

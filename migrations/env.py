@@ -7,9 +7,19 @@ from sqlalchemy import Connection
 
 from ledger.db import make_engine
 from ledger.models import Base
+from ledger.search import schema_objects
 
 config = context.config
 target_metadata = Base.metadata
+
+
+SEARCH_OBJECTS = schema_objects()  # made by migration 0014 in SQL of each dialect's own
+
+
+def _include(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (reflected and name in SEARCH_OBJECTS)
 
 
 def _run(connection: Connection) -> None:
@@ -18,6 +28,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=_include,
     )
     with context.begin_transaction():
         context.run_migrations()

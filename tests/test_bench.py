@@ -28,6 +28,7 @@ from bench.procs import Sink
 from bench.stats import Row, Target, percentile, render
 from bench.workload import big_item, docx_bytes, make_workload
 from ingest.pipeline import Arrival
+from ledger import search
 from ledger.calendar import parse_period
 from ledger.db import Ledger
 from ledger.models import (
@@ -195,6 +196,15 @@ def test_decade_loads_a_ledger_the_product_reads(db_url: str) -> None:
             s.add(later)
             s.flush()
             assert later.id == 2001
+            # The items search's index holds the loaded items, and is kept in step after.
+            rare = search.matches(s, "推进第42项")
+            like = Submission.title.like("%推进第42项%")
+            wanted = set(s.scalars(select(Submission.id).where(like)))
+            assert len(wanted) > 10 and set(s.scalars(select(Submission.id).where(rare))) == wanted
+            in_quarter[0].body = "一条新近改写的正文"
+            s.flush()
+            found = s.scalars(select(Submission.id).where(search.matches(s, "新近改写")))
+            assert list(found) == [in_quarter[0].id]
     finally:
         ledger.dispose()
 

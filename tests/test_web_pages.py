@@ -186,6 +186,12 @@ def staff_use_every_page_and_action(office: Office) -> None:
     log = staff.get("/intake?state=filed").text
     tracking = re.search(r'href="/items/([^"]+)"', log)
     assert tracking is not None and tracking.group(1).startswith("GZ-2026-")
+    # The items search: a term under three characters is looked for among the newest items
+    # only, and the page says so; a longer one is not bounded.
+    short = "仅在最近登记的20000条信息中查找"
+    assert short in staff.get("/items?q=" + urllib.parse.quote("信息")).text
+    found = staff.get("/items?q=" + urllib.parse.quote(tracking.group(1))).text
+    assert short not in found and f'href="/items/{tracking.group(1)}"' in found
     assert staff.get("/intake?state=retried").text.count("processing_error") == 1
     assert "没有符合条件" in staff.get("/intake?sender=nobody-sent-this").text
     assert "processing_error" in staff.get("/intake?reason=processing_error&date=2026-03-10").text

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ledger import search
 from ledger.accounts import SignedIn
 from ledger.calendar import Period, parse_period, quarter_of
 from ledger.models import (
@@ -157,14 +158,7 @@ class Pages:
         with self.c.ledger.reader() as session:
             query = select(Submission, Unit).join(Unit, Submission.unit_id == Unit.id)
             if text:
-                like = f"%{_like(text)}%"
-                query = query.where(
-                    or_(
-                        Submission.title.like(like, escape="\\"),
-                        Submission.body.like(like, escape="\\"),
-                        Submission.tracking_no == text.upper(),
-                    )
-                )
+                query = query.where(search.matches(session, text))
             if unit:
                 query = query.where(or_(Unit.code == unit, Unit.name == unit))
             if status:
@@ -204,6 +198,8 @@ class Pages:
                 "more": more,
                 "page": page,
                 "q": text,
+                "short_term": bool(text) and search.is_short(text),
+                "short_window": search.SHORT_TERM_WINDOW,
                 "unit": unit,
                 "status": status,
                 "publication": publication,
@@ -312,10 +308,6 @@ class Pages:
                 "team": team,
             },
         )
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _chain(session: Any, item: Submission) -> list[Submission]:
