@@ -8,7 +8,7 @@ characters as letters (C.UTF-8, zh_CN.UTF-8), or no trigram is made of them
 (docs/operations.md).
 
 Revision ID: 0014
-Revises: 0012 (re-chained onto 0013 at merge)
+Revises: 0013
 """
 
 from __future__ import annotations
