@@ -44,14 +44,13 @@ from mailroom.app import App
 from parser.similar import BANDS
 from parser.word import word_text
 from tests.conftest import REPO
-from tests.test_pipeline import app  # noqa: F401 - the pipeline fixture, reused
 
 # Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
 pytestmark = pytest.mark.wall_clock
 
 
-def test_workload_items_are_all_filed_by_the_pipeline(app: App) -> None:  # noqa: F811
+def test_workload_items_are_all_filed_by_the_pipeline(app: App) -> None:
     letters = make_workload(40, docx_every=10)
     now = datetime.now(UTC)
     states = [
