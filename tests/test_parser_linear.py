@@ -2,7 +2,7 @@
 hostile shape of `tests/linearity.py`, ten times larger, costs at most about ten times more.
 
 Each case runs in a process of its own under a time limit (a case gone quadratic again fails
-instead of hanging the suite) and is timed in CPU seconds, the best of five runs.
+instead of hanging the suite) and is timed in user CPU seconds, the best of five runs.
 """
 
 from __future__ import annotations
