@@ -9,6 +9,7 @@ address, or from one client, in a window refuse further tries until it passes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -27,9 +28,14 @@ from parser.errors import UserError
 # argon2-cffi's defaults (RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes).
 HASHER = PasswordHasher()
 MIN_PASSWORD_CHARS = 12
+
+
 # Checked against when the address has no account, so a wrong address takes as long as a
-# wrong password (no one learns which addresses have accounts by timing).
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+# wrong password (no one learns which addresses have accounts by timing). Made at the first
+# login, not at import: a hash costs 0.17 s, and every command imports this module.
+@functools.cache
+def _dummy_hash() -> str:
+    return HASHER.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(UserError):
@@ -135,7 +141,7 @@ def sign_in(
     The caller checks `throttled` first and refuses without trying."""
     user = _user(session, email)
     try:
-        HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        HASHER.verify(user.password_hash if user else _dummy_hash(), password)
         ok = user is not None and user.disabled_at is None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
