@@ -8,14 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from email.message import EmailMessage
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
 from ingest.replies import template_set
 from ingest.settings import Mailboxes, Office
-from ledger.compose import Sender, compose, message_id, wire_bytes
+from ledger.compose import Mail, Sender, compose, message_id
 from ledger.db import Ledger
 from ledger.models import Solicitation, Unit
 from ledger.outbox import enqueue
@@ -50,7 +49,7 @@ class SolicitMailer:
 
     def build(
         self, kind: str, sol: Solicitation, unit: Unit, to: str, msgid: str, now: datetime
-    ) -> EmailMessage:
+    ) -> Mail:
         deadline = sol.deadline.astimezone(self.zone).strftime("%Y年%m月%d日 %H:%M")
         context = {
             "unit_name": unit.name,
@@ -102,8 +101,8 @@ def _queue(
             session,
             kind="notice",
             to_address=person.email,
-            subject=str(msg["Subject"]),
-            message=wire_bytes(msg),
+            subject=msg.subject,
+            message=msg.wire,
             now=now,
         )
     return len(officers)

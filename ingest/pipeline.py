@@ -15,7 +15,6 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -28,7 +27,7 @@ from ledger import intake as intake_log
 from ledger import similar
 from ledger.bounces import ReturnPaths, record_bounce
 from ledger.calendar import parse_period, quarter_of
-from ledger.compose import wire_bytes
+from ledger.compose import Mail
 from ledger.db import Ledger
 from ledger.filing import (
     FormerOfficer,
@@ -116,14 +115,14 @@ class Case:
     filed: Submission | None = None
     similar: tuple[similar.Match, ...] = ()  # other units' near-identical items (撒网式报送)
 
-    def queue(self, kind: str, to: str, mail: EmailMessage) -> None:
+    def queue(self, kind: str, to: str, mail: Mail) -> None:
         """Put a mail of ours about this message in the outbox, in the message's transaction."""
         enqueue(
             self.session,
             kind=kind,
             to_address=to,
-            subject=str(mail["Subject"]),
-            message=wire_bytes(mail),
+            subject=mail.subject,
+            message=mail.wire,
             now=self.now,
             intake_id=self.intake.id,
         )

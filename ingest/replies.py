@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
-from ledger.compose import Sender, compose
+from ledger.compose import Attachment, Mail, Sender, compose
 from ledger.status import ItemStatus, UnitStatus, points_text
 from ledger.wording import IDENTITY, N_, TemplateSet, Words
 from parser.types import DecodedMessage, Problem
@@ -104,7 +103,8 @@ class ReplyWriter:
         kind: str,
         context: dict[str, Any],
         template: str | None = None,
-    ) -> EmailMessage:
+        attachments: tuple[Attachment, ...] = (),
+    ) -> Mail:
         return compose(
             kind=kind,
             sender=self.from_,
@@ -114,6 +114,7 @@ class ReplyWriter:
             html=self.env.get_template(f"{template or kind}.html.j2").render(context),
             now=context["now"],
             answering=original,
+            attachments=attachments,
         )
 
     def receipt(
@@ -135,7 +136,7 @@ class ReplyWriter:
         now: datetime,
         importance: str = "",
         approver: str = "",
-    ) -> EmailMessage:
+    ) -> Mail:
         context = {
             "importance": importance,
             "approver": approver,
@@ -168,7 +169,7 @@ class ReplyWriter:
         recipient: str,
         received_at: datetime,
         now: datetime,
-    ) -> EmailMessage:
+    ) -> Mail:
         """Mail to postmaster, passed on to the operator with the original attached."""
         context = {
             "sender": envelope_from or original.from_address,
@@ -177,21 +178,18 @@ class ReplyWriter:
             "office_name": self.sender_name,
             "now": now,
         }
-        msg = self._message(
+        return self._message(
             to=to,
             subject=self.words("发给 postmaster 的邮件"),
             original=original,
             kind="postmaster",
             context=context,
+            attachments=(Attachment("postmaster.eml", raw),),
         )
-        msg.add_attachment(
-            raw, maintype="application", subtype="octet-stream", filename="postmaster.eml"
-        )
-        return msg
 
     def refusal_unregistered(
         self, *, to: str, original: DecodedMessage, received_at: datetime, now: datetime
-    ) -> EmailMessage:
+    ) -> Mail:
         """The refusal an unregistered address gets: fixed words that quote nothing of the
         message (its subject, names and address are the sender's to choose, and the
         sender may not be who the From says)."""
@@ -219,7 +217,7 @@ class ReplyWriter:
         problems: tuple[Problem, ...],
         received_at: datetime,
         now: datetime,
-    ) -> EmailMessage:
+    ) -> Mail:
         context = {
             "addressee": addressee,
             "problems": [self.explain(p) for p in problems],
@@ -248,7 +246,7 @@ class ReplyWriter:
         sequence_name: str = "",
         not_own_item: str = "",
         bad_period: str = "",
-    ) -> EmailMessage:
+    ) -> Mail:
         """The answer to an officer's 查询: the unit's period, one of its items, or why not
         (`not_own_item`: a number not of the unit; `bad_period`: what is no period)."""
         w = self.words

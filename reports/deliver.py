@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger.calendar import quarter_of
-from ledger.compose import Attachment, Sender, compose, message_id, readdressed, wire_bytes
+from ledger.compose import Attachment, Sender, compose, message_id, readdressed
 from ledger.db import Ledger
 from ledger.models import Person, ReportSend, Unit
 from ledger.outbox import enqueue
@@ -105,9 +105,10 @@ class Composed:
     domain: str
 
     def to(self, recipient: Recipient) -> bytes:
-        to = Sender(recipient.address, recipient.name).header()
         return readdressed(
-            self.wire, {"To": str(to), "Message-ID": message_id(self.kind, self.domain)}
+            self.wire,
+            to=(recipient.name, recipient.address),
+            msgid=message_id(self.kind, self.domain),
         )
 
 
@@ -128,7 +129,7 @@ def compose_report(
     if attachment is not None:
         filename, data = attachment
         attachments = (Attachment(filename, data, *XLSX_TYPE),)
-    msg = compose(
+    mail = compose(
         kind=kind,
         sender=sender,
         to="undisclosed-recipients:;",
@@ -138,7 +139,7 @@ def compose_report(
         now=now,
         attachments=attachments,
     )
-    return Composed(wire_bytes(msg), kind, sender.domain)
+    return Composed(mail.wire, kind, sender.domain)
 
 
 def send_once(

@@ -1,28 +1,45 @@
-"""A message serialised once and readdressed per recipient equals one built for that recipient."""
+"""Mailroom's own mail, written as bytes by the one composer (`ledger.compose`): what the
+standard parser reads back is what was given, whatever the sender put in a title; and a
+message written once and readdressed per recipient equals one written for that recipient."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
 
-from ledger.compose import readdressed, wire_bytes
+from ledger.compose import Attachment, Mail, Sender, compose, readdressed
+from parser.decode import decode_message
+
+OFFICE = Sender("inf@mailroom.test", "广州市人民政府办公厅政务信息科")
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+TITLE = "关于推进“智慧城管”建设的情况报告"
 
 
-def build(to: str, message_id: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = "政务信息科 <inf@mailroom.test>"
-    msg["To"] = to
-    msg["Subject"] = "【待编】GZ-2026-0001 天河区：关于推进“智慧城管”建设的情况报告" * 2
-    msg["Message-ID"] = message_id
-    msg["Reply-To"] = "编辑台 <desk+abc@mailroom.test>"
-    msg.set_content("正文。" * 200, charset="utf-8")
-    msg.add_alternative("<p>正文。</p>", subtype="html", charset="utf-8")
-    msg.add_attachment(
-        b"x" * 3000, maintype="application", subtype="octet-stream", filename="a.eml"
-    )
+def build(to: str | tuple[str, str], message_id: str, **extra: object) -> Mail:
+    fields: dict[str, object] = {
+        "kind": "desk",
+        "sender": OFFICE,
+        "to": to,
+        "subject": f"【待编】GZ-2026-0001 天河区：{TITLE}" * 2,
+        "text": "正文。" * 200 + "\n第二段。\n",
+        "html": "<p>正文。</p>",
+        "now": NOW,
+        "msgid": message_id,
+        "reply_to": "编辑台 <desk+abc@mailroom.test>",
+        "attachments": (Attachment("GZ-2026-0001.eml", b"x" * 3000),),
+    }
+    fields.update(extra)
+    return compose(**fields)  # type: ignore[arg-type]
+
+
+def parsed(wire: bytes) -> EmailMessage:
+    msg = message_from_bytes(wire, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    assert not msg.defects and all(not part.defects for part in msg.walk())
     return msg
 
 
@@ -32,7 +49,7 @@ def same_but_boundaries(a: bytes, b: bytes) -> bool:
     def numbered(wire: bytes) -> bytes:
         seen: dict[bytes, bytes] = {}
         return re.sub(
-            rb"=+\d+==",
+            rb"=_mailroom_[0-9a-f]+",
             lambda m: seen.setdefault(m.group(0), b"BOUNDARY-%d" % len(seen)),
             wire,
         )
@@ -40,29 +57,96 @@ def same_but_boundaries(a: bytes, b: bytes) -> bool:
     return numbered(a) == numbered(b)
 
 
+def test_the_standard_parser_reads_back_every_part_as_given() -> None:
+    wire = build("陈静 <chenjing@gzb.gz.test>", "<desk.1@mailroom.test>").wire
+    msg = parsed(wire)
+    assert str(msg["Subject"]) == f"【待编】GZ-2026-0001 天河区：{TITLE}" * 2
+    assert msg["From"].addresses[0].display_name == OFFICE.name
+    assert msg["From"].addresses[0].addr_spec == OFFICE.address
+    assert msg["To"].addresses[0].display_name == "陈静"
+    assert msg["Reply-To"].addresses[0].addr_spec == "desk+abc@mailroom.test"
+    assert msg["Message-ID"] == "<desk.1@mailroom.test>"
+    assert msg["Date"].datetime == NOW
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content().replace("\r\n", "\n") == "正文。" * 200 + "\n第二段。\n"
+    assert html.get_content().strip() == "<p>正文。</p>"
+    [attachment] = msg.iter_attachments()
+    assert attachment.get_filename() == "GZ-2026-0001.eml"
+    assert attachment.get_content() == b"x" * 3000
+    # As SMTP wants it: CRLF only, header lines folded within 78, no line over 998.
+    assert b"\n" not in wire.replace(b"\r\n", b"")
+    head = wire.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert max(len(line) for line in wire.split(b"\r\n")) <= 998
+    # Mailroom's own parser reads it too (a copy that comes back is known by its marker).
+    decoded = decode_message(wire)
+    assert decoded.subject == str(msg["Subject"])
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "标题\r\nBcc: everyone@evil.test",  # a header injected through the title
+        "ASCII title\nX-Injected: 1",
+        "=?utf-8?b?5p2O?= looks encoded",
+        "a" * 1200,  # one word longer than a line may be
+        "plain ASCII words " * 12,
+        "",
+    ],
+)
+def test_a_title_cannot_add_a_header_or_break_a_line(title: str) -> None:
+    mail = build("chenjing@gzb.gz.test", "<desk.1@mailroom.test>", subject=title)
+    msg = parsed(mail.wire)
+    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    assert str(msg["Subject"]).replace(" ", "") == " ".join(title.split()).replace(" ", "")
+    assert max(len(line) for line in mail.wire.split(b"\r\n")) <= 998
+
+
+def test_a_long_line_of_text_goes_as_base64_and_a_chinese_file_name_as_rfc_2231() -> None:
+    text = "一" * 2000  # 6,000 bytes on one line: past SMTP's 998
+    mail = build(
+        ("李明", "liming@th.gz.test"),
+        "<desk.1@mailroom.test>",
+        text=text,
+        attachments=(Attachment("2026年第四季度政务信息通报.xlsx", b"PK\x03\x04"),),
+    )
+    msg = parsed(mail.wire)
+    body = msg.get_body(("plain",))
+    assert body is not None and body["Content-Transfer-Encoding"] == "base64"
+    assert body.get_content() == text
+    [attachment] = msg.iter_attachments()
+    assert attachment.get_filename() == "2026年第四季度政务信息通报.xlsx"
+    assert max(len(line) for line in mail.wire.split(b"\r\n")) <= 998
+
+
 @pytest.mark.parametrize(
     "to",
     [
         "lihong@gzb.gz.test",
         "陈静 <chenjing@gzb.gz.test>",
-        "一位名字很长很长很长很长很长很长很长很长很长很长的编辑 <a.very.long.address@gzb.gz.test>",
+        ("O'Brien, Pat", "pat@gzb.gz.test"),
+        ("一位名字很长很长很长很长很长很长很长很长很长很长的编辑", "a.very.long.address@gzb.gz.test"),
     ],
 )
-def test_readdressed_equals_a_message_built_for_the_recipient(to: str) -> None:
-    first = wire_bytes(build("chenjing@gzb.gz.test", "<desk.1@mailroom.test>"))
-    copy = readdressed(first, {"To": to, "Message-ID": "<desk.2@mailroom.test>"})
-    direct = wire_bytes(build(to, "<desk.2@mailroom.test>"))
+def test_readdressed_equals_a_message_built_for_the_recipient(to: str | tuple[str, str]) -> None:
+    first = build("chenjing@gzb.gz.test", "<desk.1@mailroom.test>").wire
+    copy = readdressed(first, to=to, msgid="<desk.2@mailroom.test>")
+    direct = build(to, "<desk.2@mailroom.test>").wire
     assert same_but_boundaries(copy, direct)
-    parsed = message_from_bytes(copy, policy=policy.default)
-    (address,) = parsed["To"].addresses
-    name, _, spec = to.rpartition(" <")
-    assert address.addr_spec == (spec.rstrip(">") or name)
+    (address,) = parsed(copy)["To"].addresses
+    if isinstance(to, tuple):
+        name, spec = to
+    else:
+        name, _, spec = to.rpartition(" <")
+        name, spec = (name, spec.rstrip(">")) if name else ("", to)
+    assert address.addr_spec == spec
     # (the standard parser may put a space where a long name was folded between encoded words)
-    assert address.display_name.replace(" ", "") == (name if spec else "")
-    assert all(len(line) <= 998 for line in copy.split(b"\r\n"))
+    assert address.display_name.replace(" ", "") == name.replace(" ", "")
+    assert parsed(copy)["Message-ID"] == "<desk.2@mailroom.test>"
 
 
-def test_readdressed_refuses_a_header_that_is_not_there_once() -> None:
-    wire = wire_bytes(build("chenjing@gzb.gz.test", "<desk.1@mailroom.test>"))
-    with pytest.raises(ValueError, match="cc"):
-        readdressed(wire, {"Cc": "someone@gzb.gz.test"})
+def test_readdressed_refuses_a_message_without_the_headers() -> None:
+    with pytest.raises(ValueError, match="message-id"):
+        readdressed(b"To: a@b.test\r\n\r\nbody", to="c@d.test", msgid="<x@y.test>")

@@ -7,7 +7,6 @@ import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.headerregistry import Address
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,7 +18,7 @@ from ingest.desk.scoring import DeskScoring
 from ingest.replies import ReplyWriter
 from ingest.settings import DeskSettings
 from ledger.calendar import quarter_of
-from ledger.compose import Attachment, compose, readdressed, wire_bytes
+from ledger.compose import Attachment, Mail, compose, readdressed
 from ledger.editors import editor_addresses, unit_officers
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
 from ledger.outbox import enqueue
@@ -70,7 +69,7 @@ class DeskMail:
         message_id: str | None = None,
         in_reply_to: DecodedMessage | None = None,
         attachments: tuple[Attachment, ...] = (),
-    ) -> EmailMessage:
+    ) -> Mail:
         context = {**context, "office_name": self.replies.sender_name, "now": now}
         return compose(
             kind=kind,
@@ -147,7 +146,7 @@ class DeskMail:
             return forward_message_id(key, self.replies.from_.domain)
 
         # Every recipient gets the same forward: render and serialise it once, then readdress.
-        msg = self._mail(
+        wire = self._mail(
             to=recipients[0],
             subject=subject,
             kind="desk",
@@ -159,11 +158,9 @@ class DeskMail:
             # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
             # original's own lines may be longer than SMTP allows.
             attachments=(Attachment(f"{item.tracking_no}.eml", raw),),
-        )
-        wire = wire_bytes(msg)
-        del msg
+        ).wire
         for n, to in enumerate(recipients):
-            copy = wire if n == 0 else readdressed(wire, {"To": to, "Message-ID": message_id()})
+            copy = wire if n == 0 else readdressed(wire, to=to, msgid=message_id())
             row = enqueue(
                 session,
                 kind="desk",
@@ -235,7 +232,7 @@ class DeskMail:
                     kind="notice",
                     to_address=to,
                     subject=subject,
-                    message=wire_bytes(msg),
+                    message=msg.wire,
                     now=reply.now,
                     intake_id=reply.intake_id,
                 )
@@ -338,7 +335,7 @@ class DeskMail:
             kind="confirmation",
             to_address=to,
             subject=subject,
-            message=wire_bytes(reply),
+            message=reply.wire,
             now=now,
             intake_id=intake.id,
         )
