@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -198,40 +198,133 @@ def _memo(session: Session, name: str, key: tuple[Any, ...]) -> dict[tuple[Any, 
     return memo
 
 
-def _item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
+def _item_events(
+    session: Session, period: Period, with_time: bool = True
+) -> dict[int, list[_ItemEvent]]:
     """The live item events of the items received in `period`, by item: plain rows of the
     columns points are read from (a decade's quarter holds tens of thousands; ORM objects
     cost several times as much to load). Read once per period in a reading session: the
     standings and the officers' standings of a page both need them."""
-    key = (period.start, period.end)
+    key = (period.start, period.end, with_time)
     memo = _memo(session, "item_events", key)
     if memo is not None and key in memo:
         return memo[key]  # type: ignore[no-any-return]
-    by_item = _read_item_events(session, period)
+    by_item = _read_item_events(session, period, with_time)
     if memo is not None:
         memo[key] = by_item
     return by_item
 
 
-def _read_item_events(session: Session, period: Period) -> dict[int, list[_ItemEvent]]:
-    rows = session.execute(
-        _live_item_events(
-            period,
-            ScoreEvent.id,
-            ScoreEvent.submission_id,
-            Submission.unit_id,
-            Submission.author_id,
-            ScoreEvent.kind,
-            ScoreEvent.rule,
-            ScoreEvent.level,
-            Submission.received_at,
-        )
+def _read_item_events(
+    session: Session, period: Period, with_time: bool
+) -> dict[int, list[_ItemEvent]]:
+    """`with_time`: with each item's time of receipt (to find the rulebook of its day); left
+    out when one rulebook covers the whole period (ten thousand fewer aware datetimes)."""
+    columns = [
+        ScoreEvent.id,
+        ScoreEvent.submission_id,
+        Submission.unit_id,
+        Submission.author_id,
+        ScoreEvent.kind,
+        ScoreEvent.rule,
+        ScoreEvent.level,
+    ]
+    # On the connection, not the ORM session: plain rows, without the ORM's per-row loading.
+    rows = session.connection().execute(
+        _live_item_events(period, *columns, *([Submission.received_at] if with_time else []))
     )
     by_item: dict[int, list[_ItemEvent]] = defaultdict(list)
     for ev in rows:
         assert ev.submission_id is not None
         by_item[ev.submission_id].append(ev)
     return by_item
+
+
+def _period_counts(session: Session, period: Period) -> list[Any]:
+    """The period's items (not withdrawn) by unit and author: how many, and how many count
+    (`COUNTED_STATUSES`). One pass over the period's index, summed by the database and read
+    once per period in a reading session: the units' and the officers' standings both need it."""
+    key = (period.start, period.end)
+    memo = _memo(session, "period_counts", key)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    counted = case((Submission.status.in_(COUNTED_STATUSES), 1), else_=0)
+    rows = list(
+        session.connection().execute(
+            select(Submission.unit_id, Submission.author_id, func.sum(counted), func.count())
+            .where(
+                Submission.received_at >= period.start,
+                Submission.received_at < period.end,
+                Submission.status != "withdrawn",
+            )
+            .group_by(Submission.unit_id, Submission.author_id)
+        )
+    )
+    if memo is not None:
+        memo[key] = rows
+    return rows
+
+
+@dataclass(frozen=True)
+class _ItemScore:
+    """One item's points in a period, read once for a page: by kind and in all, whether it
+    was adopted (or a clue taken up), and the publications it was adopted by."""
+
+    unit_id: int
+    author_id: int | None
+    by_kind: dict[str, int]
+    points: int
+    adopted: bool
+    adopted_by: frozenset[str]
+
+
+def _item_scores(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> dict[int, _ItemScore]:
+    """Every item of the period with live events, scored under the rulebook of its day:
+    computed once per period in a reading session (the standings and the officers' standings
+    of a page both sum them; a decade's quarter is tens of thousands of events)."""
+    key = (rulebook, period.start, period.end, str(zone))
+    memo = _memo(session, "item_scores", key)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    scores: dict[int, _ItemScore] = {}
+    # Revisions take effect on a day: one rulebook for the whole period, unless one began in it.
+    first = rulebook.in_force_at(period.start, zone)
+    last = rulebook.in_force_at(period.end - timedelta(microseconds=1), zone)
+    whole = first if first is last else None
+    # Most items share a handful of event patterns (adopted by one publication at one level,
+    # with one bonus): each pattern is scored once per rulebook in force, not once per item.
+    scored: dict[tuple[int, tuple[tuple[str, str, str | None], ...]], _ItemScore] = {}
+    for item_id, events in _item_events(session, period, with_time=whole is None).items():
+        then = whole or rulebook.in_force_at(events[0].received_at, zone)
+        pattern = (id(then), tuple((e.kind, e.rule, e.level) for e in events))
+        known = scored.get(pattern)
+        if known is None:
+            kinds: dict[str, list[_ItemEvent]] = defaultdict(list)
+            for e in events:
+                kinds[e.kind].append(e)
+            # An item's points are the sum of its kinds' (a highest-only bonus is in `bonus`).
+            by_kind = {k: item_points(then, kinds[k]) for k in ITEM_KINDS if k in kinds}
+            known = scored[pattern] = _ItemScore(
+                unit_id=0,
+                author_id=None,
+                by_kind=by_kind,
+                points=sum(by_kind.values()),
+                adopted="adoption" in kinds or "clue" in kinds,
+                adopted_by=frozenset(e.rule for e in kinds.get("adoption", ())),
+            )
+        scores[item_id] = _ItemScore(
+            events[0].unit_id,
+            events[0].author_id,
+            known.by_kind,
+            known.points,
+            known.adopted,
+            known.adopted_by,
+        )
+    if memo is not None:
+        memo[key] = scores
+    return scores
 
 
 @dataclass(frozen=True)
@@ -338,16 +431,8 @@ def _standings(
         )
     )
     submitted: dict[int, int] = defaultdict(int)
-    for unit_id, count in session.execute(
-        select(Submission.unit_id, func.count())
-        .where(
-            Submission.received_at >= period.start,
-            Submission.received_at < period.end,
-            Submission.status.in_(COUNTED_STATUSES),
-        )
-        .group_by(Submission.unit_id)
-    ):
-        submitted[unit_id] = count
+    for unit_id, _author_id, n_counted, _n in _period_counts(session, period):
+        submitted[unit_id] += int(n_counted or 0)
 
     levels = {p.name: p.level for p in book.publications if p.level}
     gross: dict[int, Decimal] = defaultdict(Decimal)
@@ -355,23 +440,16 @@ def _standings(
     adopted: dict[int, int] = defaultdict(int)
     adopted_at_level: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     adopted_items: set[int] = set()
-    for item_id, events in _item_events(session, period).items():
-        unit_id = events[0].unit_id
-        kinds: dict[str, list[_ItemEvent]] = defaultdict(list)
-        for e in events:
-            kinds[e.kind].append(e)
-        # An item's points are the sum of its kinds' (a highest-only bonus is within `bonus`).
-        for kind in ITEM_KINDS:
-            if kind in kinds:
-                of_kind = item_points(
-                    rulebook.in_force_at(events[0].received_at, zone), kinds[kind]
-                )
-                by_kind[unit_id][kind] += of_kind
-                gross[unit_id] += of_kind
-        if "adoption" in kinds or "clue" in kinds:
+    for item_id, score in _item_scores(session, rulebook, period, zone).items():
+        unit_id = score.unit_id
+        of_unit = by_kind[unit_id]
+        for kind, of_kind in score.by_kind.items():
+            of_unit[kind] += of_kind
+        gross[unit_id] += score.points
+        if score.adopted:
             adopted[unit_id] += 1
             adopted_items.add(item_id)
-        for level in {levels[e.rule] for e in kinds.get("adoption", ()) if e.rule in levels}:
+        for level in {levels[rule] for rule in score.adopted_by if rule in levels}:
             adopted_at_level[unit_id][level] += 1
 
     deducted: dict[int, Decimal] = defaultdict(Decimal)
@@ -559,38 +637,25 @@ def _officer_standings(
             .where(Unit.sequence != "office")
         )
     }
-    # Who authored the period's items (not withdrawn), and how many of them count, summed
-    # by the database: a province's quarter is tens of thousands of items.
-    counted = case((Submission.status.in_(COUNTED_STATUSES), 1), else_=0)
-    authors = session.execute(
-        select(Submission.author_id, func.sum(counted))
-        .where(
-            Submission.received_at >= period.start,
-            Submission.received_at < period.end,
-            Submission.status != "withdrawn",
-            Submission.author_id.is_not(None),
-        )
-        .group_by(Submission.author_id)
-    ).all()
+    # Who authored the period's items (not withdrawn), and how many of them count.
     people: dict[int, Any] = {}
     points: dict[int, Decimal] = defaultdict(Decimal)
     items: dict[int, int] = defaultdict(int)
     adopted: dict[int, int] = defaultdict(int)
-    for author_id, n_counted in authors:
-        officer = officers.get(author_id)
+    for _unit_id, author_id, n_counted, _n in _period_counts(session, period):
+        officer = officers.get(author_id) if author_id is not None else None
         if officer is None:
             continue  # an office's own staff are not ranked
         people[officer.id] = officer
-        items[officer.id] = int(n_counted or 0)
+        items[officer.id] += int(n_counted or 0)
     # Points only from the items with live events (the same items: received in the period,
     # not withdrawn).
-    for evs in _item_events(session, period).values():
-        author_id = evs[0].author_id
-        if author_id not in people:
+    for score in _item_scores(session, rulebook, period, zone).values():
+        author_id = score.author_id
+        if author_id is None or author_id not in people:
             continue
-        then = rulebook.in_force_at(evs[0].received_at, zone)
-        points[author_id] += item_points(then, evs)
-        adopted[author_id] += any(e.kind in ("adoption", "clue") for e in evs)
+        points[author_id] += score.points
+        adopted[author_id] += score.adopted
     result: list[OfficerStanding] = []
     for seq in sorted({p.sequence for p in people.values()}, key=book.sequence_order):
         members = [pid for pid, p in people.items() if p.sequence == seq]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,3 +160,13 @@ class App:
 
     def close(self) -> None:
         self.ledger.dispose()
+
+
+def settle_heap() -> None:
+    """For a long-running process, once it has started: what it made at start (modules, the
+    config, the rulebook, compiled statements) is moved where the garbage collector no longer
+    scans it. A page that reads a decade's quarter allocates tens of thousands of rows, and
+    each full collection it set off walked that whole start-up heap again: 0.1–0.2 s of a
+    0.5 s standings page (`gc.freeze`, as large Python web services do)."""
+    gc.collect()
+    gc.freeze()

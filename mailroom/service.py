@@ -44,7 +44,7 @@ from ingest.notices import ReminderCheck
 from ingest.smtp import IntakeHandler, smtp_factory, tls_context
 from ingest.worker import MAX_STRIKES
 from ledger.db import DatabaseLost, sqlite_path
-from mailroom.app import App, no_database
+from mailroom.app import App, no_database, settle_heap
 from mailroom.errors import UserError
 from mailroom.filer import filer_for
 from mailroom.reporting import start_report_scheduler, warning_check
@@ -458,4 +458,5 @@ def serve(app: App, *, process: bool = True) -> None:
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     with sole_instance(app.config.database.url):
         write_stacks_on_sigusr1()
+        settle_heap()
         asyncio.run(run(app, process=process))

@@ -127,7 +127,7 @@ def test_a_long_line_of_text_goes_as_base64_and_a_chinese_file_name_as_rfc_2231(
         "lihong@gzb.gz.test",
         "陈静 <chenjing@gzb.gz.test>",
         ("O'Brien, Pat", "pat@gzb.gz.test"),
-        ("一位名字很长很长很长很长很长很长很长很长很长很长的编辑", "a.very.long.address@gzb.gz.test"),
+        ("一位名字很长很长很长很长很长很长很长很长的编辑", "a.very.long.address@gzb.gz.test"),
     ],
 )
 def test_readdressed_equals_a_message_built_for_the_recipient(to: str | tuple[str, str]) -> None:

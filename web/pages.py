@@ -36,6 +36,7 @@ from ledger.standings import core_team, officer_standings, standings
 if TYPE_CHECKING:
     from web.app import Console
 
+OFFICERS_SHOWN = 100  # officers on one page of the standings (all of them: the .xlsx)
 RAW_SHOWN = 200_000  # characters of a raw message shown on its page (the rest: download)
 STATUS_TEXT = {"filed": "已登记", "superseded": "已由修改稿替代", "withdrawn": "已撤回"}
 EVENT_TEXT = {
@@ -295,6 +296,13 @@ class Pages:
             book = self.c.rulebook.in_force(period.start.astimezone(zone).date())
             for s in rows:
                 tables.setdefault(book.sequence_name(s.sequence), []).append(s)
+        # A province ranks thousands of officers: a hundred a page.
+        pages = max(1, -(-len(officers) // OFFICERS_SHOWN))
+        try:
+            page = max(1, min(int(request.query_params.get("officers_page") or 1), pages))
+        except ValueError:
+            page = 1
+        shown = officers[(page - 1) * OFFICERS_SHOWN : page * OFFICERS_SHOWN]
         return self.c.render(
             request,
             "standings.html.j2",
@@ -304,7 +312,10 @@ class Pages:
                 "period_text": request.query_params.get("period", "")[:16],
                 "error": error,
                 "tables": tables,
-                "officers": officers,
+                "officers": shown,
+                "officers_total": len(officers),
+                "officers_page": page,
+                "officers_pages": pages,
                 "team": team,
             },
         )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from ledger.accounts import add_user, disable_user, set_password
 from ledger.models import WEB_ROLES
-from mailroom.app import App
+from mailroom.app import App, settle_heap
 from mailroom.errors import UserError
 
 
@@ -71,5 +71,7 @@ def cmd_web(app: App, args: argparse.Namespace) -> int:
 
     cfg = app.config.web
     print(f"mailroom: web console on http://{cfg.listen_host}:{cfg.listen_port}/", flush=True)
-    uvicorn.Server(uvicorn_config(app)).run()
+    server = uvicorn.Server(uvicorn_config(app))
+    settle_heap()
+    server.run()
     return 0
