@@ -19,9 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Font
-
 UNITS = "units"
 PEOPLE = "people"
 TABLES = (UNITS, PEOPLE)
@@ -216,6 +213,8 @@ def _read_csv(path: Path, problems: list[str]) -> list[Table]:
 
 
 def _read_xlsx(path: Path, problems: list[str]) -> list[Table]:
+    from openpyxl import load_workbook  # here: every command would pay 0.09 s to import it
+
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds of error for a damaged file
@@ -274,6 +273,9 @@ def write_csv(out: Path, table: str, rows: list[list[str]]) -> None:
 
 
 def write_xlsx(out: Path, sheets: dict[str, list[list[str]]]) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     workbook = Workbook()
     workbook.remove(workbook.active)
     bold = Font(bold=True)
