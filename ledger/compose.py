@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,8 +102,8 @@ def encoded_words(text: str, first: int = LINE, rest: int = LINE - 1) -> list[st
     size = 0
     for char in text:
         n = len(char.encode())
-        # An encoded word is 12 characters of =?utf-8?b? and ?= around 4 per 3 bytes.
-        if chunk and 12 + 4 * -(-(size + n) // 3) > room:
+        # An encoded word is =?utf-8?b? and ?= around 4 characters per 3 bytes.
+        if chunk and _WORD_FRAME + 4 * -(-(size + n) // 3) > room:
             words.append(_word("".join(chunk)))
             chunk, size, room = [], 0, rest
         chunk.append(char)
@@ -112,8 +113,12 @@ def encoded_words(text: str, first: int = LINE, rest: int = LINE - 1) -> list[st
     return words
 
 
+_WORD_START, _WORD_END = "=?utf-8?b?", "?="
+_WORD_FRAME = len(_WORD_START) + len(_WORD_END)
+
+
 def _word(text: str) -> str:
-    return "=?utf-8?b?" + base64.b64encode(text.encode()).decode("ascii") + "?="
+    return _WORD_START + base64.b64encode(text.encode()).decode("ascii") + _WORD_END
 
 
 def _fold(name: str, tokens: Sequence[str]) -> str:
@@ -190,7 +195,7 @@ def _ids(values: Sequence[str]) -> list[str]:
 
 def _boundary() -> str:
     # '=' and '_' together never occur in base64, and the text parts are checked for it.
-    return "=_mailroom_" + secrets.token_hex(12)
+    return "=_mailroom_" + uuid.uuid4().hex
 
 
 def _base64_lines(data: bytes) -> bytes:
