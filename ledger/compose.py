@@ -45,6 +45,8 @@ _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")  # printable ASCII, no spaces or <>
 UNDISCLOSED = "undisclosed-recipients:;"
+MAX_WORD = 75  # characters in one encoded word (RFC 2047 §2)
+MAX_NAME = LINE + LINE  # an ASCII display name longer than two lines goes as encoded words
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,12 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) if any(c in text for c in "\r\n\t\v\f") else text
 
 
-def encoded_words(text: str, first: int = LINE, rest: int = LINE - 1) -> list[str]:
+def encoded_words(text: str, first: int = MAX_WORD, rest: int = MAX_WORD) -> list[str]:
     """`text` as UTF-8 base64 encoded words (RFC 2047), the first at most `first` characters
-    long, the others `rest` (a line after its folding space). A character is never split
-    across two words."""
+    long, the others `rest`, none past RFC 2047's 75. A character is never split across two
+    words."""
     words: list[str] = []
+    first, rest = min(first, MAX_WORD), min(rest, MAX_WORD)
     room = first
     chunk: list[str] = []
     size = 0
@@ -151,9 +154,6 @@ def unstructured(name: str, value: str) -> str:
     return _fold(name, encoded_words(value, LINE - len(name) - 2))
 
 
-MAX_WORD = 75  # characters in one encoded word (RFC 2047 §2)
-
-
 def address_field(field: str, name: str, address: str) -> str:
     """`field: name <address>` (or the address alone): an ASCII name as an atom phrase or a
     quoted string, any other as encoded words as long as RFC 2047 allows, each on a line of
@@ -162,7 +162,8 @@ def address_field(field: str, name: str, address: str) -> str:
     name = _one_line(name).strip()
     if not name:
         return f"{field}: {address}"
-    if name.isascii() and _PRINTABLE.fullmatch(name):
+    # An ASCII name that looks encoded is encoded itself, so that it reads back as written.
+    if name.isascii() and _PRINTABLE.fullmatch(name) and "=?" not in name and len(name) <= MAX_NAME:
         if not _ATOMS.fullmatch(name):
             name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return _fold(field, [name, f"<{address}>"])
@@ -185,9 +186,14 @@ def _address_header(field: str, value: Recipient) -> str:
 
 def _ids(values: Sequence[str]) -> list[str]:
     """Message-IDs of the message answered as they can go in a header: whole `<...>` ids of
-    printable ASCII only (they are the sender's text), at most the last 20 of a thread."""
-    kept = [v for v in (v.strip() for v in values) if _MSG_ID.fullmatch(v)]
-    return kept[-20:]
+    printable ASCII only (they are the sender's text) that fit on a line, at most the thread's
+    first and its last 19 (RFC 5322 §3.6.4 keeps the first)."""
+    kept = [
+        v
+        for v in (v.strip() for v in values)
+        if _MSG_ID.fullmatch(v) and len(v) <= BODY_LINE - len("In-Reply-To: ")
+    ]
+    return kept if len(kept) <= 20 else [kept[0], *kept[-19:]]
 
 
 # --- bodies ---------------------------------------------------------------------------------
@@ -214,11 +220,29 @@ def _text_part(subtype: str, text: str) -> bytes:
 
 
 def _filename_param(filename: str) -> str:
+    """The file name as a Content-Disposition parameter: quoted when short plain ASCII, else
+    RFC 2231 percent-encoded UTF-8, in numbered continuations on lines of their own."""
     filename = _one_line(filename)
-    if filename.isascii() and _PRINTABLE.fullmatch(filename) and '"' not in filename:
+    if (
+        filename.isascii()
+        and _PRINTABLE.fullmatch(filename)
+        and '"' not in filename
+        and len(filename) <= LINE - len(' filename="";')
+    ):
         escaped = filename.replace("\\", "\\\\")
         return f'filename="{escaped}"'
-    return "filename*=utf-8''" + quote(filename, safe="")
+    encoded = "utf-8''" + quote(filename, safe="")
+    pieces: list[str] = []
+    while encoded:
+        cut = min(len(encoded), LINE - len(" filename*99*=;"))
+        # A %XX escape is never split between two pieces.
+        if "%" in encoded[max(0, cut - 2) : cut] and cut < len(encoded):
+            cut = encoded.rindex("%", 0, cut)
+        pieces.append(encoded[:cut])
+        encoded = encoded[cut:]
+    if len(pieces) == 1:
+        return f"filename*={pieces[0]}"
+    return ";\r\n ".join(f"filename*{i}*={piece}" for i, piece in enumerate(pieces))
 
 
 def _attachment_part(a: Attachment) -> bytes:
@@ -237,7 +261,9 @@ def _multipart(subtype: str, parts: Sequence[bytes]) -> bytes:
     head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'
     out = [head.encode("ascii")]
     for part in parts:
-        out += [b"--", boundary.encode(), CRLF, part.removesuffix(CRLF), CRLF]
+        # The CRLF before a delimiter belongs to the delimiter (RFC 2046 §5.1.1): a part's own
+        # last line break stays.
+        out += [b"--", boundary.encode(), CRLF, part, CRLF]
     out += [b"--", boundary.encode(), b"--", CRLF]
     return b"".join(out)
 
@@ -271,11 +297,13 @@ def compose(
     ]
     if reply_to:
         fields.append(_address_header("Reply-To", reply_to))
-    if answering is not None and answering.message_id:
-        answered = _ids([answering.message_id])
+    if answering is not None:
+        answered = _ids([answering.message_id]) if answering.message_id else []
         if answered:
             fields.append(f"In-Reply-To: {answered[0]}")
-            fields.append(_fold("References", _ids([*answering.references, *answered])))
+        thread = _ids([*answering.references, *answered])
+        if thread:
+            fields.append(_fold("References", thread))
     fields += [
         f"{AUTO_SUBMITTED_HEADER}: {'auto-replied' if answering is not None else 'auto-generated'}",
         f"{SUPPRESS_HEADER}: All",
@@ -285,7 +313,8 @@ def compose(
     body = _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
     if attachments:
         body = _multipart("mixed", [body, *(_attachment_part(a) for a in attachments)])
-    return Mail(subject, "\r\n".join(fields).encode("ascii") + CRLF + body)
+    # UTF-8 only where an address is not ASCII (RFC 6532; the relay needs SMTPUTF8 for it).
+    return Mail(subject, "\r\n".join(fields).encode("utf-8") + CRLF + body)
 
 
 def readdressed(wire: bytes, *, to: Recipient, msgid: str) -> bytes:
@@ -302,7 +331,7 @@ def readdressed(wire: bytes, *, to: Recipient, msgid: str) -> bytes:
         else:
             fields.append(line)
     new = {
-        b"to": _address_header("To", to).encode("ascii"),
+        b"to": _address_header("To", to).encode("utf-8"),
         b"message-id": f"Message-ID: {msgid}".encode("ascii"),
     }
     out = []

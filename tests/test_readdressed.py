@@ -57,6 +57,10 @@ def same_but_boundaries(a: bytes, b: bytes) -> bool:
     return numbered(a) == numbered(b)
 
 
+def encoded_word_lengths(head: bytes) -> list[int]:
+    return [len(w) for w in re.findall(rb"=\?utf-8\?b\?[A-Za-z0-9+/=]*\?=", head)]
+
+
 def test_the_standard_parser_reads_back_every_part_as_given() -> None:
     wire = build("陈静 <chenjing@gzb.gz.test>", "<desk.1@mailroom.test>").wire
     msg = parsed(wire)
@@ -79,6 +83,7 @@ def test_the_standard_parser_reads_back_every_part_as_given() -> None:
     assert b"\n" not in wire.replace(b"\r\n", b"")
     head = wire.split(b"\r\n\r\n", 1)[0]
     assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert encoded_word_lengths(head) and max(encoded_word_lengths(head)) <= 75  # RFC 2047
     assert max(len(line) for line in wire.split(b"\r\n")) <= 998
     # Mailroom's own parser reads it too (a copy that comes back is known by its marker).
     decoded = decode_message(wire)
@@ -150,3 +155,61 @@ def test_readdressed_equals_a_message_built_for_the_recipient(to: str | tuple[st
 def test_readdressed_refuses_a_message_without_the_headers() -> None:
     with pytest.raises(ValueError, match="message-id"):
         readdressed(b"To: a@b.test\r\n\r\nbody", to="c@d.test", msgid="<x@y.test>")
+
+
+def test_what_a_sender_controls_stays_within_the_limits_and_reads_back() -> None:
+    """A sender's address may be non-ASCII (the parser takes it), its Message-ID as long
+    as a line (989 characters: the parser keeps it, but with "In-Reply-To: " it would pass
+    998), a display name may look like an encoded word: none stops the reply."""
+    from parser.types import DecodedMessage
+
+    answered = decode_message(
+        b"From: x@y.test\r\nMessage-ID: <" + b"a" * 980 + b"@y.test>\r\n"
+        b"References: <root@y.test> "
+        + b" ".join(b"<r%d@y.test>" % i for i in range(30))
+        + b"\r\nSubject: s\r\n\r\nbody\r\n"
+    )
+    assert isinstance(answered, DecodedMessage)
+    mail = compose(
+        kind="refusal",
+        sender=OFFICE,
+        to=("=?utf-8?b?5Lit?=", "用户@例子.中国"),
+        subject="中" * 60,
+        text="第一行。\n",
+        html="<p>x</p>\n",
+        now=NOW,
+        answering=answered,
+        attachments=(Attachment("很长的文件名" * 40 + ".eml", b"x"),),
+    )
+    msg = parsed(mail.wire)
+    assert max(len(line) for line in mail.wire.split(b"\r\n")) <= 998
+    head = mail.wire.split(b"\r\n\r\n", 1)[0]
+    assert max(encoded_word_lengths(head)) <= 75
+    assert str(msg["Subject"]) == "中" * 60
+    (to,) = msg["To"].addresses
+    assert to.display_name == "=?utf-8?b?5Lit?="  # as written, not decoded to 中
+    assert b"To: =?utf-8?b?" in head and "<用户@例子.中国>".encode() in head  # RFC 6532
+    # An id longer than a line is left out; the thread keeps its first and its last.
+    assert msg["In-Reply-To"] is None
+    assert str(msg["References"]).split() == [
+        "<root@y.test>",
+        *(f"<r{i}@y.test>" for i in range(11, 30)),
+    ]
+    [attachment] = msg.iter_attachments()
+    assert attachment.get_filename() == "很长的文件名" * 40 + ".eml"
+    body = msg.get_body(("plain",))
+    assert body is not None and body.get_content().replace("\r\n", "\n") == "第一行。\n"
+
+
+def test_a_long_thread_keeps_its_first_message_and_its_last() -> None:
+    ids = [f"<m{i}@y.test>" for i in range(30)]
+    answered = decode_message(
+        f"From: x@y.test\r\nMessage-ID: <last@y.test>\r\nReferences: {' '.join(ids)}\r\n"
+        "Subject: s\r\n\r\nbody\r\n".encode()
+    )
+    mail = build("chenjing@gzb.gz.test", "<desk.1@mailroom.test>", answering=answered)
+    msg = parsed(mail.wire)
+    assert msg["In-Reply-To"] == "<last@y.test>"
+    kept = str(msg["References"]).split()
+    assert kept == [ids[0], *ids[-18:], "<last@y.test>"]
+    assert max(len(line) for line in mail.wire.split(b"\r\n")) <= 78
