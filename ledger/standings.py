@@ -26,11 +26,11 @@ Decisions, documented in docs/scoring.md:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -137,6 +137,7 @@ def _active(period: Period, zone: tzinfo) -> ColumnElement[bool]:
 
 
 _MEMO = "mailroom.standings"  # in Session.info: standings already computed, by period
+T = TypeVar("T")
 
 
 def _ranked(values: Sequence[tuple[str, Decimal]]) -> dict[str, int]:
@@ -190,29 +191,27 @@ def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
     )
 
 
-def _memo(session: Session, name: str, key: tuple[Any, ...]) -> dict[tuple[Any, ...], Any] | None:
-    """In a reading session, the memo of what `name` computed, by key (None when writing)."""
+def _once(session: Session, name: str, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """What `compute` gives for `key`: in a reading session computed the first time and kept
+    in the session (as `name`), in a writing one computed afresh each time."""
     if not session.info.get(READER):
-        return None
+        return compute()
     memo: dict[tuple[Any, ...], Any] = session.info.setdefault(f"{_MEMO}.{name}", {})
-    return memo
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]  # type: ignore[no-any-return]
 
 
-def _item_events(
-    session: Session, period: Period, with_time: bool = True
-) -> dict[int, list[_ItemEvent]]:
+def _item_events(session: Session, period: Period, with_time: bool) -> dict[int, list[_ItemEvent]]:
     """The live item events of the items received in `period`, by item: plain rows of the
     columns points are read from (a decade's quarter holds tens of thousands; ORM objects
-    cost several times as much to load). Read once per period in a reading session: the
-    standings and the officers' standings of a page both need them."""
-    key = (period.start, period.end, with_time)
-    memo = _memo(session, "item_events", key)
-    if memo is not None and key in memo:
-        return memo[key]  # type: ignore[no-any-return]
-    by_item = _read_item_events(session, period, with_time)
-    if memo is not None:
-        memo[key] = by_item
-    return by_item
+    cost several times as much to load). Read once per period in a reading session."""
+    return _once(
+        session,
+        "item_events",
+        (period.start, period.end, with_time),
+        lambda: _read_item_events(session, period, with_time),
+    )
 
 
 def _read_item_events(
@@ -241,41 +240,45 @@ def _read_item_events(
 
 
 def _period_counts(session: Session, period: Period) -> list[Any]:
-    """The period's items (not withdrawn) by unit and author: how many, and how many count
-    (`COUNTED_STATUSES`). One pass over the period's index, summed by the database and read
-    once per period in a reading session: the units' and the officers' standings both need it."""
-    key = (period.start, period.end)
-    memo = _memo(session, "period_counts", key)
-    if memo is not None and key in memo:
-        return memo[key]  # type: ignore[no-any-return]
+    """(unit id, author id, how many count) of the period's items not withdrawn, by unit and
+    author (`COUNTED_STATUSES`): one pass over the period's index, summed by the database,
+    read once per period in a reading session (the units' and the officers' standings)."""
     counted = case((Submission.status.in_(COUNTED_STATUSES), 1), else_=0)
-    rows = list(
-        session.connection().execute(
-            select(Submission.unit_id, Submission.author_id, func.sum(counted), func.count())
-            .where(
-                Submission.received_at >= period.start,
-                Submission.received_at < period.end,
-                Submission.status != "withdrawn",
-            )
-            .group_by(Submission.unit_id, Submission.author_id)
+    query = (
+        select(Submission.unit_id, Submission.author_id, func.sum(counted))
+        .where(
+            Submission.received_at >= period.start,
+            Submission.received_at < period.end,
+            Submission.status != "withdrawn",
         )
+        .group_by(Submission.unit_id, Submission.author_id)
     )
-    if memo is not None:
-        memo[key] = rows
-    return rows
+    return _once(
+        session,
+        "period_counts",
+        (period.start, period.end),
+        lambda: list(session.connection().execute(query)),
+    )
 
 
 @dataclass(frozen=True)
-class _ItemScore:
-    """One item's points in a period, read once for a page: by kind and in all, whether it
-    was adopted (or a clue taken up), and the publications it was adopted by."""
+class _Score:
+    """The points of a pattern of item events under one rulebook: by kind and in all,
+    whether the item was adopted (or a clue taken up), the publications that adopted it."""
 
-    unit_id: int
-    author_id: int | None
     by_kind: dict[str, int]
     points: int
     adopted: bool
     adopted_by: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _ItemScore:
+    """One item of a period: its unit, its author and its score."""
+
+    unit_id: int
+    author_id: int | None
+    score: _Score
 
 
 def _item_scores(
@@ -284,10 +287,17 @@ def _item_scores(
     """Every item of the period with live events, scored under the rulebook of its day:
     computed once per period in a reading session (the standings and the officers' standings
     of a page both sum them; a decade's quarter is tens of thousands of events)."""
-    key = (rulebook, period.start, period.end, str(zone))
-    memo = _memo(session, "item_scores", key)
-    if memo is not None and key in memo:
-        return memo[key]  # type: ignore[no-any-return]
+    return _once(
+        session,
+        "item_scores",
+        (rulebook, period.start, period.end, str(zone)),
+        lambda: _score_items(session, rulebook, period, zone),
+    )
+
+
+def _score_items(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> dict[int, _ItemScore]:
     scores: dict[int, _ItemScore] = {}
     # Revisions take effect on a day: one rulebook for the whole period, unless one began in it.
     first = rulebook.in_force_at(period.start, zone)
@@ -295,7 +305,7 @@ def _item_scores(
     whole = first if first is last else None
     # Most items share a handful of event patterns (adopted by one publication at one level,
     # with one bonus): each pattern is scored once per rulebook in force, not once per item.
-    scored: dict[tuple[int, tuple[tuple[str, str, str | None], ...]], _ItemScore] = {}
+    scored: dict[tuple[int, tuple[tuple[str, str, str | None], ...]], _Score] = {}
     for item_id, events in _item_events(session, period, with_time=whole is None).items():
         then = whole or rulebook.in_force_at(events[0].received_at, zone)
         pattern = (id(then), tuple((e.kind, e.rule, e.level) for e in events))
@@ -306,24 +316,13 @@ def _item_scores(
                 kinds[e.kind].append(e)
             # An item's points are the sum of its kinds' (a highest-only bonus is in `bonus`).
             by_kind = {k: item_points(then, kinds[k]) for k in ITEM_KINDS if k in kinds}
-            known = scored[pattern] = _ItemScore(
-                unit_id=0,
-                author_id=None,
+            known = scored[pattern] = _Score(
                 by_kind=by_kind,
                 points=sum(by_kind.values()),
                 adopted="adoption" in kinds or "clue" in kinds,
                 adopted_by=frozenset(e.rule for e in kinds.get("adoption", ())),
             )
-        scores[item_id] = _ItemScore(
-            events[0].unit_id,
-            events[0].author_id,
-            known.by_kind,
-            known.points,
-            known.adopted,
-            known.adopted_by,
-        )
-    if memo is not None:
-        memo[key] = scores
+        scores[item_id] = _ItemScore(events[0].unit_id, events[0].author_id, known)
     return scores
 
 
@@ -386,13 +385,8 @@ def standings(
     the same quarters several times (the table, the comparison, the streaks)."""
     if isinstance(period, str):
         period = parse_period(period, zone, rulebook.calendar)
-    if not session.info.get(READER):
-        return _standings(session, rulebook, period, zone)
-    memo = session.info.setdefault(_MEMO, {})
     key = (rulebook, period.kind, period.start, period.end, str(zone))  # the rules, by value
-    if key not in memo:
-        memo[key] = _standings(session, rulebook, period, zone)
-    return list(memo[key])
+    return list(_once(session, "units", key, lambda: _standings(session, rulebook, period, zone)))
 
 
 def _months(period: Period, zone: tzinfo, kind: str, rulebook: Rulebook) -> list[Period]:
@@ -431,7 +425,7 @@ def _standings(
         )
     )
     submitted: dict[int, int] = defaultdict(int)
-    for unit_id, _author_id, n_counted, _n in _period_counts(session, period):
+    for unit_id, _author_id, n_counted in _period_counts(session, period):
         submitted[unit_id] += int(n_counted or 0)
 
     levels = {p.name: p.level for p in book.publications if p.level}
@@ -440,8 +434,8 @@ def _standings(
     adopted: dict[int, int] = defaultdict(int)
     adopted_at_level: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     adopted_items: set[int] = set()
-    for item_id, score in _item_scores(session, rulebook, period, zone).items():
-        unit_id = score.unit_id
+    for item_id, item in _item_scores(session, rulebook, period, zone).items():
+        unit_id, score = item.unit_id, item.score
         of_unit = by_kind[unit_id]
         for kind, of_kind in score.by_kind.items():
             of_unit[kind] += of_kind
@@ -615,12 +609,9 @@ def officer_standings(
     page and the core team both ask for it)."""
     period = _period(rulebook, period, zone)
     key = (rulebook, period.kind, period.start, period.end, str(zone))
-    memo = _memo(session, "officers", key)
-    if memo is None:
-        return _officer_standings(session, rulebook, period, zone)
-    if key not in memo:
-        memo[key] = _officer_standings(session, rulebook, period, zone)
-    return list(memo[key])
+    return list(
+        _once(session, "officers", key, lambda: _officer_standings(session, rulebook, period, zone))
+    )
 
 
 def _officer_standings(
@@ -642,20 +633,19 @@ def _officer_standings(
     points: dict[int, Decimal] = defaultdict(Decimal)
     items: dict[int, int] = defaultdict(int)
     adopted: dict[int, int] = defaultdict(int)
-    for _unit_id, author_id, n_counted, _n in _period_counts(session, period):
-        officer = officers.get(author_id) if author_id is not None else None
+    for _unit_id, author_id, n_counted in _period_counts(session, period):
+        officer = officers.get(author_id)
         if officer is None:
             continue  # an office's own staff are not ranked
         people[officer.id] = officer
         items[officer.id] += int(n_counted or 0)
     # Points only from the items with live events (the same items: received in the period,
     # not withdrawn).
-    for score in _item_scores(session, rulebook, period, zone).values():
-        author_id = score.author_id
-        if author_id is None or author_id not in people:
+    for item in _item_scores(session, rulebook, period, zone).values():
+        if item.author_id not in people:
             continue
-        points[author_id] += score.points
-        adopted[author_id] += score.adopted
+        points[item.author_id] += item.score.points
+        adopted[item.author_id] += item.score.adopted
     result: list[OfficerStanding] = []
     for seq in sorted({p.sequence for p in people.values()}, key=book.sequence_order):
         members = [pid for pid, p in people.items() if p.sequence == seq]
