@@ -94,13 +94,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) if any(c in text for c in "\r\n\t\v\f") else text
 
 
-def encoded_words(text: str, first: int = MAX_WORD, rest: int = MAX_WORD) -> list[str]:
+_WORD_START, _WORD_END = "=?utf-8?b?", "?="
+_WORD_FRAME = len(_WORD_START) + len(_WORD_END)
+
+
+def _word(text: str) -> str:
+    return _WORD_START + base64.b64encode(text.encode()).decode("ascii") + _WORD_END
+
+
+def encoded_words(text: str, first: int = MAX_WORD) -> list[str]:
     """`text` as UTF-8 base64 encoded words (RFC 2047), the first at most `first` characters
-    long, the others `rest`, none past RFC 2047's 75. A character is never split across two
-    words."""
+    long (what is left of its header's first line), the others RFC 2047's 75. A character is
+    never split across two words."""
     words: list[str] = []
-    first, rest = min(first, MAX_WORD), min(rest, MAX_WORD)
-    room = first
+    room = min(first, MAX_WORD)
     chunk: list[str] = []
     size = 0
     for char in text:
@@ -108,20 +115,12 @@ def encoded_words(text: str, first: int = MAX_WORD, rest: int = MAX_WORD) -> lis
         # An encoded word is =?utf-8?b? and ?= around 4 characters per 3 bytes.
         if chunk and _WORD_FRAME + 4 * -(-(size + n) // 3) > room:
             words.append(_word("".join(chunk)))
-            chunk, size, room = [], 0, rest
+            chunk, size, room = [], 0, MAX_WORD
         chunk.append(char)
         size += n
     if chunk or not words:
         words.append(_word("".join(chunk)))
     return words
-
-
-_WORD_START, _WORD_END = "=?utf-8?b?", "?="
-_WORD_FRAME = len(_WORD_START) + len(_WORD_END)
-
-
-def _word(text: str) -> str:
-    return _WORD_START + base64.b64encode(text.encode()).decode("ascii") + _WORD_END
 
 
 def _fold(name: str, tokens: Sequence[str]) -> str:
@@ -167,7 +166,7 @@ def address_field(field: str, name: str, address: str) -> str:
         if not _ATOMS.fullmatch(name):
             name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return _fold(field, [name, f"<{address}>"])
-    return _fold(field, [*encoded_words(name, MAX_WORD, MAX_WORD), f"<{address}>"])
+    return _fold(field, [*encoded_words(name), f"<{address}>"])
 
 
 Recipient = str | tuple[str, str]  # an address, `name <address>`, or (name, address)
