@@ -60,6 +60,10 @@ SECURITY_HEADERS = {
 READ, ACT, STAFF = "read", "act", "staff"
 PAGE_SIZE = 50
 UPLOAD_BYTES = 1 << 20  # the largest file the console takes (a registry import)
+# A body refused by its declared size is still read (and dropped) up to this many bytes, so
+# that the browser gets the refusal page: a server that answers and closes while the body is
+# still coming makes the client see a reset connection instead.
+DRAIN_BYTES = 8 * UPLOAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,9 @@ class Console:
                 if files:
                     size = request.headers.get("content-length", "")
                     if not size.isdigit() or int(size) > UPLOAD_BYTES + (64 << 10):
+                        if size.isdigit() and int(size) <= DRAIN_BYTES:
+                            async for _chunk in request.stream():
+                                pass
                         return self.render(
                             request,
                             "error.html.j2",
