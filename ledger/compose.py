@@ -316,6 +316,29 @@ def compose(
     return Mail(subject, "\r\n".join(fields).encode("utf-8") + CRLF + body)
 
 
+def _fields(head: bytes) -> list[bytes]:
+    """The header block's fields, each with its continuation lines."""
+    fields: list[bytes] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    return fields
+
+
+def message_id_of(wire: bytes) -> str | None:
+    """The Message-ID of `compose` output, read off its header block (it is one line of
+    ASCII there); None for bytes that have none."""
+    head = wire.partition(b"\r\n\r\n")[0]
+    for field in _fields(head):
+        name, colon, value = field.partition(b":")
+        if colon and name.strip().lower() == b"message-id":
+            found = value.strip().decode("ascii", "replace")
+            return found if _MSG_ID.fullmatch(found) else None
+    return None
+
+
 def readdressed(wire: bytes, *, to: Recipient, msgid: str) -> bytes:
     """A copy of `compose` output for another recipient, with its own Message-ID.
 
@@ -323,12 +346,7 @@ def readdressed(wire: bytes, *, to: Recipient, msgid: str) -> bytes:
     and readdressed per person: two header fields are replaced, the rest is the same bytes.
     """
     head, sep, body = wire.partition(b"\r\n\r\n")
-    fields: list[bytes] = []
-    for line in head.split(b"\r\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\r\n" + line
-        else:
-            fields.append(line)
+    fields = _fields(head)
     new = {
         b"to": _address_header("To", to).encode("utf-8"),
         b"message-id": f"Message-ID: {msgid}".encode("ascii"),

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from ledger.compose import message_id_of
 from ledger.models import OutboundMessage
-from parser.decode import identify
 
 STATES = ("queued", "sent", "failed", "bounced")
 
@@ -42,16 +42,10 @@ def enqueue(
         created_at=now,
         next_attempt_at=now,
         priority=1 if first else 0,
-        message_id=_message_id(message),
+        message_id=message_id_of(message),
     )
     session.add(row)
     return row
-
-
-def _message_id(message: bytes) -> str | None:
-    """The Message-ID of a composed mail, read from its header block alone."""
-    head, _sep, _body = message.partition(b"\r\n\r\n")
-    return identify(head + b"\r\n\r\n")[0]
 
 
 def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
