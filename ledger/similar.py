@@ -11,6 +11,8 @@ Nothing here refuses anything: the pairs are shown to the editors, who decide.
 from __future__ import annotations
 
 import functools
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -50,7 +52,11 @@ def find(
     exclude_id: int | None = None,
 ) -> list[Match]:
     """Filed items of other units received since `received_at - window` whose body reaches
-    `threshold` against this one, the most similar first."""
+    `threshold` against this one, the most similar first.
+
+    The candidates are read as (id, body) only and measured on the hashes of their shingles
+    (`_shingle_hashes`, kept for bodies measured lately); only the items that match are
+    loaded whole."""
     if not fingerprint.keys:
         return []
     params: dict[str, object] = {
@@ -60,20 +66,59 @@ def find(
     }
     if exclude_id is not None:
         params["exclude_id"] = exclude_id
-    rows = session.execute(_lookup(exclude_id is not None), params)
-    found = []
-    for item, code, name in rows:
-        score = overlap(fingerprint.shingles, shingles(item.body))
+    own = frozenset(map(hash, fingerprint.shingles))
+    scores: dict[int, float] = {}
+    for item_id, body in session.execute(_lookup(exclude_id is not None), params):
+        score = overlap(own, _shingle_hashes(body))
         if score >= threshold:
-            found.append(Match(item, code, name, round(score, 3)))
+            scores[item_id] = round(score, 3)
+    if not scores:
+        return []
+    rows = session.execute(
+        select(Submission, Unit.code, Unit.name)
+        .join(Unit, Submission.unit_id == Unit.id)
+        .where(Submission.id.in_(list(scores)))
+    )
+    found = [Match(item, code, name, scores[item.id]) for item, code, name in rows]
     found.sort(key=lambda m: (-m.similarity, m.item.received_at, m.item.id))
     return found
 
 
+class _HashCache:
+    """The shingles of bodies measured lately, as the hash of each shingle (8 bytes a shingle
+    in an array), kept by body text up to `budget` hashes in all, the least recently used
+    dropped first. A candidate is measured again for many items filed after it; its shingles
+    are computed once. Keyed by the body itself, an entry never answers for another text (an
+    id rolled back and taken by another item reads that item's body)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self.entries: OrderedDict[str, array[int]] = OrderedDict()
+
+    def __call__(self, body: str) -> frozenset[int]:
+        kept = self.entries.get(body)
+        if kept is not None:
+            self.entries.move_to_end(body)
+            return frozenset(kept)
+        hashes = frozenset(map(hash, shingles(body)))
+        kept = array("q", hashes)
+        self.entries[body] = kept
+        self.size += len(kept)
+        while self.size > self.budget:
+            _body, dropped = self.entries.popitem(last=False)
+            self.size -= len(dropped)
+        return hashes
+
+
+CACHED_SHINGLES = 1_000_000  # hashes (about 8 MB, and the bodies): a window's candidates
+_shingle_hashes = _HashCache(CACHED_SHINGLES)
+
+
 @functools.cache
-def _lookup(excluding: bool) -> Select[Submission, str, str]:
+def _lookup(excluding: bool) -> Select[int, str]:
     """The lookup, built once: the items of other units of the window that share a key with
-    the new item (those sharing most first, at most `CANDIDATES`), with their units."""
+    the new item (those sharing most first, at most `CANDIDATES`), by id and body."""
     hits = func.count().label("hits")
     shared = (
         select(SimilarBand.submission_id.label("id"), hits)
@@ -91,9 +136,8 @@ def _lookup(excluding: bool) -> Select[Submission, str, str]:
         shared = shared.where(SimilarBand.submission_id != bindparam("exclude_id"))
     candidates = shared.subquery()
     return (
-        select(Submission, Unit.code, Unit.name)
+        select(Submission.id, Submission.body)
         .join(candidates, candidates.c.id == Submission.id)
-        .join(Unit, Submission.unit_id == Unit.id)
         .where(Submission.status == "filed")
     )
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from parser.normalize import fold
@@ -56,8 +57,9 @@ def shingles(body: str) -> frozenset[str]:
     return found if len(found) >= MIN_SHINGLES else frozenset()
 
 
-def overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    """0…1: the share of the smaller set found in the other (0 when either is empty)."""
+def overlap(a: frozenset[Hashable], b: frozenset[Hashable]) -> float:
+    """0…1: the share of the smaller set found in the other (0 when either is empty); of the
+    shingles themselves or of their hashes alike."""
     if not a or not b:
         return 0.0
     small, large = (a, b) if len(a) <= len(b) else (b, a)
