@@ -91,17 +91,50 @@ _TOPICS = (
     "食品安全监管",
 )
 _RESULTS = ("取得新成效", "成效明显", "见实效", "取得阶段性进展", "亮点纷呈")
-_SENTENCES = (
-    "今年以来，{unit}围绕{topic}，认真落实市委、市政府部署，细化任务分工，压实工作责任。",
-    "一是健全工作机制。成立以主要负责同志为组长的工作领导小组，制定实施方案{n}项，明确时间表和路线图。",
-    "二是强化督促检查。组织专项督查{n}次，发现并整改问题{m}个，整改完成率达到{p}%。",
-    "三是突出便民利民。在全区设立服务窗口{n}个，实现{m}项高频事项“一窗受理、集成服务”。",
-    "四是加强宣传引导。通过报刊、网站和政务微博发布信息{n}条，群众知晓率明显提高。",
-    "截至{month}月底，累计投入资金{n}万元，惠及群众{m}万人次，同比增长{p}%。",
-    "下一步，{unit}将继续巩固工作成果，完善长效机制，推动各项工作再上新台阶。",
-    "据统计，全年共受理群众来电来信{n}件，办结率{p}%，群众满意度进一步提升。",
-    "同时，注重发挥基层党组织战斗堡垒作用，组织党员志愿者{n}人次参与服务活动。",
-    "该项工作得到省、市有关部门的充分肯定，相关经验做法在全市推广。",
+# A sentence is an opening, a measure and a result, each drawn on its own: two units' items
+# share a phrase here and there, as real ones on the same topics do, and no more (at most
+# about a third of their character shingles, under `[similar] threshold`).
+_OPENINGS = (
+    "今年以来，{unit}围绕{topic}，",
+    "{month}月份，{unit}",
+    "为切实抓好{topic}，{unit}",
+    "针对群众反映强烈的突出问题，",
+    "在前期试点的基础上，",
+    "按照市委、市政府统一部署，",
+    "结合辖区实际，{unit}",
+    "据统计，截至{month}月底，",
+    "自{topic}启动以来，",
+    "同时，",
+    "一是",
+    "二是",
+)
+_MEASURES = (
+    "成立以主要负责同志为组长的工作领导小组，制定实施方案{n}项",
+    "组织专项督查{n}次，发现并整改问题{m}个",
+    "在全区设立服务窗口{n}个，实现{m}项高频事项一窗受理",
+    "通过报刊、网站和政务微博发布信息{n}条",
+    "累计投入资金{n}万元，惠及群众{m}万人次",
+    "共受理群众来电来信{n}件，逐件登记、限时办结",
+    "组织党员志愿者{n}人次深入社区开展服务活动",
+    "建立问题台账{n}本，逐项明确责任单位和完成时限",
+    "召开专题协调会{n}次，研究解决重点难点问题{m}个",
+    "对辖区{m}家企业开展拉网式排查，下发整改通知书{n}份",
+    "引入第三方机构开展评估，形成评估报告{n}份",
+    "推行网格化管理，划分网格{n}个，配备网格员{m}名",
+    "开展业务培训{n}期，培训基层干部{m}人次",
+    "聘请专家顾问{n}名，对重点项目进行全程跟踪指导",
+)
+_RESULTS_OF_MEASURES = (
+    "，整改完成率达到{p}%。",
+    "，群众知晓率明显提高。",
+    "，同比增长{p}%。",
+    "，群众满意度达到{p}%。",
+    "，相关经验做法在全市推广。",
+    "，得到省、市有关部门的充分肯定。",
+    "，工作效率提高{p}%。",
+    "，有效破解了一批历史遗留问题。",
+    "，为下一步全面铺开积累了经验。",
+    "，形成了一批可复制可推广的制度成果。",
 )
 _MATERIAL = (
     "关于{topic}的详细材料如下：",
@@ -128,15 +161,14 @@ def _body(rng: random.Random, unit: str, topic: str, now: datetime, limit: int =
     target = rng.randint(100, limit - 60)
     paragraphs: list[str] = []
     total = 0
-    for template in rng.sample(_SENTENCES, len(_SENTENCES)):
+    while total < target:
+        template = rng.choice(_OPENINGS) + rng.choice(_MEASURES) + rng.choice(_RESULTS_OF_MEASURES)
         candidate = _fill(template, rng, unit, topic, now)
         chars = count_chars(candidate)
         if total + chars > limit:
             break
         paragraphs.append(candidate)
         total += chars
-        if total >= target:
-            break
     return "\r\n".join(paragraphs)
 
 
@@ -223,12 +255,15 @@ def build_item(
     *,
     with_docx: bool = False,
     image_bytes: int = 0,
+    body: str | None = None,
 ) -> bytes:
-    """One item from `officer`, as Foxmail 7.2 sends it (GBK, CRLF line ends)."""
+    """One item from `officer`, as Foxmail 7.2 sends it (GBK, CRLF line ends); `body` gives
+    its text (another unit's copy), else it is written afresh."""
     local = now.astimezone(ZONE)
     topic = rng.choice(_TOPICS)
     title = f"{officer.unit_name}{rng.choice(_ACTIONS)}{topic}{rng.choice(_RESULTS)}"
-    body = _body(rng, officer.unit_name, topic, local)
+    if body is None:
+        body = _body(rng, officer.unit_name, topic, local)
     signoff = "\r\n".join(
         (
             f"作者单位：{officer.unit_name}",
@@ -321,19 +356,35 @@ def build_item(
 
 
 def make_workload(
-    count: int, *, seed: int = 8, now: datetime | None = None, docx_every: int = 10
+    count: int,
+    *,
+    seed: int = 8,
+    now: datetime | None = None,
+    docx_every: int = 10,
+    copy_every: int = 20,
 ) -> list[Letter]:
-    """`count` items from the demo officers in turn; every `docx_every`-th has a .docx."""
+    """`count` items from the demo officers in turn; every `docx_every`-th has a .docx, and
+    every `copy_every`-th is the text of the item before it sent again by another unit under
+    its own title (撒网式报送, which the filing path looks for in every item)."""
     rng = random.Random(seed)
     now = now or datetime.now(ZONE)
     officers = demo_officers()
     letters = []
+    last_body = None
     for seq in range(count):
         officer = officers[seq % len(officers)]
+        copied = last_body if copy_every > 0 and seq % copy_every == copy_every - 1 else None
+        body = copied or _body(
+            random.Random(rng.random()),
+            officer.unit_name,
+            rng.choice(_TOPICS),
+            now.astimezone(ZONE),
+        )
         data = build_item(
-            officer, seq, rng, now, with_docx=docx_every > 0 and seq % docx_every == 0
+            officer, seq, rng, now, with_docx=docx_every > 0 and seq % docx_every == 0, body=body
         )
         letters.append(Letter(officer.email, data))
+        last_body = body
     return letters
 
 
