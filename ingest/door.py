@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +39,56 @@ def take(pipeline: Pipeline, raw: bytes, arrival: Arrival) -> Outcome | None:
             return None
         log.exception("%s could not be stored as judged; quarantining it", arrival.origin)
         return pipeline.quarantine(raw, arrival, "processing_error", traceback.format_exc())
+
+
+def _nothing(_arrival: Arrival) -> None:
+    pass
+
+
+def _conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (SQLSTATE class 40): the transaction lost a race
+    with another instance's, and the same work done again, smaller, goes through."""
+    orig = getattr(exc, "orig", None)
+    return str(getattr(orig, "sqlstate", "") or "").startswith("40")
+
+
+def take_batch(
+    pipeline: Pipeline,
+    messages: Iterable[tuple[bytes, Arrival]],
+    begin: Callable[[Arrival], None] = _nothing,
+    end: Callable[[Arrival], None] = _nothing,
+) -> list[tuple[Arrival, Outcome | None]]:
+    """File several messages in one transaction (group commit); each one's outcome as `take`
+    gives it, once all are committed. `begin` and `end` frame each message as it is judged.
+
+    When the batch fails for a message's sake (the database refuses a row, or the
+    transaction lost a race with another instance's), nothing of it is kept and every
+    message is taken again one by one, so the one at fault is quarantined alone. When the
+    database itself is away, that propagates, and the caller keeps them all."""
+    kept: list[tuple[bytes, Arrival]] = []
+    done: list[tuple[Arrival, Outcome | None]] = []
+    try:
+        with pipeline.batch() as process:
+            for raw, arrival in messages:
+                kept.append((raw, arrival))
+                begin(arrival)
+                try:
+                    done.append((arrival, process(raw, arrival)))
+                finally:
+                    end(arrival)
+        return done
+    except Exception as exc:
+        if database_unavailable(exc) and not _conflict(exc):
+            raise
+        log.warning("a batch of %d messages failed (%s); taking them one by one", len(kept), exc)
+    done = []
+    for raw, arrival in kept:
+        begin(arrival)
+        try:
+            done.append((arrival, take(pipeline, raw, arrival)))
+        finally:
+            end(arrival)
+    return done
 
 
 RETRY_CHANNEL = "retry"

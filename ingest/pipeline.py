@@ -10,9 +10,11 @@ does a message that takes longer than `[intake] time_budget_seconds` (reason `to
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -184,34 +186,51 @@ class Pipeline:
     # --- the transaction --------------------------------------------------------------------
 
     def process(self, raw: bytes, arrival: Arrival) -> Outcome:
-        budget = self.settings.time_budget_seconds
+        """Judge and file one message in a transaction of its own."""
+        with self.batch() as process:
+            return process(raw, arrival)
+
+    @contextmanager
+    def batch(self) -> Iterator[Callable[[bytes, Arrival], Outcome]]:
+        """One transaction for several messages (group commit): the function it gives judges
+        and files each, as `process` does, and all of them are committed together when the
+        block ends, or none. Each message is judged in a savepoint of its own, so one that
+        fails to judge is quarantined without undoing the others."""
         with self.ledger.transaction() as session:
             if session.get_bind().dialect.name == "postgresql":
-                ms = int(statement_timeout(budget) * 1000)
+                ms = int(statement_timeout(self.settings.time_budget_seconds) * 1000)
                 session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
-            done = self._already_processed(session, raw, arrival)
-            if done is not None:
-                return self._outcome(session, done)
-            intake = self._new_intake(session, raw, arrival)
-            try:
-                # The budget ends inside the savepoint: a TooSlow that lands as the block ends
-                # rolls the judgement back with it, never after it was kept.
-                with session.begin_nested(), WATCHDOG.budget(budget):
-                    self._judge(session, intake, raw, arrival)
-            except TooSlow as exc:
-                if isinstance(exc, TooLong):
-                    what = f"{wall_limit(budget):g} s on the wall (waiting, or given no CPU)"
-                else:
-                    what = f"{budget} s of CPU time"
-                log.warning("message %s took more than %s; quarantined (too_slow)", intake.id, what)
-                error = f"filing it took more than {what} ([intake] time_budget_seconds)"
-                self._set_aside(intake, raw, "too_slow", error)
-            except Exception:
-                log.exception("message %s quarantined", intake.id)
-                self._set_aside(intake, raw, "processing_error", traceback.format_exc())
-            intake.processed_at = self.clock()
-            session.flush()
-            return self._outcome(session, intake)
+            yield functools.partial(self._process_in, session)
+
+    def _process_in(self, session: Session, raw: bytes, arrival: Arrival) -> Outcome:
+        budget = self.settings.time_budget_seconds
+        done = self._already_processed(session, raw, arrival)
+        if done is not None:
+            return self._outcome(session, done)
+        intake = self._new_intake(session, raw, arrival)
+        filed: Submission | None = None
+        try:
+            # The budget ends inside the savepoint: a TooSlow that lands as the block ends
+            # rolls the judgement back with it, never after it was kept.
+            with session.begin_nested(), WATCHDOG.budget(budget):
+                filed = self._judge(session, intake, raw, arrival)
+        except TooSlow as exc:
+            filed = None
+            if isinstance(exc, TooLong):
+                what = f"{wall_limit(budget):g} s on the wall (waiting, or given no CPU)"
+            else:
+                what = f"{budget} s of CPU time"
+            log.warning("message %s took more than %s; quarantined (too_slow)", intake.id, what)
+            error = f"filing it took more than {what} ([intake] time_budget_seconds)"
+            self._set_aside(intake, raw, "too_slow", error)
+        except Exception:
+            filed = None
+            log.exception("message %s quarantined", intake.id)
+            self._set_aside(intake, raw, "processing_error", traceback.format_exc())
+        intake.processed_at = self.clock()
+        session.flush()  # what the database refuses of this message is told here, not later
+        tracking = filed.tracking_no if filed is not None else None
+        return Outcome(intake.id, intake.state, tuple(intake.reasons), tracking)
 
     def quarantine(self, raw: bytes, arrival: Arrival, reason: str, error: str) -> Outcome:
         """Record a message that could not be processed at all, raw bytes kept for a person.
@@ -276,7 +295,10 @@ class Pipeline:
         tracking = intake_log.tracking_no_of(session, intake.id)
         return Outcome(intake.id, intake.state, tuple(intake.reasons), tracking)
 
-    def _judge(self, session: Session, intake: Intake, raw: bytes, arrival: Arrival) -> None:
+    def _judge(
+        self, session: Session, intake: Intake, raw: bytes, arrival: Arrival
+    ) -> Submission | None:
+        """The chain of steps; the item filed, if it was."""
         msg = decode_message(raw)
         intake.message_id = msg.message_id
         intake.from_address = msg.from_address
@@ -286,7 +308,8 @@ class Pipeline:
         case = Case(session, intake, raw, arrival, msg, self.clock())
         for step in self.steps:
             if step(case):
-                return
+                break
+        return case.filed
 
     # --- the steps, in order ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -353,5 +354,72 @@ def test_a_message_the_database_refuses_never_blocks_the_spool(db_url: str, tmp_
             kept = session.scalars(select(Intake).order_by(Intake.id)).first()
             assert kept is not None and kept.raw is not None and kept.raw.data == refused_raw
             assert kept.error and "refuse" in kept.error.lower()
+    finally:
+        app.close()
+
+
+# The filing process, killed by SIGKILL at a point of a group commit (`ingest.worker.drain`):
+# just before the batch's COMMIT reaches the database, or just after it, before the first of
+# its spool files is removed. Run as a program of its own, so that the kill is real.
+_KILLED_MID_BATCH = """
+import os, signal, sys
+from pathlib import Path
+from sqlalchemy import event
+import ingest.worker
+from mailroom.app import App
+from mailroom.config import parse_config
+
+url, base, when = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+ingest.worker.BATCH_SECONDS = 600.0  # one batch for them all, however slow the machine
+app = App.open(parse_config({"database": {"url": url}}, base, environ={}))
+
+def die(*_args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if when == "before_commit":
+    event.listen(app.ledger.engine, "commit", die)
+else:
+    app.spool.remove = die
+ingest.worker.drain(app.spool, app.pipeline)
+sys.exit("the drain ended without being killed")
+"""
+
+
+@pytest.mark.parametrize("when", ["before_commit", "after_commit"])
+def test_a_kill_in_the_middle_of_a_group_commit_files_each_message_once(
+    db_url: str, tmp_path: Path, when: str
+) -> None:
+    app = App.open(parse_config({"database": {"url": db_url}}, tmp_path, environ={}))
+    ids = [f"<batch-{n}@th.gz.test>" for n in range(12)]
+    try:
+        with app.ledger.transaction() as session:
+            load_demo(session)
+        app.spool.ensure()
+        for message_id in ids:
+            app.spool.put(
+                with_message_id(VALID, message_id.strip("<>")),
+                SpoolEnvelope(
+                    "daily", "smtp", "liming@th.gz.test", "inf@x", "2026-11-22T02:00:00+00:00"
+                ),
+            )
+        app.ledger.dispose()  # the killed program opens its own connections
+        killed = subprocess.run(
+            [sys.executable, "-c", _KILLED_MID_BATCH, db_url, str(tmp_path), when],
+            cwd=REPO,
+            capture_output=True,
+            timeout=120,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode(errors="replace")
+        assert len(app.spool.pending()) == len(ids)  # nothing removed before its commit
+        committed = states(db_url)
+        if when == "before_commit":
+            assert committed == []  # the batch in hand was not half kept
+        else:
+            assert Counter(state for state, _ in committed) == {"filed": len(ids)}
+        assert drain(app.spool, app.pipeline) == len(ids)
+        assert app.spool.pending() == []
+        rows = states(db_url)
+        assert Counter(mid for state, mid in rows if state == "filed") == {mid: 1 for mid in ids}
+        assert len(rows) == len(ids)  # what was committed before the kill is not taken twice
     finally:
         app.close()
