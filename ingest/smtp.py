@@ -4,7 +4,8 @@ Unknown recipients are refused at RCPT (`550`: never an open relay); over-size m
 (a `SIZE=` over the limit) or after DATA (`552 5.3.4`, by aiosmtpd's `data_size_limit`); a
 spool that cannot store the message, or a database that is down, gives `451` so the sender
 retries. A message up to `INLINE_SPOOL_BYTES` is
-written and fsynced on the event loop (cheaper than a thread hop), a larger one in a thread.
+written on the event loop (cheaper than a thread hop), a larger one in a thread; the session
+then awaits the spool's group commit (fsyncs shared by every session delivering at once).
 STARTTLS is offered when a certificate is configured. Sessions are capped in total and per
 client address: a connection beyond either is told `421` and closed before any SMTP, and the
 flood is logged once a minute.
@@ -36,10 +37,11 @@ from parser.errors import UserError
 log = logging.getLogger(__name__)
 
 SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
-# A message up to this size is spooled (written and fsynced, well under a millisecond on a local
-# disk) on the event loop itself: handing it to a thread and back costs the `250` more, in
-# waiting for the interpreter lock, than the write. A larger one is written in a thread, so a
-# 25 MB message does not hold up the other sessions.
+# A message up to this size is written to the spool on the event loop itself (a few tens of
+# microseconds): handing it to a thread and back costs the `250` more, in waiting for the
+# interpreter lock, than the write. A larger one is written in a thread, so a 25 MB message
+# does not hold up the other sessions. Either way the session then waits, without holding up
+# the loop, for the spool's group commit to have made it durable.
 INLINE_SPOOL_BYTES = 256 * 1024
 
 
@@ -233,9 +235,11 @@ class IntakeHandler:
                     received_at=received_at,
                 )
                 if len(raw) <= INLINE_SPOOL_BYTES:
-                    ids.append(self.spool.put(raw, env))
+                    spool_id, durable = self.spool.stage(raw, env)
                 else:
-                    ids.append(await loop.run_in_executor(None, self.spool.put, raw, env))
+                    spool_id, durable = await loop.run_in_executor(None, self.spool.stage, raw, env)
+                await asyncio.wrap_future(durable)
+                ids.append(spool_id)
         except OSError as exc:
             log.error("cannot spool a message from %s: %s", mail_from, exc)
             return "451 4.3.0 Cannot store the message now; please try again later"

@@ -1,9 +1,12 @@
 """The durable spool: a raw message is on disk (fsynced) before the sender hears `250`.
 
 Maildir-style: write to `tmp/`, fsync the file, rename into `new/`, fsync the directory.
-Concurrent writers share the directory fsync (group commit): a writer whose rename is done
-waits for a directory fsync that *started after* it, and at most one runs at a time, so eight
-connections delivering at once pay for a few directory fsyncs, not eight.
+The fsyncs are done in groups (`_GroupCommit`, a thread of its own): a writer hands its
+written file over and waits; the thread takes every file handed over since its last round,
+fsyncs each, renames them all into `new/` and fsyncs the directory once. On a journaling
+filesystem the first fsync of a round commits the data of all its files at once, so eight
+connections delivering together pay for about two disk flushes a round, not two a message,
+and the SMTP event loop never waits on a disk itself (`Spool.stage` returns a future).
 Each file starts with one line of envelope JSON, then the message bytes exactly as received.
 A file in `tmp/` was never answered `250` (the process died while writing it): it is removed
 at the next start.
@@ -17,7 +20,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,6 +48,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _writer_alive(spool_id: str) -> bool:
     """Whether the process that named this spool file (`<ns>.<pid>.<seq>.<hex>`) still runs."""
     try:
@@ -60,40 +69,67 @@ def _writer_alive(spool_id: str) -> bool:
     return True
 
 
-class _GroupSync:
-    """Run `action` on behalf of every caller, sharing one run among callers that overlap.
+class _GroupCommit:
+    """Makes written spool files durable in rounds, on a thread of its own.
 
-    `sync()` returns once a run that started after the call has finished; a run already in
-    progress when it is called does not count (it may have missed the caller's change).
+    `submit` hands over a file written (not yet synced) in `tmp/` with its open descriptor;
+    the future it returns is done once the file is fsynced, renamed into `new/` and the
+    directory fsynced, or failed with the OSError that stopped the round. A round takes every
+    file handed over before it began, so no file waits on a round that started before it was
+    written. The thread ends after `IDLE_SECONDS` without work and starts again on demand.
     """
 
-    def __init__(self, action: Callable[[], None]) -> None:
-        self.action = action
+    IDLE_SECONDS = 2.0
+
+    def __init__(self, tmp: Path, new: Path) -> None:
+        self.tmp = tmp
+        self.new = new
         self._cond = threading.Condition()
-        self._started = 0  # the number of the newest run started
-        self._done = 0  # the number of the newest run finished
+        self._queue: list[tuple[str, int, Future[None]]] = []
         self._running = False
 
-    def sync(self) -> None:
+    def submit(self, name: str, fd: int) -> Future[None]:
+        done: Future[None] = Future()
         with self._cond:
-            needed = self._started + 1
-            while self._done < needed:
-                if self._running:
-                    self._cond.wait()
-                    continue
+            self._queue.append((name, fd, done))
+            if self._running:
+                self._cond.notify()
+            else:
                 self._running = True
-                self._started += 1
-                number = self._started
-                self._cond.release()
-                try:
-                    self.action()
-                finally:
-                    self._cond.acquire()
+                threading.Thread(target=self._run, name="spool-sync", daemon=True).start()
+        return done
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(self.IDLE_SECONDS)
+                if not self._queue:
                     self._running = False
-                    self._cond.notify_all()
-                # Reached only when the action succeeded (an exception propagates above).
-                self._done = max(self._done, number)
-                self._cond.notify_all()
+                    return
+                round_, self._queue = self._queue, []
+            try:
+                self._commit(round_)
+            except Exception as exc:  # OSError: the disk; anything else still fails them all
+                for name, _fd, done in round_:
+                    # Its writer answers 451 and the sender sends it again: not kept twice.
+                    (self.tmp / name).unlink(missing_ok=True)
+                    (self.new / name).unlink(missing_ok=True)
+                    done.set_exception(exc)
+            else:
+                for _name, _fd, done in round_:
+                    done.set_result(None)
+
+    def _commit(self, round_: list[tuple[str, int, Future[None]]]) -> None:
+        try:
+            for _name, fd, _done in round_:
+                os.fsync(fd)
+        finally:
+            for _name, fd, _done in round_:
+                os.close(fd)
+        for name, _fd, _done in round_:
+            os.rename(self.tmp / name, self.new / name)
+        _fsync_dir(self.new)
 
 
 class Spool:
@@ -106,7 +142,7 @@ class Spool:
         # holding how many times: such a message is set aside, never retried first forever.
         self.strikes = root / "strikes"
         self._seq = itertools.count()
-        self._dir_sync = _GroupSync(lambda: _fsync_dir(self.new))
+        self._commit = _GroupCommit(self.tmp, self.new)
 
     def ensure(self) -> None:
         for d in (self.tmp, self.new, self.bad, self.strikes):
@@ -126,23 +162,27 @@ class Spool:
         # Sortable by time of arrival, unique across processes and hosts sharing a database.
         return f"{time.time_ns():020d}.{os.getpid()}.{next(self._seq)}.{secrets.token_hex(4)}"
 
-    def put(self, raw: bytes, envelope: SpoolEnvelope) -> str:
-        """Store durably; returns the spool id. Raises OSError when it cannot."""
+    def stage(self, raw: bytes, envelope: SpoolEnvelope) -> tuple[str, Future[None]]:
+        """Write the message to `tmp/` and hand it to the group commit: its spool id, and a
+        future done once it is durably in `new/` (or failed: then nothing is kept). Raises
+        OSError when it cannot even be written."""
         spool_id = self._new_id()
         tmp_path = self.tmp / spool_id
         header = MAGIC + json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(header)
-                fh.write(raw)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.rename(tmp_path, self.new / spool_id)
-            self._dir_sync.sync()
+            _write_all(fd, header)
+            _write_all(fd, raw)
         except BaseException:
+            os.close(fd)
             tmp_path.unlink(missing_ok=True)
             raise
+        return spool_id, self._commit.submit(spool_id, fd)
+
+    def put(self, raw: bytes, envelope: SpoolEnvelope) -> str:
+        """Store durably; returns the spool id. Raises OSError when it cannot."""
+        spool_id, done = self.stage(raw, envelope)
+        done.result()
         return spool_id
 
     def pending(self) -> list[str]:

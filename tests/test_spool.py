@@ -1,8 +1,7 @@
-"""The spool's shared directory fsync: fewer fsyncs, and never one that started too early."""
+"""The spool's group commit: fewer fsyncs, and never a round that started too early."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from datetime import UTC, datetime
@@ -11,54 +10,61 @@ from pathlib import Path
 import pytest
 
 from ingest import spool as spool_module
-from ingest.spool import Spool, SpoolEnvelope, _GroupSync
+from ingest.spool import Spool, SpoolEnvelope
 
 
-def test_overlapping_callers_share_runs_that_started_after_them() -> None:
-    runs: list[tuple[float, float]] = []
+def test_a_file_written_during_a_round_waits_for_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round's directory fsync may have begun before a later file was renamed: that file
+    is made durable by a round of its own, never counted as done by the one in progress."""
+    rounds: list[tuple[float, float]] = []
+    real = spool_module._fsync_dir
+    in_round = threading.Event()
 
-    def action() -> None:
+    def slow(path: Path) -> None:
         start = time.monotonic()
-        time.sleep(0.02)
-        runs.append((start, time.monotonic()))
+        in_round.set()
+        time.sleep(0.2)
+        real(path)
+        rounds.append((start, time.monotonic()))
 
-    group = _GroupSync(action)
-    calls: list[tuple[float, float]] = []
-    lock = threading.Lock()
-
-    def caller() -> None:
-        for _ in range(5):
-            called = time.monotonic()
-            group.sync()
-            with lock:
-                calls.append((called, time.monotonic()))
-
-    threads = [threading.Thread(target=caller) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert len(calls) == 40
-    assert len(runs) < 40  # shared: eight callers at a time do not each pay for a run
-    for called, returned in calls:
-        # Some run began after the call and ended before it returned.
-        assert any(called <= start and end <= returned for start, end in runs)
-    starts = sorted(runs)
-    assert all(a[1] <= b[0] for a, b in itertools.pairwise(starts))  # one at a time
+    monkeypatch.setattr(spool_module, "_fsync_dir", slow)
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    envelope = SpoolEnvelope("daily", "smtp", "a@b.test", "inf@mailroom.test", "")
+    first, first_done = spool.stage(b"first", envelope)
+    assert in_round.wait(10)
+    written = time.monotonic()
+    second, second_done = spool.stage(b"second", envelope)
+    first_done.result(timeout=10)
+    assert not second_done.done()  # the round in progress does not count for it
+    second_done.result(timeout=10)
+    assert len(rounds) == 2 and rounds[1][0] >= written
+    assert spool.pending() == sorted([first, second])
 
 
-def test_a_failed_run_fails_its_caller_and_the_next_caller_runs_again() -> None:
+def test_a_failed_round_fails_its_writers_keeps_nothing_and_the_next_round_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outcomes = iter([OSError("disk gone"), None])
+    real = spool_module._fsync_dir
 
-    def action() -> None:
+    def failing_once(path: Path) -> None:
         failure = next(outcomes)
         if failure is not None:
             raise failure
+        real(path)
 
-    group = _GroupSync(action)
+    monkeypatch.setattr(spool_module, "_fsync_dir", failing_once)
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    envelope = SpoolEnvelope("daily", "smtp", "a@b.test", "inf@mailroom.test", "")
     with pytest.raises(OSError, match="disk gone"):
-        group.sync()
-    group.sync()  # a fresh run, which succeeds
+        spool.put(b"lost", envelope)
+    assert list(spool.tmp.iterdir()) == [] and spool.pending() == []  # nothing half kept
+    kept = spool.put(b"kept", envelope)  # a fresh round, which succeeds
+    assert spool.read(kept)[1] == b"kept"
 
 
 def test_eight_concurrent_puts_are_all_stored_with_fewer_directory_fsyncs(
