@@ -32,7 +32,7 @@ from imapclient import IMAPClient
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from ingest.door import take
+from ingest.door import take_batch
 from ingest.health import database_unavailable
 from ingest.pipeline import Arrival, ImapOrigin, Outcome, Pipeline
 from ingest.settings import ImapFolder
@@ -295,11 +295,11 @@ class ImapPoller:
                 if self._quarantine_too_large(client, uidvalidity, uid) is not None:
                     done.append(uid)
             fetched = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]) if batch else {}
-            for uid in batch:
-                if stop.is_set():
-                    break
-                if self._take(uidvalidity, uid, fetched.get(uid)) is not None:
-                    done.append(uid)
+            # One transaction for the fetched batch (group commit), as for the spool.
+            messages = self._messages(uidvalidity, batch, fetched, stop)
+            for arrival, outcome in take_batch(self.pipeline, messages):
+                if outcome is not None and arrival.imap is not None:
+                    done.append(arrival.imap.uid)
             self._act(client, uidvalidity, done)
             processed += len(done)
             if done:
@@ -379,16 +379,26 @@ class ImapPoller:
             imap=ImapOrigin(self.account, self.config.folder, uidvalidity, uid),
         )
 
-    def _take(self, uidvalidity: int, uid: int, data: dict[bytes, Any] | None) -> Outcome | None:
-        """Run one fetched message through the pipeline; None when it was not handled."""
-        if data is None:
-            return None  # expunged since the search: nothing to file
-        raw = data.get(b"BODY[]")
-        if not isinstance(raw, bytes):
-            # The server lost its content (NIL): skipped, looked for again at the next poll.
-            log.warning("%s: UID %s came back without its content; skipped", self.where, uid)
-            return None
-        return self._store(raw, self._arrival(uidvalidity, uid, data.get(b"INTERNALDATE")))
+    def _messages(
+        self,
+        uidvalidity: int,
+        uids: list[int],
+        fetched: dict[int, dict[bytes, Any]],
+        stop: threading.Event,
+    ) -> Iterator[tuple[bytes, Arrival]]:
+        """The fetched messages to file, in UID order, until asked to stop."""
+        for uid in uids:
+            if stop.is_set():
+                return
+            data = fetched.get(uid)
+            if data is None:
+                continue  # expunged since the search: nothing to file
+            raw = data.get(b"BODY[]")
+            if not isinstance(raw, bytes):
+                # The server lost its content (NIL): skipped, looked for again at the next poll.
+                log.warning("%s: UID %s came back without its content; skipped", self.where, uid)
+                continue
+            yield raw, self._arrival(uidvalidity, uid, data.get(b"INTERNALDATE"))
 
     def _quarantine_too_large(
         self, client: IMAPClient, uidvalidity: int, uid: int
@@ -402,14 +412,7 @@ class ImapPoller:
         error = f"{size} bytes, over the limit of {self.max_bytes} ([smtp] max_message_bytes)"
         arrival = self._arrival(uidvalidity, uid, data.get(b"INTERNALDATE"))
         raw = head if isinstance(head, bytes) else b""
-        return self._store(raw, arrival, quarantine=("too_large", error))
-
-    def _store(
-        self, raw: bytes, arrival: Arrival, quarantine: tuple[str, str] | None = None
-    ) -> Outcome | None:
-        if quarantine is not None:
-            return self.pipeline.quarantine(raw, arrival, *quarantine)
-        return take(self.pipeline, raw, arrival)
+        return self.pipeline.quarantine(raw, arrival, "too_large", error)
 
     def _act(self, client: IMAPClient, uidvalidity: int, uids: list[int]) -> None:
         """Move or flag messages whose intake is committed, then record that it was done."""

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from ingest.imap import AdvisoryLease, ImapPoller, SoleInstanceLease, lease_for
 from ledger.db import make_engine
@@ -300,3 +300,22 @@ def test_a_message_the_server_lost_is_skipped_and_the_rest_go_on(
     assert filed_message_ids(app) == ["<imap-0@th.gz.test>", "<imap-2@th.gz.test>"]
     assert poller_for(app).poll_once() == 0  # the server has noticed and expunged it
     assert dovecot.uids("INBOX") == []
+
+
+def test_a_fetched_batch_is_filed_in_one_transaction(app: App, dovecot: Dovecot) -> None:
+    """Group commit, as for the spool: 40 messages of one FETCH are committed together (and
+    then moved, and their move recorded), not a transaction each."""
+    dovecot.append(items(40))
+    commits: list[int] = []
+
+    def count(_conn: object) -> None:
+        commits.append(1)
+
+    event.listen(app.ledger.engine, "commit", count)
+    try:
+        assert poller_for(app).poll_once() == 40
+    finally:
+        event.remove(app.ledger.engine, "commit", count)
+    assert filed_message_ids(app) == sorted(f"<imap-{n}@th.gz.test>" for n in range(40))
+    assert dovecot.uids("INBOX") == []
+    assert len(commits) <= 3  # the batch, the record of the move (and the folder's lease)
