@@ -171,6 +171,7 @@ class Pipeline:
         self.own_addresses = (*settings.mailboxes.all_addresses(), settings.office.sender.lower())
         self.return_paths = ReturnPaths(settings.office.sender, settings.reply_key_secret)
         self.desk = desk
+        self._unhashed_left = True  # until the ledger says otherwise (`_unhashed_rows_left`)
         # The disposition, in order: screen, route, judge, file, answer.
         self.steps: tuple[Step, ...] = (
             self.postmaster,  # screen: mail to postmaster is the operator's
@@ -370,7 +371,7 @@ class Pipeline:
             session.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 4))"), {"key": key}
             )
-        if msg.message_id:
+        if msg.message_id and self._unhashed_rows_left(session):
             # Rows judged before `written_hash` was kept get it now, from their raw bytes.
             for row in intake_log.unhashed_copies(session, msg.message_id):
                 row.written_hash = (
@@ -384,6 +385,14 @@ class Pipeline:
             return False
         case.intake.details = {"duplicate_of": earlier.id}
         return case.settle("duplicate", ["duplicate"])
+
+    def _unhashed_rows_left(self, session: Session) -> bool:
+        """Whether the ledger still holds judged rows from before `written_hash` was kept.
+        Once it holds none it never will again (every row judged since has its hash), so the
+        question is asked of the database until the answer is no, then never again."""
+        if self._unhashed_left:
+            self._unhashed_left = intake_log.any_unhashed(session)
+        return self._unhashed_left
 
     def status_query(self, case: Case) -> bool:
         """`查询` from a unit's officer in office: their own unit's figures, by return. Anyone

@@ -143,6 +143,12 @@ def unhashed_copies(session: Session, message_id: str) -> list[Intake]:
     )
 
 
+def any_unhashed(session: Session) -> bool:
+    """Whether any judged intake has no `written_hash` yet (judged before it was kept)."""
+    query = select(Intake.id).where(Intake.written_hash == "", Intake.state.in_(JUDGED))
+    return session.scalar(query.limit(1)) is not None
+
+
 def log_entries(session: Session, state: str | None = None) -> list[tuple[Intake, str | None]]:
     """The intake log, oldest first, each row with the tracking number it was filed under."""
     query = select(Intake, Submission.tracking_no).outerjoin(

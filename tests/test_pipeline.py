@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ingest.pipeline import Arrival
+from ledger import intake as intake_log
 from ledger.models import Intake, OutboundMessage, Submission
 from mailroom.app import App
 from tests.conftest import DATA, REPO
@@ -128,3 +130,34 @@ def test_a_crash_while_judging_quarantines_and_keeps_the_message(
         assert row.error is not None and "simulated fault" in row.error
         assert row.raw is not None and row.raw.data == raw
         assert s.scalar(select(func.count(Submission.id))) == 0
+
+
+def test_a_row_judged_before_written_hashes_is_hashed_when_its_copy_comes_then_never_asked_again(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = (REPO / "examples" / "valid.eml").read_bytes()
+    assert ingest(app, raw) == "filed"
+    with app.ledger.transaction() as s:  # as a row judged before the hash was kept
+        s.execute(update(Intake).values(written_hash=""))
+    asked: list[str] = []
+    for name in ("any_unhashed", "unhashed_copies"):
+        real = getattr(intake_log, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            asked.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(intake_log, name, spy)
+    fresh = App.open(app.config)  # a service started on that ledger
+    try:
+        assert ingest(fresh, raw) == "duplicate"  # recognised, its hash made from its bytes
+        with fresh.ledger.reader() as s:
+            assert "" not in s.scalars(select(Intake.written_hash)).all()
+        assert asked == ["any_unhashed", "unhashed_copies"]
+        other = raw.replace(b"202611221015320911274@th.gz.test", b"later-id@th.gz.test")
+        assert ingest(fresh, other) == "filed"
+        assert ingest(fresh, other.replace(b"later-id", b"latest-id")) == "filed"
+        # Asked once more (none left), then never again for the items after it.
+        assert asked == ["any_unhashed", "unhashed_copies", "any_unhashed"]
+    finally:
+        fresh.close()
