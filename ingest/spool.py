@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 MAGIC = b"MAILROOM-SPOOL-1 "
+ENVELOPE_BLOCK = 4096  # the envelope line is looked for in blocks of this size
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,28 @@ class _GroupSync:
                 self._cond.notify_all()
 
 
+def _read_entry(path: Path) -> tuple[bytes, bytes | None]:
+    """A spool file's envelope line and the message after it (None: the file has no line
+    break). The message is read into one buffer of its size: a 25 MB message is held once,
+    not also as the whole file it was cut from."""
+    with open(path, "rb", buffering=0) as fh:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        head = b""
+        while True:
+            block = os.pread(fd, ENVELOPE_BLOCK, len(head))
+            cut = block.find(b"\n")
+            if cut >= 0:
+                head += block[:cut]
+                break
+            head += block
+            if not block or len(head) >= size:
+                return head, None
+        os.lseek(fd, len(head) + 1, os.SEEK_SET)
+        raw = fh.readall()
+    return head, raw
+
+
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -152,9 +175,8 @@ class Spool:
             return []
 
     def read(self, spool_id: str) -> tuple[SpoolEnvelope, bytes]:
-        data = (self.new / spool_id).read_bytes()
-        head, sep, raw = data.partition(b"\n")
-        if not sep or not head.startswith(MAGIC):
+        head, raw = _read_entry(self.new / spool_id)
+        if raw is None or not head.startswith(MAGIC):
             raise SpoolError(f"spool file {spool_id} has no envelope line")
         try:
             fields = json.loads(head[len(MAGIC) :])
