@@ -348,13 +348,25 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def content_hash(raw: bytes) -> str:
-    """SHA-256 of the message without its trace headers, line endings normalised."""
-    normalised = raw.replace(b"\r\n", b"\n")
-    head, sep, body = normalised.partition(b"\n\n")
+HASH_CHUNK = 1024 * 1024  # a message body is hashed this many bytes at a time
+
+
+def _header_end(raw: bytes) -> tuple[int, int] | None:
+    """Where the header block ends and the body begins, as the line endings normalised to LF
+    would have them (the first blank line): (end of the header, start of the body)."""
+    found = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    if not found:
+        return None
+    at = min(found)
+    head_end = at - 1 if at > 0 and raw[at - 1 : at] == b"\r" else at
+    return head_end, at + (2 if raw[at + 1 : at + 2] == b"\n" else 3)
+
+
+def _kept_header(head: bytes) -> bytes:
+    """The header block without its trace headers, LF line endings."""
     kept: list[bytes] = []
     keep = True
-    for line in head.split(b"\n"):
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
         if line[:1] in (b" ", b"\t"):
             if keep:
                 kept.append(line)
@@ -363,7 +375,32 @@ def content_hash(raw: bytes) -> str:
         keep = name not in TRACE_HEADERS
         if keep:
             kept.append(line)
-    digest = hashlib.sha256(b"\n".join(kept) + sep + body.rstrip(b"\n"))
+    return b"\n".join(kept)
+
+
+def content_hash(raw: bytes) -> str:
+    """SHA-256 of the message without its trace headers, line endings normalised to LF, the
+    body's last line breaks left out. The body is read in chunks: a 25 MB message is hashed
+    without a normalised copy of itself."""
+    ends = _header_end(raw)
+    if ends is None:  # no body: the whole message is its header block
+        return hashlib.sha256(_kept_header(raw)).hexdigest()
+    head_end, body_start = ends
+    digest = hashlib.sha256(_kept_header(raw[:head_end]) + b"\n\n")
+    body = memoryview(raw)[body_start:]
+    carry = b""  # a CR that ended a chunk: its LF may begin the next one
+    newlines = 0  # LFs seen at the end so far: hashed only when more text follows them
+    for at in range(0, len(body), HASH_CHUNK):
+        chunk = carry + body[at : at + HASH_CHUNK].tobytes()
+        carry = b""
+        if chunk.endswith(b"\r") and at + HASH_CHUNK < len(body):
+            chunk, carry = chunk[:-1], b"\r"
+        chunk = chunk.replace(b"\r\n", b"\n")
+        text = chunk.rstrip(b"\n")
+        if text:
+            digest.update(b"\n" * newlines + text)
+            newlines = 0
+        newlines += len(chunk) - len(text)
     return digest.hexdigest()
 
 
