@@ -6,6 +6,7 @@ big5 as big5hkscs, and a wrong or unknown label falls back through the likely ch
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import contextlib
 import email
@@ -450,7 +451,30 @@ def _filename(part: Message, hints: tuple[str, ...]) -> str | None:
     return safe_filename(name)
 
 
+# A base64 body of the alphabet and line breaks only, padded to whole quads: decoded straight
+# from the parsed text, as the `email` package would, without its three copies of the text.
+_PLAIN_BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}")
+
+
+def _plain_base64(part: Message) -> bytes | None:
+    """The decoded body of a well-formed base64 part; None for any other (the `email`
+    package's own decoding then reads it, defects and all)."""
+    payload = getattr(part, "_payload", None)  # the parsed text, without get_payload's copies
+    if not isinstance(payload, str) or not payload.isascii():
+        return None
+    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+        return None
+    if not _PLAIN_BASE64.fullmatch(payload):
+        return None
+    if (len(payload) - payload.count("\r") - payload.count("\n")) % 4:
+        return None
+    return binascii.a2b_base64(payload)
+
+
 def _payload_bytes(part: Message) -> bytes:
+    plain = _plain_base64(part)
+    if plain is not None:
+        return plain
     try:
         data = part.get_payload(decode=True)
     except (ValueError, AssertionError, LookupError, TypeError):
@@ -648,6 +672,20 @@ def identify(raw: bytes) -> tuple[str | None, str, str]:
     return message_id, address.lower() if len(address) <= 254 else "", subject
 
 
+PARSE_CHUNK = 64 * 1024  # the parser is fed this many bytes at a time
+
+
+def _parse(raw: bytes) -> Message:
+    """The standard parser, fed the message in chunks: `email.message_from_bytes` first
+    decodes the whole of it to text and copies that into a `StringIO` (four bytes a
+    character), over a hundred megabytes for a 25 MB message."""
+    feed = email.parser.BytesFeedParser(_factory=_Part, policy=policy.compat32)
+    view = memoryview(raw)
+    for at in range(0, len(view), PARSE_CHUNK):
+        feed.feed(view[at : at + PARSE_CHUNK].tobytes())
+    return feed.close()
+
+
 def decode_message(raw: bytes) -> DecodedMessage:
     """Decode a raw RFC 5322 message. Never raises on malformed input."""
     malformed: str | None = None
@@ -657,7 +695,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         # stack). A message declaring this many boundaries is read for its headers only.
         if sum(1 for _ in _BOUNDARY.finditer(raw)) > MAX_BOUNDARIES:
             raise RecursionError("too many MIME boundaries")
-        msg = email.message_from_bytes(raw, _class=_Part, policy=policy.compat32)
+        msg = _parse(raw)
     except RecursionError:
         msg = email.parser.BytesHeaderParser(_class=_Part, policy=policy.compat32).parsebytes(raw)
         malformed = "nesting"
