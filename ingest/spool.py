@@ -5,8 +5,9 @@ Concurrent writers share the directory fsync (group commit): a writer whose rena
 waits for a directory fsync that *started after* it, and at most one runs at a time, so eight
 connections delivering at once pay for a few directory fsyncs, not eight.
 Each file starts with one line of envelope JSON, then the message bytes exactly as received.
-A file in `tmp/` was never answered `250` (the process died while writing it): it is removed
-at the next start.
+A large message is written to a draft in `tmp/` while it arrives (`SpoolDraft`), and copied
+behind its envelope line once it is whole. A file in `tmp/` was never answered `250` (the
+process died while writing it): it is removed at the next start.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 MAGIC = b"MAILROOM-SPOOL-1 "
 ENVELOPE_BLOCK = 4096  # the envelope line is looked for in blocks of this size
+COPY_BYTES = 256 * 1024  # a draft is written, and copied into the spool, this much at a time
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,35 @@ def _read_entry(path: Path) -> tuple[bytes, bytes | None]:
     return head, raw
 
 
+class SpoolDraft:
+    """A message being received, written to `tmp/` line by line as it arrives, so that a
+    large message is never held in memory whole. Never answered `250` until `Spool.put_draft`
+    has stored it; a draft left by a dead process is removed like any file in `tmp/`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=COPY_BYTES)
+        self.size = 0
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self._file is None:
+            raise ValueError("the draft is closed")
+        self._file.write(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def discard(self) -> None:
+        try:
+            self.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -151,6 +184,24 @@ class Spool:
 
     def put(self, raw: bytes, envelope: SpoolEnvelope) -> str:
         """Store durably; returns the spool id. Raises OSError when it cannot."""
+        return self._store(envelope, lambda fh: fh.write(raw))
+
+    def draft(self) -> SpoolDraft:
+        """A file in `tmp/` to write a message into as it arrives; `put_draft` stores it."""
+        return SpoolDraft(self.tmp / f"{self._new_id()}.draft")
+
+    def put_draft(self, draft: SpoolDraft, envelope: SpoolEnvelope) -> str:
+        """Store a received draft durably, as `put` stores bytes (the draft itself stays, for
+        the next mailbox of the same message, until it is discarded)."""
+        draft.close()
+
+        def copy(fh: BinaryIO) -> None:
+            with open(draft.path, "rb") as source:
+                shutil.copyfileobj(source, fh, COPY_BYTES)
+
+        return self._store(envelope, copy)
+
+    def _store(self, envelope: SpoolEnvelope, write: Callable[[BinaryIO], object]) -> str:
         spool_id = self._new_id()
         tmp_path = self.tmp / spool_id
         header = MAGIC + json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
@@ -158,7 +209,7 @@ class Spool:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(header)
-                fh.write(raw)
+                write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.rename(tmp_path, self.new / spool_id)
