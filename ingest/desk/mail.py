@@ -160,22 +160,25 @@ class DeskMail:
             attachments=(Attachment(f"{item.tracking_no}.eml", raw),),
         ).wire
         for n, to in enumerate(recipients):
-            copy = wire if n == 0 else readdressed(wire, to=to, msgid=message_id())
+            if n:
+                # Each copy is made from the one before, which is let go then: a large
+                # forward is held once (twice while it is copied), not once per editor.
+                wire = readdressed(wire, to=to, msgid=message_id())
             row = enqueue(
                 session,
                 kind="desk",
                 to_address=to,
                 subject=subject,
-                message=copy,
+                message=wire,
                 now=now,
                 intake_id=item.intake_id,
                 first=urgent,
             )
-            if len(copy) > LARGE_FORWARD_BYTES:
+            if len(wire) > LARGE_FORWARD_BYTES:
                 # Written out and let go at once: a large original is held once, not per editor.
                 session.flush()
                 session.expunge(row)
-            del copy, row
+            del row
         return len(recipients)
 
     # --- the unit's notices ------------------------------------------------------------------
