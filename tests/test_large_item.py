@@ -1,16 +1,21 @@
 """A large item is filed without whole extra copies of itself: parsed in chunks, hashed in
 chunks, its original attached to the desk forward in base64 written once and readdressed
-copy by copy. The filing step's own allocations stay within a few times the message."""
+copy by copy, and its raw bytes written to SQLite in pieces. The filing step's own
+allocations stay within a few times the message."""
 
 from __future__ import annotations
 
 import tracemalloc
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from bench.workload import big_item
 from ingest.pipeline import Arrival
+from ledger.intake import RAW_PIECE_BYTES, new_intake
 from ledger.models import Intake, OutboundMessage
 from mailroom.app import App
 from parser.decode import content_hash
@@ -38,3 +43,38 @@ def test_a_large_item_is_filed_within_a_few_times_its_size(app: App) -> None:
     # Before: nearly eight times (the parse's text copies, the hash's normalised copies, the
     # forward's base64 joined three times over and cut out again per editor); now under four.
     assert peak < 4.5 * len(raw)
+
+
+def test_a_large_raw_message_is_written_to_sqlite_in_pieces(app: App) -> None:
+    raw = b"Subject: big\r\n\r\n" + bytes(range(256)) * 12_000  # 3 MB, every byte value
+    bound: list[int] = []
+
+    def note(_conn: Any, _cursor: Any, _sql: str, params: Any, *_args: Any) -> None:
+        values = params.values() if isinstance(params, dict) else params or ()
+        bound.extend(len(v) for v in values if isinstance(v, bytes | bytearray | memoryview))
+
+    event.listen(app.ledger.engine, "before_cursor_execute", note)
+    try:
+        with app.ledger.transaction() as session:
+            intake = new_intake_of(session, raw, "sp.1")
+            assert intake.raw is not None and intake.raw.data == raw  # as written, no query
+            intake_id = intake.id
+        with pytest.raises(RuntimeError), app.ledger.transaction() as session:
+            new_intake_of(session, raw, "sp.2")
+            raise RuntimeError("the filing failed: its transaction is rolled back")
+    finally:
+        event.remove(app.ledger.engine, "before_cursor_execute", note)
+    with app.ledger.reader() as session:
+        stored = session.get(Intake, intake_id)
+        assert stored is not None and stored.raw is not None and stored.raw.data == raw
+        assert session.scalars(select(Intake).where(Intake.spool_id == "sp.2")).first() is None
+    if app.ledger.engine.dialect.name == "sqlite":
+        assert max(bound, default=0) <= RAW_PIECE_BYTES  # never bound whole
+
+
+def new_intake_of(session: Session, raw: bytes, spool_id: str) -> Intake:
+    now = datetime.now(UTC)
+    return new_intake(
+        session, raw, spool_id=spool_id, channel="smtp", mailbox="daily", envelope_from="",
+        envelope_to="inf@mailroom.test", received_at=now, imap=None, now=now,
+    )  # fmt: skip
