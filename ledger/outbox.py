@@ -49,8 +49,10 @@ def enqueue(
 
 
 def _message_id(message: bytes) -> str | None:
-    """The Message-ID of a composed mail, read from its header block alone."""
-    head, _sep, _body = message.partition(b"\r\n\r\n")
+    """The Message-ID of a composed mail, read from its header block alone (cut out without
+    a copy of the body: a desk forward may carry a 25 MB original)."""
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[:end]
     return identify(head + b"\r\n\r\n")[0]
 
 
@@ -69,7 +71,10 @@ def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
 def claim_due(session: Session, now: datetime) -> OutboundMessage | None:
     """The oldest due row, counted as one more attempt; on PostgreSQL it stays locked until the
     transaction ends, so another sender skips it. None when nothing is due."""
-    row = session.scalars(_due(session, now).limit(1)).first()
+    # The id first, then the row: SQLite sorts the due rows with every column selected, and
+    # three desk forwards of a 25 MB item put a hundred megabytes of messages in its sorter.
+    row_id = session.scalar(_due(session, now).with_only_columns(OutboundMessage.id).limit(1))
+    row = session.get(OutboundMessage, row_id) if row_id is not None else None
     if row is not None:
         row.attempts += 1
     return row

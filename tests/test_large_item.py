@@ -5,8 +5,9 @@ allocations stay within a few times the message."""
 
 from __future__ import annotations
 
+import re
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from bench.workload import big_item
 from ingest.pipeline import Arrival
+from ledger.db import Ledger
 from ledger.intake import RAW_PIECE_BYTES, new_intake
 from ledger.models import Intake, OutboundMessage
+from ledger.outbox import claim_due, enqueue
 from mailroom.app import App
 from parser.decode import content_hash
 
@@ -78,3 +81,36 @@ def new_intake_of(session: Session, raw: bytes, spool_id: str) -> Intake:
         session, raw, spool_id=spool_id, channel="smtp", mailbox="daily", envelope_from="",
         envelope_to="inf@mailroom.test", received_at=now, imap=None, now=now,
     )  # fmt: skip
+
+
+def test_the_outbox_sorts_due_ids_only_and_reads_a_message_id_without_a_copy(
+    ledger: Ledger,
+) -> None:
+    big = b"Message-ID: <big@mailroom.test>\r\nTo: a@b.test\r\n\r\n" + b"A" * 8_000_000
+    now = datetime.now(UTC)
+    with ledger.transaction() as session:
+        tracemalloc.start()
+        try:
+            row = enqueue(
+                session, kind="desk", to_address="a@b.test", subject="s", message=big, now=now
+            )
+            _size, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert row.message_id == "<big@mailroom.test>" and peak < len(big) / 4
+        enqueue(session, kind="receipt", to_address="c@d.test", subject="r", message=b"x", now=now)
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        statements.append(sql)
+
+    event.listen(ledger.engine, "before_cursor_execute", note)
+    try:
+        with ledger.transaction() as session:
+            claimed = claim_due(session, now + timedelta(seconds=1))
+            assert claimed is not None and claimed.message == big and claimed.attempts == 1
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", note)
+    sorting = [s for s in statements if "ORDER BY" in s]
+    # The database sorts what the query selects: ids, never every due mail's bytes.
+    assert sorting and not any(re.search(r"outbox\.message\b(?!_id)", s) for s in sorting)
