@@ -3,14 +3,13 @@ was judged before (SPEC §2: idempotent on the spool id, the IMAP place and the 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
+from ledger.db import flush_with_bytes
 from ledger.models import ImapMessage, Intake, RawMessage, Submission
 
 # States of a message that was judged: a later copy of it is a `duplicate`.
@@ -105,35 +104,12 @@ def new_intake(
         details={},
         size=len(raw),
     )
-    in_pieces = len(raw) > RAW_PIECE_BYTES and session.get_bind().dialect.name == "sqlite"
-    # On SQLite a large message goes in as a blob of its size, then written into it piece by
-    # piece: bound as a parameter it is copied twice, and the driver keeps one copy of it
-    # with the cached statement until its next use (25 MB held for the rest of the filing).
-    intake.raw = RawMessage(data=func.zeroblob(len(raw)) if in_pieces else raw)
+    intake.raw = RawMessage()
     session.add(intake)
-    session.flush()
-    if in_pieces:
-        _write_blob(session, intake.id, raw)
-        set_committed_value(intake.raw, "data", raw)
+    flush_with_bytes(session, intake.raw, "data", raw)
     if imap is not None:
         record_place(session, intake, imap, now)
     return intake
-
-
-RAW_PIECE_BYTES = 1024 * 1024  # a raw message over this is written to SQLite in pieces this big
-
-
-def _write_blob(session: Session, intake_id: int, raw: bytes) -> None:
-    """Write `raw` into the zero blob of its `raw_messages` row, in this transaction."""
-    dbapi = session.connection().connection.dbapi_connection
-    assert isinstance(dbapi, sqlite3.Connection)
-    (rowid,) = dbapi.execute(
-        "SELECT rowid FROM raw_messages WHERE intake_id = ?", (intake_id,)
-    ).fetchone()
-    view = memoryview(raw)
-    with dbapi.blobopen("raw_messages", "data", rowid) as blob:
-        for at in range(0, len(view), RAW_PIECE_BYTES):
-            blob.write(view[at : at + RAW_PIECE_BYTES])
 
 
 def tracking_no_of(session: Session, intake_id: int) -> str | None:

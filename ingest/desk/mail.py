@@ -19,6 +19,7 @@ from ingest.replies import ReplyWriter
 from ingest.settings import DeskSettings
 from ledger.calendar import quarter_of
 from ledger.compose import Attachment, Mail, compose, readdressed
+from ledger.db import flush_with_bytes
 from ledger.editors import editor_addresses, unit_officers
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
 from ledger.outbox import enqueue
@@ -176,7 +177,7 @@ class DeskMail:
             )
             if len(wire) > LARGE_FORWARD_BYTES:
                 # Written out and let go at once: a large original is held once, not per editor.
-                session.flush()
+                flush_with_bytes(session, row, "message", wire)
                 session.expunge(row)
             del row
         return len(recipients)
