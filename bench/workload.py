@@ -370,7 +370,7 @@ def make_workload(
     now = now or datetime.now(ZONE)
     officers = demo_officers()
     letters = []
-    last_body = None
+    last_body: str | None = None
     for seq in range(count):
         officer = officers[seq % len(officers)]
         copied = last_body if copy_every > 0 and seq % copy_every == copy_every - 1 else None

@@ -8,8 +8,9 @@ filesystem the first fsync of a round commits the data of all its files at once,
 connections delivering together pay for about two disk flushes a round, not two a message,
 and the SMTP event loop never waits on a disk itself (`Spool.stage` returns a future).
 Each file starts with one line of envelope JSON, then the message bytes exactly as received.
-A file in `tmp/` was never answered `250` (the process died while writing it): it is removed
-at the next start.
+A large message is written to a draft in `tmp/` while it arrives (`SpoolDraft`), and copied
+behind its envelope line once it is whole. A file in `tmp/` was never answered `250` (the
+process died while writing it): it is removed at the next start.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 MAGIC = b"MAILROOM-SPOOL-1 "
+ENVELOPE_BLOCK = 4096  # the envelope line is looked for in blocks of this size
+COPY_BYTES = 256 * 1024  # a draft is written, and copied into the spool, this much at a time
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,57 @@ class _GroupCommit:
         _fsync_dir(self.new)
 
 
+def _read_entry(path: Path) -> tuple[bytes, bytes | None]:
+    """A spool file's envelope line and the message after it (None: the file has no line
+    break). The message is read into one buffer of its size: a 25 MB message is held once,
+    not also as the whole file it was cut from."""
+    with open(path, "rb", buffering=0) as fh:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        head = b""
+        while True:
+            block = os.pread(fd, ENVELOPE_BLOCK, len(head))
+            cut = block.find(b"\n")
+            if cut >= 0:
+                head += block[:cut]
+                break
+            head += block
+            if not block or len(head) >= size:
+                return head, None
+        os.lseek(fd, len(head) + 1, os.SEEK_SET)
+        raw = fh.readall()
+    return head, raw
+
+
+class SpoolDraft:
+    """A message being received, written to `tmp/` line by line as it arrives, so that a
+    large message is never held in memory whole. Never answered `250` until `Spool.stage_draft`
+    has stored it; a draft left by a dead process is removed like any file in `tmp/`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=COPY_BYTES)
+        self.size = 0
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self._file is None:
+            raise ValueError("the draft is closed")
+        self._file.write(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def discard(self) -> None:
+        try:
+            self.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -166,24 +222,45 @@ class Spool:
         """Write the message to `tmp/` and hand it to the group commit: its spool id, and a
         future done once it is durably in `new/` (or failed: then nothing is kept). Raises
         OSError when it cannot even be written."""
-        spool_id = self._new_id()
-        tmp_path = self.tmp / spool_id
-        header = MAGIC + json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        try:
-            _write_all(fd, header)
-            _write_all(fd, raw)
-        except BaseException:
-            os.close(fd)
-            tmp_path.unlink(missing_ok=True)
-            raise
-        return spool_id, self._commit.submit(spool_id, fd)
+        return self._stage(envelope, lambda fd: _write_all(fd, raw))
 
     def put(self, raw: bytes, envelope: SpoolEnvelope) -> str:
         """Store durably; returns the spool id. Raises OSError when it cannot."""
         spool_id, done = self.stage(raw, envelope)
         done.result()
         return spool_id
+
+    def draft(self) -> SpoolDraft:
+        """A file in `tmp/` to write a message into as it arrives; `stage_draft` stores it."""
+        return SpoolDraft(self.tmp / f"{self._new_id()}.draft")
+
+    def stage_draft(self, draft: SpoolDraft, envelope: SpoolEnvelope) -> tuple[str, Future[None]]:
+        """Stage a received draft, as `stage` stages bytes (the draft itself stays, for the
+        next mailbox of the same message, until it is discarded)."""
+        draft.close()
+
+        def copy(fd: int) -> None:
+            with open(draft.path, "rb") as source:
+                while chunk := source.read(COPY_BYTES):
+                    _write_all(fd, chunk)
+
+        return self._stage(envelope, copy)
+
+    def _stage(
+        self, envelope: SpoolEnvelope, write: Callable[[int], object]
+    ) -> tuple[str, Future[None]]:
+        spool_id = self._new_id()
+        tmp_path = self.tmp / spool_id
+        header = MAGIC + json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            _write_all(fd, header)
+            write(fd)
+        except BaseException:
+            os.close(fd)
+            tmp_path.unlink(missing_ok=True)
+            raise
+        return spool_id, self._commit.submit(spool_id, fd)
 
     def pending(self) -> list[str]:
         try:
@@ -192,9 +269,8 @@ class Spool:
             return []
 
     def read(self, spool_id: str) -> tuple[SpoolEnvelope, bytes]:
-        data = (self.new / spool_id).read_bytes()
-        head, sep, raw = data.partition(b"\n")
-        if not sep or not head.startswith(MAGIC):
+        head, raw = _read_entry(self.new / spool_id)
+        if raw is None or not head.startswith(MAGIC):
             raise SpoolError(f"spool file {spool_id} has no envelope line")
         try:
             fields = json.loads(head[len(MAGIC) :])

@@ -22,10 +22,11 @@ hundredths. `readdressed` gives a copy for another recipient by replacing two he
 from __future__ import annotations
 
 import base64
+import io
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
@@ -203,8 +204,20 @@ def _boundary() -> str:
     return "=_mailroom_" + uuid.uuid4().hex
 
 
-def _base64_lines(data: bytes) -> bytes:
+def _base64_lines(data: bytes | memoryview) -> bytes:
     return base64.encodebytes(data).replace(b"\n", CRLF)
+
+
+BASE64_CHUNK = (
+    57 * 1024
+)  # whole 76-column lines of base64: an attachment is encoded this much at a time
+
+
+def _base64_chunks(data: bytes) -> Iterator[bytes]:
+    """`_base64_lines(data)` piece by piece, never the whole of it at once."""
+    view = memoryview(data)
+    for at in range(0, len(view), BASE64_CHUNK):
+        yield _base64_lines(view[at : at + BASE64_CHUNK])
 
 
 def _text_part(subtype: str, text: str) -> bytes:
@@ -244,27 +257,34 @@ def _filename_param(filename: str) -> str:
     return ";\r\n ".join(f"filename*{i}*={piece}" for i, piece in enumerate(pieces))
 
 
-def _attachment_part(a: Attachment) -> bytes:
-    head = (
+def _attachment_head(a: Attachment) -> bytes:
+    return (
         f"Content-Type: {a.maintype}/{a.subtype}\r\n"
         "Content-Transfer-Encoding: base64\r\n"
         f"Content-Disposition: attachment;\r\n {_filename_param(a.filename)}\r\n\r\n"
-    )
-    return head.encode("ascii") + _base64_lines(a.data)
+    ).encode("ascii")
 
 
-def _multipart(subtype: str, parts: Sequence[bytes]) -> bytes:
+def _multipart(
+    subtype: str, parts: Sequence[bytes], attachments: Sequence[Attachment] = ()
+) -> Iterator[bytes]:
+    """A multipart body, piece by piece: the parts, then each attachment in base64 (which
+    never holds the boundary: `_` is not in its alphabet), encoded as it is written."""
+    heads = [_attachment_head(a) for a in attachments]
     boundary = _boundary()
-    while any(boundary.encode() in p for p in parts):
+    while any(boundary.encode() in p for p in (*parts, *heads)):
         boundary = _boundary()
-    head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'
-    out = [head.encode("ascii")]
+    delimiter = b"--" + boundary.encode()
+    yield f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'.encode("ascii")
     for part in parts:
         # The CRLF before a delimiter belongs to the delimiter (RFC 2046 §5.1.1): a part's own
         # last line break stays.
-        out += [b"--", boundary.encode(), CRLF, part, CRLF]
-    out += [b"--", boundary.encode(), b"--", CRLF]
-    return b"".join(out)
+        yield from (delimiter, CRLF, part, CRLF)
+    for head, a in zip(heads, attachments, strict=True):
+        yield from (delimiter, CRLF, head)
+        yield from _base64_chunks(a.data)
+        yield CRLF
+    yield from (delimiter, b"--", CRLF)
 
 
 def compose(
@@ -309,11 +329,17 @@ def compose(
         f"{OWN_MARKER_HEADER}: {kind}",
         "MIME-Version: 1.0",
     ]
-    body = _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
-    if attachments:
-        body = _multipart("mixed", [body, *(_attachment_part(a) for a in attachments)])
+    body = b"".join(
+        _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
+    )
+    # Written piece by piece into one buffer, which becomes the mail's bytes without a copy:
+    # a 25 MB original attached is held once in base64, not three times over.
+    wire = io.BytesIO()
     # UTF-8 only where an address is not ASCII (RFC 6532; the relay needs SMTPUTF8 for it).
-    return Mail(subject, "\r\n".join(fields).encode("utf-8") + CRLF + body)
+    wire.write("\r\n".join(fields).encode("utf-8") + CRLF)
+    for piece in _multipart("mixed", [body], attachments) if attachments else (body,):
+        wire.write(piece)
+    return Mail(subject, wire.getvalue())
 
 
 def _fields(head: bytes) -> list[bytes]:
@@ -329,9 +355,10 @@ def _fields(head: bytes) -> list[bytes]:
 
 def message_id_of(wire: bytes) -> str | None:
     """The Message-ID of `compose` output, read off its header block (it is one line of
-    ASCII there); None for bytes that have none."""
-    head = wire.partition(b"\r\n\r\n")[0]
-    for field in _fields(head):
+    ASCII there); None for bytes that have none. The header block is cut out alone, never
+    beside a copy of the body (a desk forward may carry a 25 MB original)."""
+    end = wire.find(b"\r\n\r\n")
+    for field in _fields(wire if end < 0 else wire[:end]):
         name, colon, value = field.partition(b":")
         if colon and name.strip().lower() == b"message-id":
             found = value.strip().decode("ascii", "replace")
@@ -345,7 +372,8 @@ def readdressed(wire: bytes, *, to: Recipient, msgid: str) -> bytes:
     A message that goes to several people alike (the desk forward, a report) is written once
     and readdressed per person: two header fields are replaced, the rest is the same bytes.
     """
-    head, sep, body = wire.partition(b"\r\n\r\n")
+    end = wire.find(b"\r\n\r\n")
+    head = wire if end < 0 else wire[:end]
     fields = _fields(head)
     new = {
         b"to": _address_header("To", to).encode("utf-8"),
@@ -357,4 +385,6 @@ def readdressed(wire: bytes, *, to: Recipient, msgid: str) -> bytes:
         out.append(new.pop(name) if name in new else field)
     if new:
         raise ValueError(f"headers not in the message: {b', '.join(new).decode()}")
-    return b"\r\n".join(out) + sep + body
+    # The body joined from a view of the message: one copy of a large one, not two.
+    body = memoryview(wire)[end:] if end >= 0 else b""
+    return b"".join((b"\r\n".join(out), body))

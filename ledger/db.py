@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, inspect
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -44,6 +46,38 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+BLOB_PIECE_BYTES = 1024 * 1024  # bytes over this are written to SQLite in pieces this big
+
+
+def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> None:
+    """Set the bytes column `name` of `row` to `data` and flush. On SQLite, `data` over
+    `BLOB_PIECE_BYTES` goes in as a zero blob of its size and is then written into it piece
+    by piece, in the same transaction: bound as a parameter it is copied twice, and the driver
+    keeps one copy with its cached statement until that statement is next used (a 25 MB
+    message held for the rest of the filing)."""
+    if len(data) <= BLOB_PIECE_BYTES or session.get_bind().dialect.name != "sqlite":
+        setattr(row, name, data)
+        session.flush()
+        return
+    setattr(row, name, func.zeroblob(len(data)))
+    session.flush()
+    state = inspect(row)
+    mapper = state.mapper
+    (key_column,) = mapper.primary_key
+    (key,) = state.identity or (None,)
+    table, column = mapper.local_table.name, mapper.columns[name].name
+    dbapi = session.connection().connection.dbapi_connection
+    assert isinstance(dbapi, sqlite3.Connection) and key is not None
+    found = dbapi.execute(
+        f'SELECT rowid FROM "{table}" WHERE "{key_column.name}" = ?', (key,)
+    ).fetchone()
+    view = memoryview(data)
+    with dbapi.blobopen(table, column, found[0]) as blob:
+        for at in range(0, len(view), BLOB_PIECE_BYTES):
+            blob.write(view[at : at + BLOB_PIECE_BYTES])
+    set_committed_value(row, name, data)  # as written: read back without a query
 
 
 class DatabaseLost(RuntimeError):

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.db import flush_with_bytes
 from ledger.models import ImapMessage, Intake, RawMessage, Submission
 
 # States of a message that was judged: a later copy of it is a `duplicate`.
@@ -103,9 +104,9 @@ def new_intake(
         details={},
         size=len(raw),
     )
-    intake.raw = RawMessage(data=raw)
+    intake.raw = RawMessage()
     session.add(intake)
-    session.flush()
+    flush_with_bytes(session, intake.raw, "data", raw)
     if imap is not None:
         record_place(session, intake, imap, now)
     return intake

@@ -63,7 +63,10 @@ def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
 def claim_due(session: Session, now: datetime) -> OutboundMessage | None:
     """The oldest due row, counted as one more attempt; on PostgreSQL it stays locked until the
     transaction ends, so another sender skips it. None when nothing is due."""
-    row = session.scalars(_due(session, now).limit(1)).first()
+    # The id first, then the row: SQLite sorts the due rows with every column selected, and
+    # three desk forwards of a 25 MB item put a hundred megabytes of messages in its sorter.
+    row_id = session.scalar(_due(session, now).with_only_columns(OutboundMessage.id).limit(1))
+    row = session.get(OutboundMessage, row_id) if row_id is not None else None
     if row is not None:
         row.attempts += 1
     return row

@@ -6,6 +6,7 @@ big5 as big5hkscs, and a wrong or unknown label falls back through the likely ch
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import contextlib
 import email
@@ -348,13 +349,25 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def content_hash(raw: bytes) -> str:
-    """SHA-256 of the message without its trace headers, line endings normalised."""
-    normalised = raw.replace(b"\r\n", b"\n")
-    head, sep, body = normalised.partition(b"\n\n")
+HASH_CHUNK = 1024 * 1024  # a message body is hashed this many bytes at a time
+
+
+def _header_end(raw: bytes) -> tuple[int, int] | None:
+    """Where the header block ends and the body begins, as the line endings normalised to LF
+    would have them (the first blank line): (end of the header, start of the body)."""
+    found = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    if not found:
+        return None
+    at = min(found)
+    head_end = at - 1 if at > 0 and raw[at - 1 : at] == b"\r" else at
+    return head_end, at + (2 if raw[at + 1 : at + 2] == b"\n" else 3)
+
+
+def _kept_header(head: bytes) -> bytes:
+    """The header block without its trace headers, LF line endings."""
     kept: list[bytes] = []
     keep = True
-    for line in head.split(b"\n"):
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
         if line[:1] in (b" ", b"\t"):
             if keep:
                 kept.append(line)
@@ -363,7 +376,32 @@ def content_hash(raw: bytes) -> str:
         keep = name not in TRACE_HEADERS
         if keep:
             kept.append(line)
-    digest = hashlib.sha256(b"\n".join(kept) + sep + body.rstrip(b"\n"))
+    return b"\n".join(kept)
+
+
+def content_hash(raw: bytes) -> str:
+    """SHA-256 of the message without its trace headers, line endings normalised to LF, the
+    body's last line breaks left out. The body is read in chunks: a 25 MB message is hashed
+    without a normalised copy of itself."""
+    ends = _header_end(raw)
+    if ends is None:  # no body: the whole message is its header block
+        return hashlib.sha256(_kept_header(raw)).hexdigest()
+    head_end, body_start = ends
+    digest = hashlib.sha256(_kept_header(raw[:head_end]) + b"\n\n")
+    body = memoryview(raw)[body_start:]
+    carry = b""  # a CR that ended a chunk: its LF may begin the next one
+    newlines = 0  # LFs seen at the end so far: hashed only when more text follows them
+    for at in range(0, len(body), HASH_CHUNK):
+        chunk = carry + body[at : at + HASH_CHUNK].tobytes()
+        carry = b""
+        if chunk.endswith(b"\r") and at + HASH_CHUNK < len(body):
+            chunk, carry = chunk[:-1], b"\r"
+        chunk = chunk.replace(b"\r\n", b"\n")
+        text = chunk.rstrip(b"\n")
+        if text:
+            digest.update(b"\n" * newlines + text)
+            newlines = 0
+        newlines += len(chunk) - len(text)
     return digest.hexdigest()
 
 
@@ -413,7 +451,30 @@ def _filename(part: Message, hints: tuple[str, ...]) -> str | None:
     return safe_filename(name)
 
 
+# A base64 body of the alphabet and line breaks only, padded to whole quads: decoded straight
+# from the parsed text, as the `email` package would, without its three copies of the text.
+_PLAIN_BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}")
+
+
+def _plain_base64(part: Message) -> bytes | None:
+    """The decoded body of a well-formed base64 part; None for any other (the `email`
+    package's own decoding then reads it, defects and all)."""
+    payload = getattr(part, "_payload", None)  # the parsed text, without get_payload's copies
+    if not isinstance(payload, str) or not payload.isascii():
+        return None
+    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+        return None
+    if not _PLAIN_BASE64.fullmatch(payload):
+        return None
+    if (len(payload) - payload.count("\r") - payload.count("\n")) % 4:
+        return None
+    return binascii.a2b_base64(payload)
+
+
 def _payload_bytes(part: Message) -> bytes:
+    plain = _plain_base64(part)
+    if plain is not None:
+        return plain
     try:
         data = part.get_payload(decode=True)
     except (ValueError, AssertionError, LookupError, TypeError):
@@ -611,6 +672,20 @@ def identify(raw: bytes) -> tuple[str | None, str, str]:
     return message_id, address.lower() if len(address) <= 254 else "", subject
 
 
+PARSE_CHUNK = 64 * 1024  # the parser is fed this many bytes at a time
+
+
+def _parse(raw: bytes) -> Message:
+    """The standard parser, fed the message in chunks: `email.message_from_bytes` first
+    decodes the whole of it to text and copies that into a `StringIO` (four bytes a
+    character), over a hundred megabytes for a 25 MB message."""
+    feed = email.parser.BytesFeedParser(_factory=_Part, policy=policy.compat32)
+    view = memoryview(raw)
+    for at in range(0, len(view), PARSE_CHUNK):
+        feed.feed(view[at : at + PARSE_CHUNK].tobytes())
+    return feed.close()
+
+
 def decode_message(raw: bytes) -> DecodedMessage:
     """Decode a raw RFC 5322 message. Never raises on malformed input."""
     malformed: str | None = None
@@ -620,7 +695,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         # stack). A message declaring this many boundaries is read for its headers only.
         if sum(1 for _ in _BOUNDARY.finditer(raw)) > MAX_BOUNDARIES:
             raise RecursionError("too many MIME boundaries")
-        msg = email.message_from_bytes(raw, _class=_Part, policy=policy.compat32)
+        msg = _parse(raw)
     except RecursionError:
         msg = email.parser.BytesHeaderParser(_class=_Part, policy=policy.compat32).parsebytes(raw)
         malformed = "nesting"

@@ -10,9 +10,9 @@ from tests.conftest import REPO
 
 PARSER = REPO / "parser"
 ALLOWED = {
-    "__future__", "base64", "codecs", "collections", "contextlib", "dataclasses", "datetime",
-    "difflib", "email", "functools", "hashlib", "html", "io", "olefile", "parser", "quopri",
-    "re", "struct", "typing", "unicodedata", "xml", "zipfile",
+    "__future__", "base64", "binascii", "codecs", "collections", "contextlib", "dataclasses",
+    "datetime", "difflib", "email", "functools", "hashlib", "html", "io", "olefile", "parser",
+    "quopri", "re", "struct", "typing", "unicodedata", "xml", "zipfile",
 }  # fmt: skip
 FORBIDDEN = {
     "ingest", "ledger", "mailroom", "reports", "migrations", "sqlalchemy", "alembic", "socket",

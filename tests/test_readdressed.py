@@ -4,14 +4,16 @@ message written once and readdressed per recipient equals one written for that r
 
 from __future__ import annotations
 
+import base64
 import re
+import tracemalloc
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
 
-from ledger.compose import Attachment, Mail, Sender, compose, readdressed
+from ledger.compose import BASE64_CHUNK, Attachment, Mail, Sender, compose, readdressed
 from parser.decode import decode_message
 
 OFFICE = Sender("inf@mailroom.test", "广州市人民政府办公厅政务信息科")
@@ -213,3 +215,33 @@ def test_a_long_thread_keeps_its_first_message_and_its_last() -> None:
     kept = str(msg["References"]).split()
     assert kept == [ids[0], *ids[-18:], "<last@y.test>"]
     assert max(len(line) for line in mail.wire.split(b"\r\n")) <= 78
+
+
+@pytest.mark.parametrize("size", [0, 1, BASE64_CHUNK - 1, BASE64_CHUNK, 3 * BASE64_CHUNK + 5])
+def test_an_attachment_is_written_as_whole_base64_lines_whatever_its_size(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    wire = build("lihong@gzb.gz.test", "<d@m.test>", attachments=(Attachment("a.eml", data),)).wire
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    assert b'filename="a.eml"\r\n\r\n' + encoded + b"\r\n--" in wire
+    (attached,) = parsed(wire).iter_attachments()
+    assert attached.get_content() == data
+
+
+def test_a_large_original_is_held_once_in_base64_while_composed_and_readdressed() -> None:
+    original = bytes(range(256)) * 24_000  # 6 MB: 8 MB in base64
+    tracemalloc.start()
+    try:
+        wire = build("a@b.test", "<d.1@m.test>", attachments=(Attachment("o.eml", original),)).wire
+        _size, composing = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        held, _peak = tracemalloc.get_traced_memory()
+        copy = readdressed(wire, to="c@d.test", msgid="<d.2@m.test>")
+        _size, peak = tracemalloc.get_traced_memory()
+        readdressing = peak - held
+    finally:
+        tracemalloc.stop()
+    # Once written, it was joined from its parts and then again with its header block (three
+    # times the base64); and a copy cut the body out before joining it with the new header.
+    assert composing < 1.3 * len(wire)
+    assert readdressing < 1.3 * len(wire)
+    assert copy.count(b"To: c@d.test\r\n") == 1 and copy.endswith(wire[-4000:])

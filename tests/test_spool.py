@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ingest import spool as spool_module
-from ingest.spool import Spool, SpoolEnvelope
+from ingest.spool import Spool, SpoolEnvelope, SpoolError
 
 
 def test_a_file_written_during_a_round_waits_for_the_next_one(
@@ -109,3 +110,32 @@ def test_received_at_is_kept(tmp_path: Path) -> None:
     when = datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC).isoformat()
     stored = spool.put(b"x", SpoolEnvelope("daily", "smtp", None, "inf@mailroom.test", when))
     assert spool.read(stored)[0].received_at == when
+
+
+def test_a_large_message_is_read_back_whole_and_held_once(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    raw = bytes(range(256)) * (16 * 1024)  # 4 MB, line breaks included
+    # An envelope line longer than one read block is found as well.
+    envelope = SpoolEnvelope("daily", "smtp", "a" * 6000 + "@b.test", "inf@mailroom.test", "")
+    stored = spool.put(raw, envelope)
+    tracemalloc.start()
+    try:
+        read_envelope, read_raw = spool.read(stored)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read_raw == raw and read_envelope == envelope
+    assert peak < 1.2 * len(raw)  # not the whole file and then the message cut from it
+
+
+def test_a_spool_file_without_its_envelope_line_is_refused(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    for name, data in (("a.1.0.x", b"no line break at all" * 500), ("b.1.0.x", b"")):
+        (spool.new / name).write_bytes(data)
+        with pytest.raises(SpoolError, match="no envelope line"):
+            spool.read(name)
+    (spool.new / "c.1.0.x").write_bytes(b"MAILROOM-SPOOL-1 {not json\nraw")
+    with pytest.raises(SpoolError, match="broken envelope"):
+        spool.read("c.1.0.x")

@@ -19,6 +19,7 @@ from ingest.replies import ReplyWriter
 from ingest.settings import DeskSettings
 from ledger.calendar import quarter_of
 from ledger.compose import Attachment, Mail, compose, readdressed
+from ledger.db import flush_with_bytes
 from ledger.editors import editor_addresses, unit_officers
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
 from ledger.outbox import enqueue
@@ -160,22 +161,25 @@ class DeskMail:
             attachments=(Attachment(f"{item.tracking_no}.eml", raw),),
         ).wire
         for n, to in enumerate(recipients):
-            copy = wire if n == 0 else readdressed(wire, to=to, msgid=message_id())
+            if n:
+                # Each copy is made from the one before, which is let go then: a large
+                # forward is held once (twice while it is copied), not once per editor.
+                wire = readdressed(wire, to=to, msgid=message_id())
             row = enqueue(
                 session,
                 kind="desk",
                 to_address=to,
                 subject=subject,
-                message=copy,
+                message=wire,
                 now=now,
                 intake_id=item.intake_id,
                 first=urgent,
             )
-            if len(copy) > LARGE_FORWARD_BYTES:
+            if len(wire) > LARGE_FORWARD_BYTES:
                 # Written out and let go at once: a large original is held once, not per editor.
-                session.flush()
+                flush_with_bytes(session, row, "message", wire)
                 session.expunge(row)
-            del copy, row
+            del row
         return len(recipients)
 
     # --- the unit's notices ------------------------------------------------------------------
