@@ -18,12 +18,17 @@ exactly with `overlap`.
   bands of `ROWS` (2) values; each band hashes to one 63-bit key. Two bodies share at least
   one key with probability 1 − (1 − J²)^64 for Jaccard similarity J: 0.98 at J = 0.25 (a copy
   cut to half is about J = 0.3), 0.03 at J = 0.02 (unrelated items).
-- **MinHash** without a library: each shingle is hashed once with SHAKE-128 (hashlib) to 128
-  independent 32-bit values, and the signature is the minimum of each across the shingles
-  (k independent hash functions, the textbook construction). datasketch, the maintained MinHash
-  library, was weighed: it brings numpy and scipy (scipy only for its LSH parameter search,
-  which this does not use), 77 MB more memory in the filing process and half a second of
-  import, for what is here a dozen lines; this costs about 2 ms of CPU per filed item.
+- **MinHash** without a library, by one-permutation hashing: each shingle is hashed once
+  (BLAKE2b, 64 bits, keyed), its low bits pick one of the 128 slots and the rest of it
+  competes for that slot's minimum; a slot no shingle fell in borrows the value of the next
+  filled slot to its right, marked with the distance (densification, Shrivastava and Li,
+  2014), so two bodies agree on a slot with probability about J, as with 128 independent hash
+  functions. It replaced the textbook construction (128 values a shingle out of SHAKE-128,
+  1.6–2.3 ms an item) at 0.5 ms; on the test set it finds the same pairs, from 247 candidate
+  pairs instead of 163. datasketch, the maintained MinHash library, was weighed: it brings
+  numpy and scipy (scipy only for its LSH parameter search, which this does not use), 77 MB
+  more memory in the filing process and half a second of import, for what is here a dozen
+  lines.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ BANDS = 64
 ROWS = PERMUTATIONS // BANDS
 # Mixed into every shingle's hash: changing it (or SHINGLE, PERMUTATIONS, BANDS) changes every
 # key, and the keys already stored match nothing until the window has passed.
-_SALT = b"mailroom-similar-1:"
+_SALT = b"mailroom-similar-2"
+_EMPTY = 1 << 57  # above every value a slot can hold (64 - 7 bits)
+_STEP = 1 << 57  # what a borrowed value carries per slot it was borrowed across
 DEFAULT_THRESHOLD = 0.5
 
 _NOT_TEXT = re.compile(r"[\W_]+")
@@ -71,14 +78,24 @@ def band_keys(found: frozenset[str]) -> tuple[int, ...]:
     number mixed in so equal values in two bands are two keys); empty for an empty set."""
     if not found:
         return ()
-    # One 512-byte SHAKE-128 output a shingle: 128 little-endian 32-bit hash values.
-    raw = b"".join(
-        [hashlib.shake_128(_SALT + s.encode("utf-8")).digest(4 * PERMUTATIONS) for s in found]
-    )
-    values = struct.unpack(f"<{len(raw) // 4}I", raw)
-    signature = [min(values[i::PERMUTATIONS]) for i in range(PERMUTATIONS)]
-    data = struct.pack(f"<{PERMUTATIONS}I", *signature)
-    width = 4 * ROWS
+    empty = _EMPTY
+    signature = [empty] * PERMUTATIONS
+    for shingle in found:
+        value = int.from_bytes(
+            hashlib.blake2b(shingle.encode("utf-8"), digest_size=8, key=_SALT).digest(), "little"
+        )
+        slot, rest = value % PERMUTATIONS, value // PERMUTATIONS
+        if rest < signature[slot]:
+            signature[slot] = rest
+    densified = list(signature)
+    for slot, rest in enumerate(signature):
+        if rest == empty:
+            distance = 1
+            while signature[(slot + distance) % PERMUTATIONS] == empty:
+                distance += 1
+            densified[slot] = signature[(slot + distance) % PERMUTATIONS] + distance * _STEP
+    data = struct.pack(f"<{PERMUTATIONS}Q", *densified)
+    width = 8 * ROWS
     return tuple(_key(band, data[band * width : (band + 1) * width]) for band in range(BANDS))
 
 

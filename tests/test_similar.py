@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from alembic import command
+from sqlalchemy import delete, event, func, insert, select, text
 
 from ingest.pipeline import Arrival
 from ledger import similar
@@ -23,6 +24,7 @@ from ledger.demo import load_demo
 from ledger.models import Intake, OutboundMessage, SimilarBand, SimilarItem, Submission, Unit
 from mailroom.app import App
 from mailroom.config import parse_config
+from migrations import alembic_config
 from parser.similar import BANDS, DEFAULT_THRESHOLD, MAX_CHARS, Fingerprint, overlap, shingles
 from tests.similar_set import Version, load
 
@@ -432,3 +434,32 @@ def test_on_postgresql_the_lookup_is_planned_for_its_values_and_the_rest_is_left
     finally:
         event.remove(ledger.engine, "before_cursor_execute", seen)
         ledger.dispose()
+
+
+def test_the_migration_to_the_cheaper_minhash_makes_the_window_keys_again(
+    db_url: str, versions: list[Version]
+) -> None:
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0014")  # the ledger as it was, its keys of the former scheme
+    ledger = Ledger.from_url(db_url)
+    try:
+        items = Items(ledger)
+        item_id, _ = items.file(versions[0].unit, versions[0].body, T0)
+        with ledger.transaction() as s:
+            s.execute(delete(SimilarBand))
+            s.execute(
+                insert(SimilarBand),
+                [
+                    {"key": n, "submission_id": item_id, "unit_id": 1, "received_at": T0}
+                    for n in range(1, 65)
+                ],
+            )
+        command.upgrade(cfg, "0015")
+        with ledger.reader() as s:
+            kept = set(s.scalars(select(SimilarBand.key)))
+            units = set(s.scalars(select(SimilarBand.unit_id)))
+        assert kept == set(Fingerprint.of(versions[0].body).keys)
+        assert units == {1}  # the item's unit and time are carried over as they were
+    finally:
+        ledger.dispose()
+        command.upgrade(cfg, "head")
