@@ -6,7 +6,6 @@ allocations stay within a few times the message."""
 from __future__ import annotations
 
 import re
-import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from ledger.models import Intake, OutboundMessage
 from ledger.outbox import claim_due, enqueue
 from mailroom.app import App
 from parser.decode import content_hash
+from tests.measure import peak_of, statements_run
 
 
 def bound_bytes(sizes: list[int]) -> Any:
@@ -41,12 +41,9 @@ def test_a_large_item_is_filed_within_a_few_times_its_size(app: App) -> None:
     bound: list[int] = []
     note = bound_bytes(bound)
     event.listen(app.ledger.engine, "before_cursor_execute", note)
-    tracemalloc.start()
     try:
-        outcome = app.pipeline.process(raw, arrival)
-        _size, peak = tracemalloc.get_traced_memory()
+        outcome, peak = peak_of(lambda: app.pipeline.process(raw, arrival))
     finally:
-        tracemalloc.stop()
         event.remove(app.ledger.engine, "before_cursor_execute", note)
     assert outcome.state == "filed", outcome.reasons
     with app.ledger.reader() as session:
@@ -102,28 +99,16 @@ def test_the_outbox_sorts_due_ids_only_and_reads_a_message_id_without_a_copy(
     big = b"Message-ID: <big@mailroom.test>\r\nTo: a@b.test\r\n\r\n" + b"A" * 8_000_000
     now = datetime.now(UTC)
     with ledger.transaction() as session:
-        tracemalloc.start()
-        try:
-            row = enqueue(
+        row, peak = peak_of(
+            lambda: enqueue(
                 session, kind="desk", to_address="a@b.test", subject="s", message=big, now=now
             )
-            _size, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        )
         assert row.message_id == "<big@mailroom.test>" and peak < len(big) / 4
         enqueue(session, kind="receipt", to_address="c@d.test", subject="r", message=b"x", now=now)
-    statements: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        statements.append(sql)
-
-    event.listen(ledger.engine, "before_cursor_execute", note)
-    try:
-        with ledger.transaction() as session:
-            claimed = claim_due(session, now + timedelta(seconds=1))
-            assert claimed is not None and claimed.message == big and claimed.attempts == 1
-    finally:
-        event.remove(ledger.engine, "before_cursor_execute", note)
+    with statements_run(ledger.engine) as statements, ledger.transaction() as session:
+        claimed = claim_due(session, now + timedelta(seconds=1))
+        assert claimed is not None and claimed.message == big and claimed.attempts == 1
     sorting = [s for s in statements if "ORDER BY" in s]
     # The database sorts what the query selects: ids, never every due mail's bytes.
     assert sorting and not any(re.search(r"outbox\.message\b(?!_id)", s) for s in sorting)

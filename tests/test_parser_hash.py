@@ -4,7 +4,6 @@ chunks (a 25 MB message is hashed without a normalised copy of itself)."""
 from __future__ import annotations
 
 import hashlib
-import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from parser import decode
 from parser.decode import TRACE_HEADERS, content_hash
+from tests.measure import peak_of
 
 
 def whole_message_hash(raw: bytes) -> str:
@@ -54,11 +54,6 @@ def test_line_endings_trace_headers_and_last_line_breaks_do_not_change_it() -> N
 
 def test_a_large_message_is_hashed_without_a_copy_of_itself() -> None:
     raw = b"From: a@b.test\r\nSubject: x\r\n\r\n" + (b"A" * 76 + b"\r\n") * 130_000  # 10 MB
-    tracemalloc.start()
-    try:
-        digest = content_hash(raw)
-        _size, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    digest, peak = peak_of(lambda: content_hash(raw))
     assert digest == whole_message_hash(raw)
     assert peak < 4 * decode.HASH_CHUNK < len(raw) / 2  # a few chunks, whatever its size

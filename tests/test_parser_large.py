@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import email
-import tracemalloc
 from email import policy
 from email.message import Message
 
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from parser import decode_message
 from parser.decode import _parse, _Part, _payload_bytes
 from tests.conftest import CORPUS, DATA
+from tests.measure import peak_of
 
 MESSAGES = sorted((DATA / "mail").glob("*.eml")) + sorted(CORPUS.rglob("*.eml"))
 
@@ -59,12 +59,7 @@ def test_a_large_message_is_decoded_within_three_times_its_size() -> None:
         b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
         b'Content-Disposition: attachment; filename="a.png"\r\n\r\n' + encoded + b"--b--\r\n"
     )
-    tracemalloc.start()
-    try:
-        msg = decode_message(raw)
-        _size, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    msg, peak = peak_of(lambda: decode_message(raw))
     assert [a.data for a in msg.attachments] == [picture]
     # Whole-message parsing held eight times the message (its text, a four-byte-a-character
     # copy of that, the payload's lines); now its lines and the payload joined from them.

@@ -6,12 +6,12 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event
 
 from ledger.db import Ledger
 from ledger.rulebook import Bonus, BonusLevel, Publication, Rulebook, load_rulebook
 from ledger.scoring import ScoringError, record_deduction, undo_event
 from ledger.standings import core_team, officer_standings, standings
+from tests.measure import statements_run
 from tests.scoring_kit import EDITOR, SHANGHAI, Office, local
 
 RULES = load_rulebook("guangzhou-2004")
@@ -136,13 +136,7 @@ def test_a_reader_reads_a_periods_items_once_for_the_standings_officers_and_core
     # The console's standings page asks for all three in one reader: the officers' standings
     # and the core team reuse what the standings read, and a second page's worth reads nothing.
     _small_office(ledger)
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
-        statements.append(sql)
-
-    event.listen(ledger.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(ledger.engine) as statements:
         with ledger.reader() as reader:
             standings(reader, RULES, "2026Q1", SHANGHAI)
             read_events = sum("score_events" in sql for sql in statements)
@@ -156,6 +150,4 @@ def test_a_reader_reads_a_periods_items_once_for_the_standings_officers_and_core
             assert officer_standings(session, RULES, "2026Q1", SHANGHAI) == officers
             assert len(statements) > done
             assert core_team(session, RULES, "2026Q1", SHANGHAI) == team
-    finally:
-        event.remove(ledger.engine, "before_cursor_execute", seen)
     assert {o.unit_code: o.points for o in officers} == {"TH": 7, "YX": 5}

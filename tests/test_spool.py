@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from ingest import spool as spool_module
 from ingest.spool import Spool, SpoolEnvelope, SpoolError
+from tests.measure import peak_of
 
 
 def test_a_file_written_during_a_round_waits_for_the_next_one(
@@ -119,12 +119,7 @@ def test_a_large_message_is_read_back_whole_and_held_once(tmp_path: Path) -> Non
     # An envelope line longer than one read block is found as well.
     envelope = SpoolEnvelope("daily", "smtp", "a" * 6000 + "@b.test", "inf@mailroom.test", "")
     stored = spool.put(raw, envelope)
-    tracemalloc.start()
-    try:
-        read_envelope, read_raw = spool.read(stored)
-        _size, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    (read_envelope, read_raw), peak = peak_of(lambda: spool.read(stored))
     assert read_raw == raw and read_envelope == envelope
     assert peak < 1.2 * len(raw)  # not the whole file and then the message cut from it
 
