@@ -228,7 +228,6 @@ class Pipeline:
             filed = None
             log.exception("message %s quarantined", intake.id)
             self._set_aside(intake, raw, "processing_error", traceback.format_exc())
-        intake.processed_at = self.clock()
         session.flush()  # what the database refuses of this message is told here, not later
         tracking = filed.tracking_no if filed is not None else None
         return Outcome(intake.id, intake.state, tuple(intake.reasons), tracking)
@@ -246,7 +245,6 @@ class Pipeline:
             intake = self._new_intake(session, raw, arrival)
             # Only the raw bytes: the row as judged was refused, perhaps for what it said.
             intake.state, intake.reasons, intake.error = "quarantined", [reason], error
-            intake.processed_at = self.clock()
             session.flush()
             return self._outcome(session, intake)
 

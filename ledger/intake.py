@@ -91,8 +91,10 @@ def new_intake(
     imap: ImapOrigin | None,
     now: datetime,
 ) -> Intake:
-    """The row of a message just arrived (`received`), its raw bytes kept with it."""
+    """The row of a message just arrived (`received`), its raw bytes kept with it, taken up
+    for processing at `now` (written with the row: no second write of the row for it)."""
     intake = Intake(
+        processed_at=now,
         spool_id=spool_id,
         channel=channel,
         mailbox=mailbox,

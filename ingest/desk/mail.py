@@ -53,9 +53,17 @@ class DeskMail:
         return self.words("{text}（{detail}）", text=text, detail=detail) if detail else text
 
     def recipients(self, session: Session, now: datetime) -> list[str]:
+        """Who gets the forward: the configured addresses, else the editors in office that
+        day, read once per session (a batch of filings asks once, not once an item)."""
         configured = self.settings.mailboxes.desk_forward
+        if configured:
+            return list(configured)
         day = now.astimezone(self.zone).date()
-        return list(configured) if configured else editor_addresses(session, day)
+        key = ("desk.editors", day)
+        found = session.info.get(key)
+        if found is None:
+            found = session.info[key] = editor_addresses(session, day)
+        return list(found)
 
     def _mail(
         self,
