@@ -208,6 +208,7 @@ class IntakeSMTP(SMTP):
         limit = self.data_size_limit
         count = 0
         fragments: list[bytes] = []
+        partial = False  # in the middle of a line: a `.` CRLF next is not the end
         too_long = too_much = ended = False
         while self.transport is not None:
             try:
@@ -221,23 +222,28 @@ class IntakeSMTP(SMTP):
                 too_long = too_long or not too_much
                 data.discard()
                 line = await self._reader.read(exc.consumed)
-            if not fragments and line == b".\r\n":
+            if not partial and line == b".\r\n":
                 ended = True
                 break
             count += len(line)
             if not too_long and not too_much and limit and count > limit:
                 too_much = True
                 data.discard()
-            fragments.append(line)
-            if line.endswith(b"\r\n"):
-                if not too_long and not too_much:
-                    whole = bytearray().join(fragments)
-                    if len(whole) > self.line_length_limit:
-                        too_long = True
-                        data.discard()
-                    else:
-                        data.add(whole)
+            partial = not line.endswith(b"\r\n")
+            if too_long or too_much:
+                # Refused already: nothing of it is kept (aiosmtpd kept the fragments of a
+                # line without end, so one endless line grew without bound).
                 fragments = []
+                continue
+            fragments.append(line)
+            if not partial:
+                whole = bytearray().join(fragments)
+                fragments = []
+                if len(whole) > self.line_length_limit:
+                    too_long = True
+                    data.discard()
+                else:
+                    data.add(whole)
         if not ended:
             log.info("Connection lost during DATA")
             return None

@@ -18,6 +18,7 @@ from ingest.settings import Mailboxes
 from ingest.smtp import INLINE_SPOOL_BYTES, IntakeHandler, smtp_factory
 from ingest.spool import Spool
 from parser.decode import content_hash
+from tests.measure import peak_of
 
 MAX_BYTES = 8_000_000
 
@@ -160,3 +161,17 @@ def test_a_connection_lost_during_data_leaves_no_draft(listener: Listener) -> No
         time.sleep(0.05)
     time.sleep(0.5)  # whatever the session still had in hand is done with by now
     assert listener.drafts() == [] and listener.spool.pending() == []
+
+
+def test_an_endless_line_is_refused_without_being_kept(listener: Listener) -> None:
+    """A sender that never ends its line: aiosmtpd kept every fragment of it until a line
+    break came, so the listener's memory grew with what the sender chose to send."""
+    endless = b"z" * (3 * MAX_BYTES)  # over the size limit, in one line
+    stuffed = b"Subject: x\r\n\r\n" + endless + b"\r\n.\r\n"
+    # This process runs the listener: its allocations are traced.
+    (code, _text), peak = peak_of(
+        lambda: send_stuffed(listener.port, stuffed, ["inf@mailroom.test"])
+    )
+    assert code == 500  # too long a line, before too much mail
+    assert peak < len(endless) / 8
+    assert listener.stored() == [] and listener.drafts() == []
