@@ -11,6 +11,7 @@ Nothing here refuses anything: the pairs are shown to the editors, who decide.
 from __future__ import annotations
 
 import functools
+import hashlib
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -97,24 +98,26 @@ def find(
 
 class _HashCache:
     """The shingles of bodies measured lately, as the hash of each shingle (8 bytes a shingle
-    in an array), kept by body text up to `budget` hashes in all, the least recently used
-    dropped first. A candidate is measured again for many items filed after it; its shingles
-    are computed once. Keyed by the body itself, an entry never answers for another text (an
-    id rolled back and taken by another item reads that item's body)."""
+    in an array), kept by a digest of the body text up to `budget` hashes in all, the least
+    recently used dropped first. A candidate is measured again for many items filed after it;
+    its shingles are computed once. Keyed by what the body says, an entry never answers for
+    another text (an id rolled back and taken by another item reads that item's body), and
+    the bodies themselves are not kept."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.size = 0
-        self.entries: OrderedDict[str, array[int]] = OrderedDict()
+        self.entries: OrderedDict[bytes, array[int]] = OrderedDict()
 
     def __call__(self, body: str) -> frozenset[int]:
-        kept = self.entries.get(body)
+        key = hashlib.blake2b(body.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        kept = self.entries.get(key)
         if kept is not None:
-            self.entries.move_to_end(body)
+            self.entries.move_to_end(key)
             return frozenset(kept)
         hashes = frozenset(map(hash, shingles(body)))
         kept = array("q", hashes)
-        self.entries[body] = kept
+        self.entries[key] = kept
         self.size += len(kept)
         while self.size > self.budget:
             _body, dropped = self.entries.popitem(last=False)
@@ -122,7 +125,7 @@ class _HashCache:
         return hashes
 
 
-CACHED_SHINGLES = 1_000_000  # hashes (about 8 MB, and the bodies): a window's candidates
+CACHED_SHINGLES = 1_000_000  # hashes (about 8 MB): a window's candidates
 _shingle_hashes = _HashCache(CACHED_SHINGLES)
 
 
