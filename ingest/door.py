@@ -11,6 +11,7 @@ the message (in the spool, in the IMAP folder) and tries again later.
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections.abc import Callable, Iterable
@@ -66,29 +67,29 @@ def take_batch(
     message is taken again one by one, so the one at fault is quarantined alone. When the
     database itself is away, that propagates, and the caller keeps them all."""
     kept: list[tuple[bytes, Arrival]] = []
-    done: list[tuple[Arrival, Outcome | None]] = []
+
+    def framed(arrival: Arrival, outcome: Callable[[], Outcome | None]) -> Outcome | None:
+        begin(arrival)
+        try:
+            return outcome()
+        finally:
+            end(arrival)
+
     try:
         with pipeline.batch() as process:
+            done = []
             for raw, arrival in messages:
                 kept.append((raw, arrival))
-                begin(arrival)
-                try:
-                    done.append((arrival, process(raw, arrival)))
-                finally:
-                    end(arrival)
+                done.append((arrival, framed(arrival, functools.partial(process, raw, arrival))))
         return done
     except Exception as exc:
         if database_unavailable(exc) and not _conflict(exc):
             raise
         log.warning("a batch of %d messages failed (%s); taking them one by one", len(kept), exc)
-    done = []
-    for raw, arrival in kept:
-        begin(arrival)
-        try:
-            done.append((arrival, take(pipeline, raw, arrival)))
-        finally:
-            end(arrival)
-    return done
+    return [
+        (arrival, framed(arrival, functools.partial(take, pipeline, raw, arrival)))
+        for raw, arrival in kept
+    ]
 
 
 RETRY_CHANNEL = "retry"
