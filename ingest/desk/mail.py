@@ -22,7 +22,7 @@ from ledger.compose import Attachment, Mail, compose, readdressed
 from ledger.db import flush_with_bytes
 from ledger.editors import editor_addresses, unit_officers
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
-from ledger.outbox import enqueue
+from ledger.outbox import enqueue, enqueue_copies
 from ledger.rulebook import Rulebook
 from ledger.similar import Match
 from parser.commands import Script
@@ -168,11 +168,15 @@ class DeskMail:
             # original's own lines may be longer than SMTP allows.
             attachments=(Attachment(f"{item.tracking_no}.eml", raw),),
         ).wire
+        small: list[tuple[str, bytes]] = []
         for n, to in enumerate(recipients):
             if n:
                 # Each copy is made from the one before, which is let go then: a large
                 # forward is held once (twice while it is copied), not once per editor.
                 wire = readdressed(wire, to=to, msgid=message_id())
+            if len(wire) <= LARGE_FORWARD_BYTES:
+                small.append((to, wire))  # written together below, in one statement
+                continue
             row = enqueue(
                 session,
                 kind="desk",
@@ -183,11 +187,19 @@ class DeskMail:
                 intake_id=item.intake_id,
                 first=urgent,
             )
-            if len(wire) > LARGE_FORWARD_BYTES:
-                # Written out and let go at once: a large original is held once, not per editor.
-                flush_with_bytes(session, row, "message", wire)
-                session.expunge(row)
+            # Written out and let go at once: a large original is held once, not per editor.
+            flush_with_bytes(session, row, "message", wire)
+            session.expunge(row)
             del row
+        enqueue_copies(
+            session,
+            kind="desk",
+            copies=small,
+            subject=subject,
+            now=now,
+            intake_id=item.intake_id,
+            first=urgent,
+        )
         return len(recipients)
 
     # --- the unit's notices ------------------------------------------------------------------
