@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.budget import WATCHDOG, TooLong, TooSlow, statement_timeout, wall_limit
@@ -44,7 +45,7 @@ from ledger.filing import (
     unit_items_of,
 )
 from ledger.intake import ImapOrigin
-from ledger.models import Intake, Submission, Unit
+from ledger.models import Intake, Submission
 from ledger.outbox import enqueue
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
@@ -208,15 +209,25 @@ class Pipeline:
         done = self._already_processed(session, raw, arrival)
         if done is not None:
             return self._outcome(session, done)
-        intake = self._new_intake(session, raw, arrival)
         filed: Submission | None = None
+        taken = False  # the intake row was refused: this very arrival is another instance's
         try:
             # The budget ends inside the savepoint: a TooSlow that lands as the block ends
-            # rolls the judgement back with it, never after it was kept.
+            # rolls the judgement back with it, never after it was kept. The intake row is
+            # written in it too, once the message is decoded, so that what the message says
+            # of itself goes in with the row instead of a second write of it.
             with session.begin_nested(), WATCHDOG.budget(budget):
-                filed = self._judge(session, intake, raw, arrival)
+                msg = decode_message(raw)
+                try:
+                    intake = self._new_intake(session, raw, arrival, msg)
+                except IntegrityError:
+                    taken = True
+                    raise
+                filed = self._judge(session, intake, raw, arrival, msg)
         except TooSlow as exc:
+            # Whatever the savepoint held (the intake row too) is undone: a row of its own.
             filed = None
+            intake = self._new_intake(session, raw, arrival)
             if isinstance(exc, TooLong):
                 what = f"{wall_limit(budget):g} s on the wall (waiting, or given no CPU)"
             else:
@@ -225,9 +236,13 @@ class Pipeline:
             error = f"filing it took more than {what} ([intake] time_budget_seconds)"
             self._set_aside(intake, raw, "too_slow", error)
         except Exception:
+            if taken:
+                raise  # for `ingest.door.take`, which tells a taken arrival from a refusal
             filed = None
+            error = traceback.format_exc()
+            intake = self._new_intake(session, raw, arrival)
             log.exception("message %s quarantined", intake.id)
-            self._set_aside(intake, raw, "processing_error", traceback.format_exc())
+            self._set_aside(intake, raw, "processing_error", error)
         session.flush()  # what the database refuses of this message is told here, not later
         tracking = filed.tracking_no if filed is not None else None
         return Outcome(intake.id, intake.state, tuple(intake.reasons), tracking)
@@ -275,7 +290,9 @@ class Pipeline:
             intake_log.record_place(session, moved, arrival.imap, self.clock())
         return moved
 
-    def _new_intake(self, session: Session, raw: bytes, arrival: Arrival) -> Intake:
+    def _new_intake(
+        self, session: Session, raw: bytes, arrival: Arrival, msg: DecodedMessage | None = None
+    ) -> Intake:
         return intake_log.new_intake(
             session,
             raw,
@@ -287,6 +304,7 @@ class Pipeline:
             received_at=arrival.received_at,
             imap=arrival.imap,
             now=self.clock(),
+            message=msg,
         )
 
     @staticmethod
@@ -295,15 +313,9 @@ class Pipeline:
         return Outcome(intake.id, intake.state, tuple(intake.reasons), tracking)
 
     def _judge(
-        self, session: Session, intake: Intake, raw: bytes, arrival: Arrival
+        self, session: Session, intake: Intake, raw: bytes, arrival: Arrival, msg: DecodedMessage
     ) -> Submission | None:
         """The chain of steps; the item filed, if it was."""
-        msg = decode_message(raw)
-        intake.message_id = msg.message_id
-        intake.from_address = msg.from_address
-        intake.subject = msg.subject
-        intake.content_hash = msg.content_hash
-        intake.written_hash = msg.written_hash
         case = Case(session, intake, raw, arrival, msg, self.clock())
         for step in self.steps:
             if step(case):
@@ -597,10 +609,14 @@ class Pipeline:
         )
         case.queue("receipt", msg.from_address, receipt)
         case.session.flush()
-        unit = case.session.get(Unit, case.sender.unit_id)
-        assert unit is not None
         self.desk.forward(
-            case.session, filed, unit, case.raw, tuple(case.warnings), case.now, case.similar
+            case.session,
+            filed,
+            case.sender.unit,
+            case.raw,
+            tuple(case.warnings),
+            case.now,
+            case.similar,
         )
         return True
 

@@ -23,6 +23,7 @@ class Sender:
     context: SenderContext
     person_id: int
     unit_id: int
+    unit: Unit
 
 
 def approver_roles(session: Session, unit_id: int, name: str) -> set[str]:
@@ -39,12 +40,26 @@ def approver_roles(session: Session, unit_id: int, name: str) -> set[str]:
 
 
 def find_sender(session: Session, address: str, day: date) -> Sender | None:
-    """The info officer (信息员) registered with this address and in office on `day`, if any."""
+    """The info officer (信息员) registered with this address and in office on `day`, if any.
+
+    Asked once per session for an address and a day: a batch of filings (one transaction)
+    reads the registry as it stood when it began, and an officer who sends several items in
+    it is looked up once."""
+    address = address.strip().lower()
+    key = ("filing.sender", address, day)
+    if key in session.info:
+        found: Sender | None = session.info[key]
+        return found
+    found = session.info[key] = _sender(session, address, day)
+    return found
+
+
+def _sender(session: Session, address: str, day: date) -> Sender | None:
     row = session.execute(
         select(Person, Unit)
         .join(Unit, Person.unit_id == Unit.id)
         .where(
-            func.lower(Person.email) == address.strip().lower(),
+            func.lower(Person.email) == address,
             Person.role == "officer",
             Person.active_on(day),
         )
@@ -60,6 +75,7 @@ def find_sender(session: Session, address: str, day: date) -> Sender | None:
         ),
         person_id=person.id,
         unit_id=unit.id,
+        unit=unit,
     )
 
 

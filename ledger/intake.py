@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ledger.db import flush_with_bytes
 from ledger.models import ImapMessage, Intake, RawMessage, Submission
+from parser.types import DecodedMessage
 
 # States of a message that was judged: a later copy of it is a `duplicate`.
 JUDGED = ("filed", "rejected", "command", "command_refused")
@@ -90,9 +91,11 @@ def new_intake(
     received_at: datetime,
     imap: ImapOrigin | None,
     now: datetime,
+    message: DecodedMessage | None = None,
 ) -> Intake:
     """The row of a message just arrived (`received`), its raw bytes kept with it, taken up
-    for processing at `now` (written with the row: no second write of the row for it)."""
+    for processing at `now`; with the `message` decoded, what it says of itself (Message-ID,
+    sender, subject, hashes) is written with the row, not by a second write of it."""
     intake = Intake(
         processed_at=now,
         spool_id=spool_id,
@@ -106,6 +109,12 @@ def new_intake(
         details={},
         size=len(raw),
     )
+    if message is not None:
+        intake.message_id = message.message_id
+        intake.from_address = message.from_address
+        intake.subject = message.subject
+        intake.content_hash = message.content_hash
+        intake.written_hash = message.written_hash
     intake.raw = RawMessage()
     session.add(intake)
     flush_with_bytes(session, intake.raw, "data", raw)
