@@ -2,8 +2,9 @@
 a new item among them, and the pairs found (`parser.similar` says what is measured).
 
 A lookup is one indexed query: the new item's 64 band keys against `similar_bands`, only rows
-of other units received within the window, grouped by item; the few items that share a key
-are then measured exactly on their bodies. Rows older than the window are pruned as items are
+of other units received within the window, each key read for its latest `PER_KEY` items,
+grouped by item; the few items that share most keys are then measured exactly on their
+bodies. Rows older than the window are pruned as items are
 filed, so the table holds about (items of the window) × 64 rows whatever the ledger's age.
 Nothing here refuses anything: the pairs are shown to the editors, who decide.
 """
@@ -14,10 +15,22 @@ import functools
 import hashlib
 from array import array
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, text
+from sqlalchemy import (
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from ledger.models import Base, SimilarBand, SimilarItem, Submission, Unit
@@ -26,6 +39,7 @@ from parser.similar import Fingerprint, overlap, shingles
 # At most this many items sharing a band key are measured exactly (those sharing most keys
 # first): a flood of look-alike items cannot make one filing slow.
 CANDIDATES = 50
+PER_KEY = 8  # of the items sharing one key, the latest so many are counted
 _BANDS = Base.metadata.tables["similar_bands"]  # Core inserts: no ORM work for 64 rows
 _PAIRS = Base.metadata.tables["similar_items"]
 PRUNE_EVERY = 50
@@ -60,11 +74,9 @@ def find(
     loaded whole."""
     if not fingerprint.keys:
         return []
-    params: dict[str, object] = {
-        "keys": list(fingerprint.keys),
-        "since": received_at - window,
-        "unit_id": unit_id,
-    }
+    keys = sorted(set(fingerprint.keys))
+    params: dict[str, object] = {f"key_{n}": key for n, key in enumerate(keys)}
+    params.update(since=received_at - window, unit_id=unit_id)
     if exclude_id is not None:
         params["exclude_id"] = exclude_id
     own = frozenset(map(hash, fingerprint.shingles))
@@ -75,7 +87,7 @@ def find(
         # the values takes 3–6: this one statement is always planned for its values.
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     try:
-        candidates = session.execute(_lookup(exclude_id is not None), params).all()
+        candidates = session.execute(_lookup(exclude_id is not None, len(keys)), params).all()
     finally:
         if postgres:
             session.execute(text("SET LOCAL plan_cache_mode = auto"))
@@ -109,12 +121,13 @@ class _HashCache:
         self.size = 0
         self.entries: OrderedDict[bytes, array[int]] = OrderedDict()
 
-    def __call__(self, body: str) -> frozenset[int]:
+    def __call__(self, body: str) -> Collection[int]:
+        """The distinct hashes of the body's shingles (as kept: not made a set again)."""
         key = hashlib.blake2b(body.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         kept = self.entries.get(key)
         if kept is not None:
             self.entries.move_to_end(key)
-            return frozenset(kept)
+            return kept
         hashes = frozenset(map(hash, shingles(body)))
         kept = array("q", hashes)
         self.entries[key] = kept
@@ -130,28 +143,49 @@ _shingle_hashes = _HashCache(CACHED_SHINGLES)
 
 
 @functools.cache
-def _lookup(excluding: bool) -> Select[int, str]:
-    """The lookup, built once: the items of other units of the window that share a key with
-    the new item (those sharing most first, at most `CANDIDATES`), by id and body."""
+def _lookup(excluding: bool, keys: int) -> Select[int, str]:
+    """The lookup of `keys` band keys, built once: the items of other units of the window that
+    share a key with the new item (those sharing most first, at most `CANDIDATES`), by id and
+    body. Each key is read for its latest `PER_KEY` items only (an index range read backwards,
+    which stops there): a key that very many items share is a phrase of the genre, not a sign
+    of a copy, and the work of a lookup stays bounded whatever the window holds, where
+    counting every item of a common key grew with the window (1.2 ms at 700 items of the
+    bench's load, and on with each item filed). A copy shares tens of keys with its original."""
+    # The window and the unit are given once (a row of their own), not once a key.
+    given = select(
+        bindparam("since", type_=SimilarBand.received_at.type).label("since"),
+        bindparam("unit_id", type_=SimilarBand.unit_id.type).label("unit_id"),
+    ).cte("given")
+    arms = []
+    for n in range(keys):
+        arm = select(SimilarBand.submission_id.label("id")).where(
+            SimilarBand.key == bindparam(f"key_{n}"),
+            SimilarBand.received_at >= given.c.since,
+            SimilarBand.unit_id != given.c.unit_id,
+        )
+        if excluding:
+            arm = arm.where(SimilarBand.submission_id != bindparam("exclude_id"))
+        # The bounds written into the statement, not bound: 64 of them are no parameters.
+        latest = (
+            arm.order_by(SimilarBand.submission_id.desc())
+            .limit(literal_column(str(PER_KEY)))
+            .offset(literal_column("0"))
+            .subquery()
+        )
+        arms.append(select(latest.c.id))
+    sharing = union_all(*arms).subquery()
     hits = func.count().label("hits")
     shared = (
-        select(SimilarBand.submission_id.label("id"), hits)
-        .where(
-            # One expanding parameter for the 64 keys: no per-value work building the query.
-            SimilarBand.key.in_(bindparam("keys", expanding=True)),
-            SimilarBand.received_at >= bindparam("since"),
-            SimilarBand.unit_id != bindparam("unit_id"),
-        )
-        .group_by(SimilarBand.submission_id)
-        .order_by(hits.desc(), SimilarBand.submission_id)
-        .limit(CANDIDATES)
+        select(sharing.c.id, hits)
+        .group_by(sharing.c.id)
+        .order_by(hits.desc(), sharing.c.id)
+        .limit(literal_column(str(CANDIDATES)))
+        .offset(literal_column("0"))
+        .subquery()
     )
-    if excluding:
-        shared = shared.where(SimilarBand.submission_id != bindparam("exclude_id"))
-    candidates = shared.subquery()
     return (
         select(Submission.id, Submission.body)
-        .join(candidates, candidates.c.id == Submission.id)
+        .join(shared, shared.c.id == Submission.id)
         .where(Submission.status == "filed")
     )
 

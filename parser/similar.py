@@ -36,8 +36,9 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from parser.normalize import fold
 
@@ -55,6 +56,7 @@ _STEP = 1 << 57  # what a borrowed value carries per slot it was borrowed across
 DEFAULT_THRESHOLD = 0.5
 
 _NOT_TEXT = re.compile(r"[\W_]+")
+H = TypeVar("H", bound=Hashable)
 
 
 def shingles(body: str) -> frozenset[str]:
@@ -64,13 +66,18 @@ def shingles(body: str) -> frozenset[str]:
     return found if len(found) >= MIN_SHINGLES else frozenset()
 
 
-def overlap(a: frozenset[Hashable], b: frozenset[Hashable]) -> float:
+def overlap(a: frozenset[H], b: Collection[H]) -> float:
     """0…1: the share of the smaller set found in the other (0 when either is empty); of the
-    shingles themselves or of their hashes alike."""
+    shingles themselves or of their hashes alike. `b` may be any collection of distinct
+    values (the ledger keeps a body's hashes in an array): it is only iterated, never made a
+    set of its own."""
     if not a or not b:
         return 0.0
-    small, large = (a, b) if len(a) <= len(b) else (b, a)
-    return len(small & large) / len(small)
+    if isinstance(b, frozenset | set) and len(b) < len(a):
+        common = len(b & a)  # the work goes by the smaller set
+    else:
+        common = len(a.intersection(b))
+    return common / min(len(a), len(b))
 
 
 def band_keys(found: frozenset[str]) -> tuple[int, ...]:

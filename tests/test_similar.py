@@ -406,6 +406,43 @@ def test_similar_settings_are_checked(section: dict[str, object], error: str) ->
         parse_config({"similar": section}, Path("."), environ={})
 
 
+def test_a_key_many_items_share_counts_only_its_latest_items(
+    ledger: Ledger, versions: list[Version]
+) -> None:
+    """A band key that very many items of the window share is a phrase of the genre: the
+    lookup counts its latest `PER_KEY` items only, so its work stays bounded whatever the
+    window holds, and an older copy sharing many keys is still found."""
+    items = Items(ledger)
+    original = versions[0]
+    copy_id, _ = items.file(original.unit, original.body, T0)
+    query = Fingerprint.of(original.body)
+    hot = sorted(set(query.keys))[0]
+    crowd = []
+    for n in range(3 * similar.PER_KEY):  # other units' items after it, all on one key
+        body = f"第{n}条互不相同的正文内容，字数足够多而且各不相同" * 3
+        item_id, _ = items.file(f"其他单位{n}", body, T0 + timedelta(minutes=n + 1))
+        crowd.append(item_id)
+    with ledger.transaction() as s:
+        s.execute(
+            insert(SimilarBand),
+            [{"key": hot, "submission_id": i, "unit_id": items.unit(f"其他单位{n}"),
+              "received_at": T0 + timedelta(minutes=n + 1)} for n, i in enumerate(crowd)],
+        )  # fmt: skip
+    asking = items.unit("询问单位")
+    with ledger.reader() as s:
+        since = T0 - WINDOW
+        on_hot = s.execute(
+            similar._lookup(False, 1), {"key_0": hot, "since": since, "unit_id": asking}
+        ).all()
+        found = similar.find(
+            s, query, unit_id=asking, received_at=T0 + timedelta(hours=1), window=WINDOW,
+            threshold=DEFAULT_THRESHOLD,
+        )  # fmt: skip
+    # The hot key alone: its latest PER_KEY items, the newest first, not all of them.
+    assert sorted(row[0] for row in on_hot) == sorted(crowd)[-similar.PER_KEY :]
+    assert copy_id in {m.item.id for m in found}
+
+
 def test_on_postgresql_the_lookup_is_planned_for_its_values_and_the_rest_is_left_alone(
     pg_url: str, versions: list[Version]
 ) -> None:
@@ -416,7 +453,7 @@ def test_on_postgresql_the_lookup_is_planned_for_its_values_and_the_rest_is_left
     modes: list[str] = []
 
     def seen(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if "similar_bands.key IN" in statement:
+        if "FROM similar_bands, given" in statement:
             modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one())
 
     try:
