@@ -24,6 +24,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin_before_savepoint(conn: Any, _name: str) -> None:
+    """The sqlite3 module begins a transaction before the first INSERT, UPDATE or DELETE
+    only: a SAVEPOINT that comes first starts one of its own, and its RELEASE commits it, so
+    a group of savepoints (the filer's batch) would be kept item by item, not whole. Begin
+    the transaction first, IMMEDIATE so it holds the write lock from here as it would from
+    that first write (a deferred read upgraded later can fail at once instead of waiting)."""
+    dbapi = conn.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        dbapi.execute("BEGIN IMMEDIATE")
+
+
 def normalise_url(url: str) -> str:
     """`postgresql://` means psycopg 3 here (the only PostgreSQL driver installed)."""
     if url.startswith("postgresql://"):
@@ -44,6 +55,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
