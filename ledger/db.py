@@ -5,14 +5,24 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, inspect
+from sqlalchemy import (
+    ClauseElement,
+    CursorResult,
+    Dialect,
+    Engine,
+    create_engine,
+    event,
+    func,
+    inspect,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -90,6 +100,52 @@ def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> N
         for at in range(0, len(view), BLOB_PIECE_BYTES):
             blob.write(view[at : at + BLOB_PIECE_BYTES])
     set_committed_value(row, name, data)  # as written: read back without a query
+
+
+Row = tuple[Any, ...]  # a result row of any columns
+
+
+class DriverStatement:
+    """A Core statement compiled once for one dialect and run on the driver itself: for the
+    statements of the filing path that run for every item, where SQLAlchemy's per-execution
+    work (the cache key, each row's parameters taken through the compiled statement's binds)
+    costs more than the database. The parameters are given by name; `bind` turns a value into
+    what the driver takes (on SQLite a datetime is stored as text), once for a value that
+    every row of an executemany shares. The SQL goes through the connection's
+    `exec_driver_sql`, so the engine's events still see it."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = str(compiled)
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.dialect = dialect
+        self._types = {name: bind.type for name, bind in compiled.binds.items()}
+        # The values written into the statement itself (`status == "filed"`), as the driver
+        # takes them; the caller gives the others.
+        self._fixed = {
+            name: self.bind(name, bind.effective_value)
+            for name, bind in compiled.binds.items()
+            if not bind.required
+        }
+
+    def bind(self, name: str, value: object) -> object:
+        """`value` as the driver takes it for the parameter `name`."""
+        process = self._types[name]._cached_bind_processor(self.dialect)
+        return value if process is None or value is None else process(value)
+
+    def _driver(self, values: Mapping[str, object]) -> Any:
+        if self._fixed:
+            values = {**self._fixed, **values}
+        return tuple(values[name] for name in self.order) if self.order is not None else values
+
+    def execute(self, session: Session, values: Mapping[str, object]) -> CursorResult[*Row]:
+        """Run once with `values` (driver values already: see `bind`)."""
+        return session.connection().exec_driver_sql(self.sql, self._driver(values))
+
+    def executemany(self, session: Session, rows: list[Mapping[str, object]]) -> None:
+        """Run once a row, in one executemany."""
+        session.connection().exec_driver_sql(self.sql, [self._driver(row) for row in rows])
 
 
 class DatabaseLost(RuntimeError):

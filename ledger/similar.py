@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    Dialect,
     Select,
     bindparam,
     delete,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from ledger.db import DriverStatement
 from ledger.models import Base, SimilarBand, SimilarItem, Submission, Unit
 from parser.similar import Fingerprint, overlap, shingles
 
@@ -75,19 +77,21 @@ def find(
     if not fingerprint.keys:
         return []
     keys = sorted(set(fingerprint.keys))
+    dialect = session.get_bind().dialect
+    lookup = _lookup_on(dialect, exclude_id is not None, len(keys))
     params: dict[str, object] = {f"key_{n}": key for n, key in enumerate(keys)}
-    params.update(since=received_at - window, unit_id=unit_id)
+    params.update(since=lookup.bind("since", received_at - window), unit_id=unit_id)
     if exclude_id is not None:
         params["exclude_id"] = exclude_id
     own = frozenset(map(hash, fingerprint.shingles))
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = dialect.name == "postgresql"
     if postgres:
         # Executed often, the lookup becomes a prepared statement, and PostgreSQL's generic
         # plan for it (the window and the keys unknown) took 20–30 ms where a plan made for
         # the values takes 3–6: this one statement is always planned for its values.
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     try:
-        candidates = session.execute(_lookup(exclude_id is not None, len(keys)), params).all()
+        candidates = lookup.execute(session, params).all()
     finally:
         if postgres:
             session.execute(text("SET LOCAL plan_cache_mode = auto"))
@@ -190,21 +194,32 @@ def _lookup(excluding: bool, keys: int) -> Select[int, str]:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _lookup_on(dialect: Dialect, excluding: bool, keys: int) -> DriverStatement:
+    """`_lookup` compiled for `dialect`, once."""
+    return DriverStatement(_lookup(excluding, keys), dialect)
+
+
+@functools.lru_cache(maxsize=8)
+def _index_on(dialect: Dialect) -> DriverStatement:
+    return DriverStatement(insert(_BANDS), dialect)
+
+
 def index(session: Session, item: Submission, fingerprint: Fingerprint) -> None:
-    """Keep the item's band keys, for the items filed after it."""
+    """Keep the item's band keys, for the items filed after it (the item flushed first: its
+    id is in every row). One executemany on the driver: the 64 rows differ by key only."""
     if not fingerprint.keys:
         return
-    session.execute(
-        insert(_BANDS),
-        [
-            {
-                "key": key,
-                "submission_id": item.id,
-                "unit_id": item.unit_id,
-                "received_at": item.received_at,
-            }
-            for key in sorted(set(fingerprint.keys))
-        ],
+    if item.id is None:
+        session.flush()
+    insert_bands = _index_on(session.get_bind().dialect)
+    shared = {
+        "submission_id": item.id,
+        "unit_id": item.unit_id,
+        "received_at": insert_bands.bind("received_at", item.received_at),
+    }
+    insert_bands.executemany(
+        session, [{**shared, "key": key} for key in sorted(set(fingerprint.keys))]
     )
 
 
@@ -226,6 +241,8 @@ def prune(session: Session, before: datetime, item_id: int | None = None) -> int
 def record(session: Session, item: Submission, matches: list[Match], now: datetime) -> None:
     """Keep the pairs found for the item, for its views and `items similar`."""
     if matches:
+        if item.id is None:
+            session.flush()
         session.execute(
             insert(_PAIRS),
             [

@@ -1,12 +1,25 @@
-"""The ledger's engine keeps a transaction whole when savepoints come first in it."""
+"""The ledger's engine keeps a transaction whole when savepoints come first in it, and a
+statement compiled once for the driver binds as SQLAlchemy does."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+)
 
-from ledger.db import Ledger, make_engine
+from ledger.db import DriverStatement, Ledger, make_engine
+from ledger.models import UtcDateTime
 
 
 class _Undone(Exception):
@@ -62,3 +75,35 @@ def test_a_savepoint_after_a_write_nests_in_its_transaction(tmp_path: Path) -> N
         assert _count(ledger) == 0
     finally:
         ledger.dispose()
+
+
+_PROBE = Table(
+    "driver_probe",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(8)),
+    Column("at", UtcDateTime()),
+)
+
+
+def test_a_driver_statement_writes_and_reads_as_core_does(ledger: Ledger) -> None:
+    # Values go to the driver as SQLAlchemy would send them (an aware datetime stored naive
+    # in UTC, as text on SQLite), and the values written into a statement are sent with it.
+    _PROBE.create(ledger.engine)
+    at = datetime(2026, 4, 1, 7, 59, 58, 123456, tzinfo=timezone(timedelta(hours=8)))
+    with ledger.transaction() as session:
+        insert_rows = DriverStatement(insert(_PROBE), session.get_bind().dialect)
+        shared = {"at": insert_rows.bind("at", at)}
+        insert_rows.executemany(session, [{**shared, "id": n, "kind": "driver"} for n in (1, 2)])
+        session.execute(insert(_PROBE), [{"id": 3, "kind": "core", "at": at}])
+    with ledger.transaction() as session:
+        stored = session.execute(text("SELECT DISTINCT at FROM driver_probe")).all()
+        assert len(stored) == 1  # the same representation, whoever wrote it
+        assert session.execute(select(_PROBE.c.at).where(_PROBE.c.id == 1)).scalar_one() == at
+        since = select(_PROBE.c.id).where(
+            _PROBE.c.kind == "driver", _PROBE.c.at >= bindparam("since", type_=UtcDateTime())
+        )
+        found = DriverStatement(since.order_by(_PROBE.c.id), session.get_bind().dialect)
+        assert [r.id for r in found.execute(session, {"since": found.bind("since", at)})] == [1, 2]
+        later = found.bind("since", at + timedelta(microseconds=1))
+        assert found.execute(session, {"since": later}).all() == []
