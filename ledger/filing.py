@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Dialect, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger.calendar import Period
-from ledger.models import Intake, OutboundMessage, Person, Submission, TrackingCounter, Unit
+from ledger.db import DriverStatement
+from ledger.models import Base, Intake, OutboundMessage, Person, Submission, Unit
 from ledger.rulebook import name_key
 from parser.types import SenderContext
 from parser.types import Submission as ParsedItem
@@ -126,18 +128,26 @@ def domain_is_known(session: Session, domain: str, extra: tuple[str, ...] = ()) 
 
 def next_tracking_no(session: Session, prefix: str, year: int) -> str:
     """`GZ-2026-000123`: one counter row per (prefix, year), incremented atomically."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(TrackingCounter)
-        .values(prefix=prefix, year=year, last=1)
-        .on_conflict_do_update(
-            index_elements=["prefix", "year"], set_={"last": TrackingCounter.last + 1}
-        )
-        .returning(TrackingCounter.last)
+    number = _counter_on(session.get_bind().dialect).execute(
+        session, {"prefix": prefix, "year": year}
     )
-    number = session.execute(stmt).scalar_one()
-    return f"{prefix}-{year}-{number:06d}"
+    return f"{prefix}-{year}-{number.scalar_one():06d}"
+
+
+@functools.lru_cache(maxsize=8)
+def _counter_on(dialect: Dialect) -> DriverStatement:
+    """The counter's upsert, built and compiled once for `dialect`: it runs for every item."""
+    counters = Base.metadata.tables["tracking_counters"]
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(counters)
+        .values(prefix=bindparam("prefix"), year=bindparam("year"), last=1)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"last": counters.c.last + 1}
+        )
+        .returning(counters.c.last)
+    )
+    return DriverStatement(stmt, dialect)
 
 
 def _like(text: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger.db import flush_with_bytes
@@ -134,12 +134,21 @@ def find_duplicate(
     sender wrote (by whatever way it came), or — for a message without a Message-ID — the
     same bytes. Only the sender's own copies can match, and a lookup is one indexed query,
     however many messages anyone sent under that Message-ID."""
-    query = select(Intake).where(Intake.state.in_(JUDGED))
     if message_id:
-        query = query.where(Intake.message_id == message_id, Intake.written_hash == written_hash)
+        found = session.scalars(
+            _BY_MESSAGE_ID, {"message_id": message_id, "written_hash": written_hash}
+        )
     else:
-        query = query.where(Intake.content_hash == content_hash)
-    return session.scalars(query.order_by(Intake.id).limit(1)).first()
+        found = session.scalars(_BY_CONTENT, {"content_hash": content_hash})
+    return found.first()
+
+
+# Built once: the two lookups run for every message.
+_JUDGED_FIRST = select(Intake).where(Intake.state.in_(JUDGED)).order_by(Intake.id).limit(1)
+_BY_MESSAGE_ID = _JUDGED_FIRST.where(
+    Intake.message_id == bindparam("message_id"), Intake.written_hash == bindparam("written_hash")
+)
+_BY_CONTENT = _JUDGED_FIRST.where(Intake.content_hash == bindparam("content_hash"))
 
 
 def unhashed_copies(session: Session, message_id: str) -> list[Intake]:
