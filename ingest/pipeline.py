@@ -46,7 +46,7 @@ from ledger.filing import (
 )
 from ledger.intake import ImapOrigin
 from ledger.models import Intake, Submission
-from ledger.outbox import enqueue
+from ledger.outbox import enqueue_copies
 from ledger.rulebook import Rulebook
 from ledger.solicit import match_answer
 from ledger.status import answers_since, item_status, unit_status
@@ -119,13 +119,13 @@ class Case:
     similar: tuple[similar.Match, ...] = ()  # other units' near-identical items (撒网式报送)
 
     def queue(self, kind: str, to: str, mail: Mail) -> None:
-        """Put a mail of ours about this message in the outbox, in the message's transaction."""
-        enqueue(
+        """Put a mail of ours about this message in the outbox, in the message's transaction:
+        written at once, one Core statement (no row object: nothing reads it back)."""
+        enqueue_copies(
             self.session,
             kind=kind,
-            to_address=to,
+            copies=[(to, mail.wire)],
             subject=mail.subject,
-            message=mail.wire,
             now=self.now,
             intake_id=self.intake.id,
         )
@@ -608,7 +608,6 @@ class Pipeline:
             approver=filed.approver,
         )
         case.queue("receipt", msg.from_address, receipt)
-        case.session.flush()
         self.desk.forward(
             case.session,
             filed,
