@@ -30,38 +30,69 @@ class ImapOrigin:
 def same_arrival(session: Session, spool_id: str | None, imap: ImapOrigin | None) -> Intake | None:
     """The intake row of this very arrival: its spool id, or its place on the IMAP server."""
     if spool_id:
-        done = session.scalars(select(Intake).where(Intake.spool_id == spool_id)).first()
+        done = session.scalars(_BY_SPOOL_ID, {"spool_id": spool_id}).first()
         if done is not None:
             return done
     if imap is None:
         return None
-    return session.scalars(
-        select(Intake)
-        .join(ImapMessage, ImapMessage.intake_id == Intake.id)
-        .where(
-            ImapMessage.account == imap.account,
-            ImapMessage.folder == imap.folder,
-            ImapMessage.uidvalidity == imap.uidvalidity,
-            ImapMessage.uid == imap.uid,
-        )
-    ).first()
+    return session.scalars(_AT_PLACE, _place(imap)).first()
 
 
 def renumbered(session: Session, imap: ImapOrigin, content_hash: str) -> Intake | None:
     """After a UIDVALIDITY change the server numbers its messages afresh: the one filed from
-    this folder before under another UIDVALIDITY, recognised by its content."""
-    return session.scalars(
-        select(Intake)
-        .join(ImapMessage, ImapMessage.intake_id == Intake.id)
-        .where(
-            ImapMessage.account == imap.account,
-            ImapMessage.folder == imap.folder,
-            ImapMessage.uidvalidity != imap.uidvalidity,
-            Intake.content_hash == content_hash,
-        )
-        .order_by(Intake.id)
-        .limit(1)
-    ).first()
+    this folder before under another UIDVALIDITY, recognised by its content. Whether the
+    folder has rows of another UIDVALIDITY at all is asked once a session (a poller's batch):
+    the poller writes rows of the folder's current one only, so the answer holds for the
+    batch, and a folder never renumbered costs no lookup a message."""
+    place = _place(imap)
+    key = ("intake.renumbered", imap.account, imap.folder, imap.uidvalidity)
+    if key not in session.info:
+        session.info[key] = session.scalar(_OTHER_NUMBERING, place) is not None
+    if not session.info[key]:
+        return None
+    return session.scalars(_RENUMBERED, {**place, "content_hash": content_hash}).first()
+
+
+def _place(imap: ImapOrigin) -> dict[str, object]:
+    return {
+        "account": imap.account,
+        "folder": imap.folder,
+        "uidvalidity": imap.uidvalidity,
+        "uid": imap.uid,
+    }
+
+
+# Built once: these run for every message.
+_BY_SPOOL_ID = select(Intake).where(Intake.spool_id == bindparam("spool_id"))
+_IN_FOLDER = (
+    ImapMessage.account == bindparam("account"),
+    ImapMessage.folder == bindparam("folder"),
+)
+_AT_PLACE = (
+    select(Intake)
+    .join(ImapMessage, ImapMessage.intake_id == Intake.id)
+    .where(
+        *_IN_FOLDER,
+        ImapMessage.uidvalidity == bindparam("uidvalidity"),
+        ImapMessage.uid == bindparam("uid"),
+    )
+)
+_OTHER_NUMBERING = (
+    select(ImapMessage.id)
+    .where(*_IN_FOLDER, ImapMessage.uidvalidity != bindparam("uidvalidity"))
+    .limit(1)
+)
+_RENUMBERED = (
+    select(Intake)
+    .join(ImapMessage, ImapMessage.intake_id == Intake.id)
+    .where(
+        *_IN_FOLDER,
+        ImapMessage.uidvalidity != bindparam("uidvalidity"),
+        Intake.content_hash == bindparam("content_hash"),
+    )
+    .order_by(Intake.id)
+    .limit(1)
+)
 
 
 def record_place(session: Session, intake: Intake, imap: ImapOrigin, now: datetime) -> None:
