@@ -25,6 +25,7 @@ from mailroom.app import App
 from mailroom.config import parse_config
 from tests.conftest import DATA, REPO
 from tests.dovecot import Dovecot
+from tests.measure import statements_run
 from tests.pgcluster import PgCluster
 from tests.service import with_message_id
 
@@ -319,3 +320,16 @@ def test_a_fetched_batch_is_filed_in_one_transaction(app: App, dovecot: Dovecot)
     assert filed_message_ids(app) == sorted(f"<imap-{n}@th.gz.test>" for n in range(40))
     assert dovecot.uids("INBOX") == []
     assert len(commits) <= 3  # the batch, the record of the move (and the folder's lease)
+
+
+def test_a_folder_never_renumbered_costs_no_lookup_of_earlier_copies_a_message(
+    app: App, dovecot: Dovecot
+) -> None:
+    # The look for a renumbered folder's earlier copy (by content, under another UIDVALIDITY)
+    # is asked once a batch whether it can find anything, not made for every message.
+    dovecot.append(items(40))
+    with statements_run(app.ledger.engine) as statements:
+        assert poller_for(app).poll_once() == 40
+    other_numbering = [s for s in statements if "uidvalidity !=" in s.lower()]
+    assert 1 <= len(other_numbering) <= 2  # one FETCH batch (two if the server splits it)
+    assert len(filed_message_ids(app)) == 40
