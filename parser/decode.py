@@ -588,7 +588,9 @@ def _declared_charsets(msg: Message) -> tuple[str, ...]:
 
 # A header naming a mailbox longer than this names none a person could have written.
 MAX_ADDRESS_HEADER = 2000
-_ADDRESS_REGISTRY = HeaderRegistry()
+# The RFC 5322 address header class of the `email` package, made once: the registry builds a
+# new class each time it is called (tens of microseconds, twice a message and more).
+_ADDRESS_HEADER = HeaderRegistry()["to"]
 _ANGLE_ADDR = re.compile(r"<([^<>]*)>\s*(?:\([^()]*\)\s*)*$")
 
 
@@ -606,7 +608,7 @@ def _addr_specs(value: str) -> list[tuple[str, str]] | None:
     package read a crafted header differently: then neither reading can be trusted)."""
     try:
         loose = [(n, a) for n, a in email.utils.getaddresses([value]) if a]
-        header = _ADDRESS_REGISTRY("To", value)
+        header = _ADDRESS_HEADER("To", value)
         strict = [x.addr_spec for x in header.addresses]  # type: ignore[attr-defined]
     except Exception:  # either parser gives up on some garbage (hundreds of nested comments
         return None  # exhaust the old one's stack): there is no reading to trust
