@@ -8,14 +8,16 @@ A row `sent` becomes `bounced` when a bounce of it comes back (`ledger.bounces`)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Dialect, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ledger.compose import message_id_of
+from ledger.db import DriverStatement
 from ledger.models import Base, OutboundMessage
 
 STATES = ("queued", "sent", "failed", "bounced")
@@ -86,25 +88,55 @@ def enqueue_copies(
     first: bool = False,
 ) -> None:
     """Queue one mail to several recipients, a (recipient, wire bytes) pair each, in one
-    statement: the filing path's desk forwards. No row object is made (nothing asks for
-    their ids), and the ORM would insert them one at a time to learn each id."""
+    statement: the filing path's receipts and desk forwards. No row object is made (nothing
+    asks for their ids), and the ORM would insert them one at a time to learn each id; the
+    statement is compiled once and run on the driver, what the copies share bound once."""
     if not copies:
         return
-    session.execute(
-        insert(_OUTBOX),
+    insert_rows = _insert_on(session.get_bind().dialect)
+    shared = {
+        name: insert_rows.bind(name, value)
+        for name, value in _values(
+            kind=kind,
+            to_address="",
+            subject=subject,
+            message=b"",
+            now=now,
+            intake_id=intake_id,
+            first=first,
+        ).items()
+        if name not in _PER_COPY
+    }
+    insert_rows.executemany(
+        session,
         [
-            _values(
-                kind=kind,
-                to_address=to,
-                subject=subject,
-                message=wire,
-                now=now,
-                intake_id=intake_id,
-                first=first,
-            )
+            {
+                **shared,
+                "to_address": to,
+                "message": insert_rows.bind("message", wire),
+                "message_id": message_id_of(wire),
+            }
             for to, wire in copies
         ],
     )
+
+
+_PER_COPY = ("to_address", "message", "message_id")
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_on(dialect: Dialect) -> DriverStatement:
+    """The insert of a queued row, of the columns `_values` gives, compiled for `dialect`."""
+    names = _values(
+        kind="",
+        to_address="",
+        subject="",
+        message=b"",
+        now=datetime.now(UTC),
+        intake_id=None,
+        first=False,
+    )
+    return DriverStatement(insert(_OUTBOX).values({n: bindparam(n) for n in names}), dialect)
 
 
 def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
