@@ -102,7 +102,7 @@ def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> N
     set_committed_value(row, name, data)  # as written: read back without a query
 
 
-Row = tuple[Any, ...]  # a result row of any columns
+_Columns = tuple[Any, ...]  # a result row of any columns
 
 
 class DriverStatement:
@@ -119,8 +119,9 @@ class DriverStatement:
         assert isinstance(compiled, SQLCompiler)
         self.sql = str(compiled)
         self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        self.dialect = dialect
-        self._types = {name: bind.type for name, bind in compiled.binds.items()}
+        self._processors = {
+            name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()
+        }
         # The values written into the statement itself (`status == "filed"`), as the driver
         # takes them; the caller gives the others.
         self._fixed = {
@@ -131,7 +132,7 @@ class DriverStatement:
 
     def bind(self, name: str, value: object) -> object:
         """`value` as the driver takes it for the parameter `name`."""
-        process = self._types[name]._cached_bind_processor(self.dialect)
+        process = self._processors[name]
         return value if process is None or value is None else process(value)
 
     def _driver(self, values: Mapping[str, object]) -> Any:
@@ -139,7 +140,7 @@ class DriverStatement:
             values = {**self._fixed, **values}
         return tuple(values[name] for name in self.order) if self.order is not None else values
 
-    def execute(self, session: Session, values: Mapping[str, object]) -> CursorResult[*Row]:
+    def execute(self, session: Session, values: Mapping[str, object]) -> CursorResult[*_Columns]:
         """Run once with `values` (driver values already: see `bind`)."""
         return session.connection().exec_driver_sql(self.sql, self._driver(values))
 

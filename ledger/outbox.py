@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Dialect, Select, bindparam, insert, select, update
@@ -24,30 +24,25 @@ STATES = ("queued", "sent", "failed", "bounced")
 _OUTBOX = Base.metadata.tables["outbox"]  # for rows written without a row object
 
 
-def _values(
-    *,
-    kind: str,
-    to_address: str,
-    subject: str,
-    message: bytes,
-    now: datetime,
-    intake_id: int | None,
-    first: bool,
+def _shared(
+    *, kind: str, subject: str, now: datetime, intake_id: int | None, first: bool
 ) -> dict[str, Any]:
-    """The columns of a row just queued."""
+    """The columns of a row just queued that the copies of one mail to several share."""
     return {
         "kind": kind,
-        "to_address": to_address,
         "subject": subject,
-        "message": message,
         "intake_id": intake_id,
         "state": "queued",
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": now,
         "priority": 1 if first else 0,
-        "message_id": message_id_of(message),
     }
+
+
+def _copy(to_address: str, message: bytes) -> dict[str, Any]:
+    """The columns of a row just queued that are its own: recipient and wire bytes."""
+    return {"to_address": to_address, "message": message, "message_id": message_id_of(message)}
 
 
 def enqueue(
@@ -63,15 +58,8 @@ def enqueue(
 ) -> OutboundMessage:
     """Queue one mail (its wire bytes), due now; `first` puts it ahead of every row due."""
     row = OutboundMessage(
-        **_values(
-            kind=kind,
-            to_address=to_address,
-            subject=subject,
-            message=message,
-            now=now,
-            intake_id=intake_id,
-            first=first,
-        )
+        **_shared(kind=kind, subject=subject, now=now, intake_id=intake_id, first=first),
+        **_copy(to_address, message),
     )
     session.add(row)
     return row
@@ -93,50 +81,20 @@ def enqueue_copies(
     statement is compiled once and run on the driver, what the copies share bound once."""
     if not copies:
         return
-    insert_rows = _insert_on(session.get_bind().dialect)
-    shared = {
-        name: insert_rows.bind(name, value)
-        for name, value in _values(
-            kind=kind,
-            to_address="",
-            subject=subject,
-            message=b"",
-            now=now,
-            intake_id=intake_id,
-            first=first,
-        ).items()
-        if name not in _PER_COPY
-    }
+    shared = _shared(kind=kind, subject=subject, now=now, intake_id=intake_id, first=first)
+    own = [_copy(to, wire) for to, wire in copies]
+    insert_rows = _insert_on(session.get_bind().dialect, (*shared, *own[0]))
+    bound = {name: insert_rows.bind(name, value) for name, value in shared.items()}
     insert_rows.executemany(
         session,
-        [
-            {
-                **shared,
-                "to_address": to,
-                "message": insert_rows.bind("message", wire),
-                "message_id": message_id_of(wire),
-            }
-            for to, wire in copies
-        ],
+        [{**bound, **row, "message": insert_rows.bind("message", row["message"])} for row in own],
     )
-
-
-_PER_COPY = ("to_address", "message", "message_id")
 
 
 @functools.lru_cache(maxsize=8)
-def _insert_on(dialect: Dialect) -> DriverStatement:
-    """The insert of a queued row, of the columns `_values` gives, compiled for `dialect`."""
-    names = _values(
-        kind="",
-        to_address="",
-        subject="",
-        message=b"",
-        now=datetime.now(UTC),
-        intake_id=None,
-        first=False,
-    )
-    return DriverStatement(insert(_OUTBOX).values({n: bindparam(n) for n in names}), dialect)
+def _insert_on(dialect: Dialect, columns: tuple[str, ...]) -> DriverStatement:
+    """The insert of a queued row's `columns`, compiled for `dialect`."""
+    return DriverStatement(insert(_OUTBOX).values({n: bindparam(n) for n in columns}), dialect)
 
 
 def _due(session: Session, now: datetime) -> Select[OutboundMessage]:
