@@ -71,6 +71,10 @@ def make_engine(url: str) -> Engine:
 
 
 BLOB_PIECE_BYTES = 1024 * 1024  # bytes over this are written to SQLite in pieces this big
+# The (table, column) pairs `flush_with_bytes` writes. Each is its table's last column: SQLite
+# stores a zero blob without making it only there (before it, the row is built in memory with
+# every zero, twice over).
+PIECEWISE = (("raw_messages", "data"), ("outbox", "message"))
 
 
 def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> None:
@@ -78,7 +82,7 @@ def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> N
     `BLOB_PIECE_BYTES` goes in as a zero blob of its size and is then written into it piece
     by piece, in the same transaction: bound as a parameter it is copied twice, and the driver
     keeps one copy with its cached statement until that statement is next used (a 25 MB
-    message held for the rest of the filing)."""
+    message held for the rest of the filing). The column is one of `PIECEWISE`."""
     if len(data) <= BLOB_PIECE_BYTES or session.get_bind().dialect.name != "sqlite":
         setattr(row, name, data)
         session.flush()
@@ -90,6 +94,8 @@ def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> N
     (key_column,) = mapper.primary_key
     (key,) = state.identity or (None,)
     table, column = mapper.local_table.name, mapper.columns[name].name
+    if (table, column) not in PIECEWISE:
+        raise ValueError(f"{table}.{column} is not a column written in pieces")
     dbapi = session.connection().connection.dbapi_connection
     assert isinstance(dbapi, sqlite3.Connection) and key is not None
     found = dbapi.execute(

@@ -259,7 +259,6 @@ class OutboundMessage(Base):
     kind: Mapped[str] = mapped_column(String(16))
     to_address: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
-    message: Mapped[bytes] = mapped_column(LargeBinary)
     intake_id: Mapped[int | None] = mapped_column(ForeignKey("intake.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -273,6 +272,9 @@ class OutboundMessage(Base):
     # come back to the row's own return path still finds it; when a bounce came back.
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     bounced_at: Mapped[datetime | None]
+    # Last: SQLite writes a large mail's zero blob without making it only in the last column
+    # (`ledger.db.flush_with_bytes`; migration 0016).
+    message: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DeskAction(Base):
