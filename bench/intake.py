@@ -22,6 +22,7 @@ from bench.procs import (
     Client,
     Databases,
     Sink,
+    each_kib,
     mailroom,
     proc_kib,
     run_client,
@@ -69,6 +70,7 @@ class LoadRun:
     client: dict[str, Any]
     hwm_kib: int
     idle_kib: int = 0
+    hwm_each_kib: list[int] = field(default_factory=list)  # serve, then its children
     filed_s: float | None = None
     states: dict[str, int] = field(default_factory=dict)
     outbox: dict[str, int] = field(default_factory=dict)
@@ -95,6 +97,7 @@ class LoadRun:
             "p99_ms": percentile(lat, 99),
             "max_ms": max(lat),
             "peak_rss_kib": self.hwm_kib,
+            "peak_rss_each_kib": self.hwm_each_kib,
             "idle_rss_kib": self.idle_kib,
             "filed_s": self.filed_s,
             "states": self.states,
@@ -217,8 +220,10 @@ def _measure(
         raise RuntimeError(f"{tag}: not all messages were filed in {settings.time_limit} s")
     if spy is not None and profile_to is not None:
         _stop_profile(spy, profile_to, settings)
-    hwm = tree_kib(pid, "VmHWM")
-    run = LoadRun(result, hwm_kib=hwm, idle_kib=idle, states=states, outbox=outbox)
+    each = each_kib(pid, "VmHWM")
+    run = LoadRun(
+        result, hwm_kib=sum(each), idle_kib=idle, states=states, outbox=outbox, hwm_each_kib=each
+    )
     if filed_at is not None:
         run.filed_s = filed_at - float(result["started"])
         if set(states) != {"filed"}:

@@ -59,11 +59,16 @@ def tree_kib(pid: int, key: str) -> int:
 
     For VmHWM the sum of each process's own peak: an upper bound of the tree's peak.
     """
-    total = proc_kib(pid, key)
+    return sum(each_kib(pid, key))
+
+
+def each_kib(pid: int, key: str) -> list[int]:
+    """`proc_kib` of a process, then of each of its descendants still there."""
+    found = [proc_kib(pid, key)]
     for child in descendants(pid):
         with contextlib.suppress(FileNotFoundError, KeyError):  # ended meanwhile, or a zombie
-            total += proc_kib(child, key)
-    return total
+            found.append(proc_kib(child, key))
+    return found
 
 
 def module_exists(name: str) -> bool:
