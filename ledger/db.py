@@ -87,15 +87,15 @@ def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> N
         setattr(row, name, data)
         session.flush()
         return
-    setattr(row, name, func.zeroblob(len(data)))
-    session.flush()
     state = inspect(row)
     mapper = state.mapper
-    (key_column,) = mapper.primary_key
-    (key,) = state.identity or (None,)
     table, column = mapper.local_table.name, mapper.columns[name].name
     if (table, column) not in PIECEWISE:
         raise ValueError(f"{table}.{column} is not a column written in pieces")
+    setattr(row, name, func.zeroblob(len(data)))
+    session.flush()
+    (key_column,) = mapper.primary_key
+    (key,) = state.identity or (None,)
     dbapi = session.connection().connection.dbapi_connection
     assert isinstance(dbapi, sqlite3.Connection) and key is not None
     found = dbapi.execute(

@@ -3,9 +3,11 @@ statement compiled once for the driver binds as SQLAlchemy does."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import shutil
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import (
     Column,
     Integer,
@@ -18,8 +20,9 @@ from sqlalchemy import (
     text,
 )
 
-from ledger.db import DriverStatement, Ledger, make_engine
+from ledger.db import BLOB_PIECE_BYTES, DriverStatement, Ledger, flush_with_bytes, make_engine
 from ledger.models import UtcDateTime
+from ledger.outbox import enqueue
 
 
 class _Undone(Exception):
@@ -107,3 +110,28 @@ def test_a_driver_statement_writes_and_reads_as_core_does(ledger: Ledger) -> Non
         assert [r.id for r in found.execute(session, {"since": found.bind("since", at)})] == [1, 2]
         later = found.bind("since", at + timedelta(microseconds=1))
         assert found.execute(session, {"since": later}).all() == []
+
+
+def test_only_the_columns_written_in_pieces_take_large_bytes(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A column not in `PIECEWISE` is refused before anything is written to it; the outbox's
+    message, which is, reads back whole."""
+    path = tmp_path / "m.db"
+    shutil.copyfile(sqlite_template, path)
+    ledger = Ledger(make_engine(f"sqlite:///{path}"))
+    big = bytes(range(256)) * (BLOB_PIECE_BYTES // 256 * 3 + 7)
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with ledger.transaction() as session:
+        row = enqueue(
+            session, kind="desk", to_address="e@x.test", subject="s", message=b"m", now=now
+        )
+        session.flush()
+        with pytest.raises(ValueError, match=r"outbox\.subject"):
+            flush_with_bytes(session, row, "subject", big)
+        assert row.subject == "s"  # left as it was: no zero blob put in its place
+        flush_with_bytes(session, row, "message", big)
+        key = row.id
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(text("SELECT message FROM outbox WHERE id = :k"), {"k": key})
+        assert stored.scalar_one() == big
