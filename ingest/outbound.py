@@ -14,12 +14,15 @@ bounce that comes back says which outbox row it is about; Mailroom greets the re
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
+import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +30,7 @@ from pathlib import Path
 from ingest.settings import Outbound
 from ledger import outbox
 from ledger.bounces import ReturnPaths
+from ledger.compose import CRLF
 from ledger.db import Ledger
 from ledger.models import OutboundMessage
 
@@ -54,9 +58,12 @@ class RelayUnavailable(Exception):
 
 
 class Transport:
-    """Hands one message to the next hop; raises on failure."""
+    """Hands one message to the next hop, given in pieces that each end a line (a desk
+    forward with its large original read in as it goes: `outbox.pieces_of`); raises on
+    failure. The first piece is taken before anything is handed over: a message that cannot
+    be made fails before the next hop sees any of it."""
 
-    def send(self, row_id: int, mail_from: str, to: str, message: bytes) -> None:
+    def send(self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
         raise NotImplementedError
 
 
@@ -66,7 +73,7 @@ class MaildirTransport(Transport):
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def send(self, row_id: int, mail_from: str, to: str, message: bytes) -> None:
+    def send(self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
         for sub in ("tmp", "new", "cur"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         name = f"outbox-{row_id:010d}.{socket.gethostname()}"
@@ -74,8 +81,12 @@ class MaildirTransport(Transport):
         if final.exists():  # delivered before a crash lost the commit: do not write twice
             return
         tmp = self.root / "tmp" / name
+        rest = iter(pieces)
+        first = next(rest, b"")
         with open(tmp, "wb") as fh:
-            fh.write(message)
+            fh.write(first)
+            for piece in rest:
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
         os.rename(tmp, final)
@@ -93,8 +104,10 @@ class RelayTransport(Transport):
         ca_file = self.config.ca_file
         return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
-    def send(self, row_id: int, mail_from: str, to: str, message: bytes) -> None:
+    def send(self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
         cfg = self.config
+        rest = iter(pieces)
+        first = next(rest, b"")
         assert cfg.relay_host
         try:
             smtp = smtplib.SMTP(
@@ -115,7 +128,51 @@ class RelayTransport(Transport):
                     smtp.login(cfg.username, cfg.password)
             except (OSError, smtplib.SMTPException) as exc:
                 raise RelayUnavailable(f"relay refused TLS or login: {exc}") from exc
-            smtp.sendmail(mail_from, [to], message)
+            _stream(smtp, mail_from, to, itertools.chain((first,), rest))
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _stream(smtp: smtplib.SMTP, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
+    """`smtp.sendmail(mail_from, [to], message)` with the message sent piece by piece as it
+    comes, never joined: the same commands, the same dot-stuffing (line endings are left as
+    they are, as `smtplib` leaves those of bytes), the same exceptions for the same answers."""
+    smtp.ehlo_or_helo_if_needed()
+    code, answer = smtp.mail(mail_from)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, answer, mail_from)
+    code, answer = smtp.rcpt(to)
+    if code not in (250, 251):
+        _abandon(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({to: (code, answer)})
+    code, answer = smtp.docmd("data")
+    if code != 354:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, answer)
+    last = CRLF
+    for piece in pieces:
+        if piece:
+            # Each piece ends a line, so a line's first dot is always at a piece's start or
+            # after a line ending in it.
+            piece = _LEADING_DOT.sub(b"..", piece)
+            smtp.send(piece)
+            last = (last + piece[-2:])[-2:]
+    smtp.send((b"" if last == CRLF else CRLF) + b"." + CRLF)
+    code, answer = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, answer)
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: the connection closed on `421`, else the transaction reset."""
+    if code == 421:
+        smtp.close()
+    else:
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            smtp.rset()
 
 
 def transport_for(config: Outbound) -> Transport:
@@ -125,7 +182,10 @@ def transport_for(config: Outbound) -> Transport:
 
 
 def _permanent(exc: Exception) -> bool:
-    """A `5xx` answer to the message itself: retrying cannot help."""
+    """A `5xx` answer to the message itself, or a mail that cannot be made: retrying cannot
+    help."""
+    if isinstance(exc, outbox.OriginalMissing):
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
     return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
@@ -164,7 +224,7 @@ def deliver_due(
                 with session.no_autoflush:
                     sender = return_paths.of(session, row.id, now)
             try:
-                transport.send(row.id, sender, row.to_address, row.message)
+                transport.send(row.id, sender, row.to_address, outbox.pieces_of(session, row))
             except RelayUnavailable as exc:
                 # Nothing will get through now: every due message waits for the same retry.
                 later = now + retry.delay(row.attempts)

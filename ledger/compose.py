@@ -26,7 +26,7 @@ import io
 import re
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
@@ -68,12 +68,19 @@ class Mail:
 
     subject: str
     wire: bytes
+    # With an attachment by reference: how many bytes before the end of `wire` its base64
+    # goes (`with_original`). Counted from the end, it holds for every readdressed copy.
+    original_tail: int | None = None
 
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file attached in base64; `data` None attaches it by reference: the mail is written
+    without its bytes, which `with_original` puts in as it goes out (a 25 MB original is
+    neither encoded nor stored once per recipient)."""
+
     filename: str
-    data: bytes
+    data: bytes | None
     maintype: str = "application"
     subtype: str = "octet-stream"
 
@@ -267,9 +274,10 @@ def _attachment_head(a: Attachment) -> bytes:
 
 def _multipart(
     subtype: str, parts: Sequence[bytes], attachments: Sequence[Attachment] = ()
-) -> Iterator[bytes]:
+) -> Iterator[bytes | None]:
     """A multipart body, piece by piece: the parts, then each attachment in base64 (which
-    never holds the boundary: `_` is not in its alphabet), encoded as it is written."""
+    never holds the boundary: `_` is not in its alphabet), encoded as it is written; None
+    where an attachment by reference goes."""
     heads = [_attachment_head(a) for a in attachments]
     boundary = _boundary()
     while any(boundary.encode() in p for p in (*parts, *heads)):
@@ -282,7 +290,10 @@ def _multipart(
         yield from (delimiter, CRLF, part, CRLF)
     for head, a in zip(heads, attachments, strict=True):
         yield from (delimiter, CRLF, head)
-        yield from _base64_chunks(a.data)
+        if a.data is None:
+            yield None
+        else:
+            yield from _base64_chunks(a.data)
         yield CRLF
     yield from (delimiter, b"--", CRLF)
 
@@ -306,6 +317,7 @@ def compose(
 
     `answering` is the message this one replies to (a receipt, a refusal, a confirmation);
     `to` is an address, `name <address>` or (name, address); `reply_to` one of the first two.
+    At most one attachment goes by reference.
     """
     fields = [
         address_field("From", sender.name, sender.address),
@@ -330,16 +342,57 @@ def compose(
         "MIME-Version: 1.0",
     ]
     body = b"".join(
-        _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
+        piece
+        for piece in _multipart(
+            "alternative", [_text_part("plain", text), _text_part("html", html)]
+        )
+        if piece is not None
     )
     # Written piece by piece into one buffer, which becomes the mail's bytes without a copy:
     # a 25 MB original attached is held once in base64, not three times over.
     wire = io.BytesIO()
     # UTF-8 only where an address is not ASCII (RFC 6532; the relay needs SMTPUTF8 for it).
     wire.write("\r\n".join(fields).encode("utf-8") + CRLF)
+    original_at: int | None = None
     for piece in _multipart("mixed", [body], attachments) if attachments else (body,):
-        wire.write(piece)
-    return Mail(subject, wire.getvalue())
+        if piece is not None:
+            wire.write(piece)
+        elif original_at is None:
+            original_at = wire.tell()
+        else:
+            raise ValueError("only one attachment of a mail goes by reference")
+    data = wire.getvalue()
+    return Mail(subject, data, None if original_at is None else len(data) - original_at)
+
+
+def with_original(wire: bytes, tail: int, original: Iterable[bytes]) -> Iterator[bytes]:
+    """The mail `compose` wrote with an attachment by reference, whole, piece by piece: its
+    bytes up to `tail` bytes before the end, the original in base64 as its pieces come (of
+    any size), then the rest. Every piece ends a line; joined, they are the bytes `compose`
+    writes with the attachment's data given."""
+    at = len(wire) - tail
+    if not 0 <= at <= len(wire):
+        raise ValueError(f"the original's place {tail} bytes from the end is not in the mail")
+    yield wire[:at]
+    rest = b""  # fewer than a line's 57 bytes, carried to the next piece
+    for piece in original:
+        view = memoryview(piece)
+        if rest:
+            taken = 57 - len(rest)
+            rest += view[:taken]
+            view = view[taken:]
+            if len(rest) < 57:
+                continue
+            yield _base64_lines(rest)
+        whole = len(view) - len(view) % 57
+        # Encoded a chunk at a time: what is held beside the piece read stays small.
+        for start in range(0, whole, BASE64_CHUNK):
+            yield _base64_lines(view[start : min(start + BASE64_CHUNK, whole)])
+        rest = bytes(view[whole:])
+        del view, piece
+    if rest:
+        yield _base64_lines(rest)
+    yield wire[at:]
 
 
 def _fields(head: bytes) -> list[bytes]:

@@ -19,9 +19,10 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    select,
 )
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import InstrumentedAttribute, set_committed_value
 from sqlalchemy.sql.compiler import SQLCompiler
 
 
@@ -73,8 +74,9 @@ def make_engine(url: str) -> Engine:
 BLOB_PIECE_BYTES = 1024 * 1024  # bytes over this are written to SQLite in pieces this big
 # The (table, column) pairs `flush_with_bytes` writes. Each is its table's last column: SQLite
 # stores a zero blob without making it only there (before it, the row is built in memory with
-# every zero, twice over).
-PIECEWISE = (("raw_messages", "data"), ("outbox", "message"))
+# every zero, twice over). A desk forward's large original is attached by reference (the
+# outbox's `original_tail`), so no mail needs it.
+PIECEWISE = (("raw_messages", "data"),)
 
 
 def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> None:
@@ -106,6 +108,37 @@ def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> N
         for at in range(0, len(view), BLOB_PIECE_BYTES):
             blob.write(view[at : at + BLOB_PIECE_BYTES])
     set_committed_value(row, name, data)  # as written: read back without a query
+
+
+def read_in_pieces(
+    session: Session, column: InstrumentedAttribute[bytes], key: object
+) -> Iterator[bytes]:
+    """The bytes of `column` in the row whose primary key is `key`, piece by piece: on SQLite
+    read from the blob `BLOB_PIECE_BYTES` at a time, never whole (a 25 MB original as a desk
+    forward goes out); elsewhere in one piece. The row is looked up at once: `LookupError`
+    when there is none, before any piece is read."""
+    mapper = column.parent.mapper
+    table, name = mapper.tables[0].name, mapper.columns[column.key].name
+    (key_column,) = mapper.primary_key
+    dbapi = session.connection().connection.dbapi_connection
+    if not isinstance(dbapi, sqlite3.Connection):
+        data = session.scalar(select(column).where(key_column == key))
+        if data is None:
+            raise LookupError(f"no row of {table} with {key_column.name} {key}")
+        return iter((data,))
+    found = dbapi.execute(
+        f'SELECT rowid FROM "{table}" WHERE "{key_column.name}" = ?', (key,)
+    ).fetchone()
+    if found is None:
+        raise LookupError(f"no row of {table} with {key_column.name} {key}")
+    return _blob_pieces(dbapi, table, name, found[0])
+
+
+def _blob_pieces(dbapi: sqlite3.Connection, table: str, column: str, rowid: int) -> Iterator[bytes]:
+    with dbapi.blobopen(table, column, rowid, readonly=True) as blob:
+        while piece := blob.read(BLOB_PIECE_BYTES):
+            yield piece
+            del piece  # let go before the next is read: one piece held at a time
 
 
 _Columns = tuple[Any, ...]  # a result row of any columns

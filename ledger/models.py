@@ -272,9 +272,11 @@ class OutboundMessage(Base):
     # come back to the row's own return path still finds it; when a bounce came back.
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     bounced_at: Mapped[datetime | None]
-    # Last: SQLite writes a large mail's zero blob without making it only in the last column
-    # (`ledger.db.flush_with_bytes`; migration 0016).
+    # Its wire bytes; with `original_tail`, those of a desk forward whose original (the
+    # intake's raw message) is attached by reference: it goes in base64 this many bytes
+    # before the end as the mail is sent (`ledger.compose.with_original`; migration 0017).
     message: Mapped[bytes] = mapped_column(LargeBinary)
+    original_tail: Mapped[int | None]
 
 
 class DeskAction(Base):

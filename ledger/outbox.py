@@ -9,23 +9,29 @@ A row `sent` becomes `bounced` when a bounce of it comes back (`ledger.bounces`)
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Dialect, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from ledger.compose import message_id_of
-from ledger.db import DriverStatement
-from ledger.models import Base, OutboundMessage
+from ledger.compose import message_id_of, with_original
+from ledger.db import DriverStatement, read_in_pieces
+from ledger.models import Base, OutboundMessage, RawMessage
 
 STATES = ("queued", "sent", "failed", "bounced")
 _OUTBOX = Base.metadata.tables["outbox"]  # for rows written without a row object
 
 
 def _shared(
-    *, kind: str, subject: str, now: datetime, intake_id: int | None, first: bool
+    *,
+    kind: str,
+    subject: str,
+    now: datetime,
+    intake_id: int | None,
+    first: bool,
+    original_tail: int | None,
 ) -> dict[str, Any]:
     """The columns of a row just queued that the copies of one mail to several share."""
     return {
@@ -37,6 +43,7 @@ def _shared(
         "created_at": now,
         "next_attempt_at": now,
         "priority": 1 if first else 0,
+        "original_tail": original_tail,
     }
 
 
@@ -55,10 +62,20 @@ def enqueue(
     now: datetime,
     intake_id: int | None = None,
     first: bool = False,
+    original_tail: int | None = None,
 ) -> OutboundMessage:
-    """Queue one mail (its wire bytes), due now; `first` puts it ahead of every row due."""
+    """Queue one mail (its wire bytes), due now; `first` puts it ahead of every row due.
+    With `original_tail` (`Mail.original_tail`) the mail attaches by reference the raw
+    message of `intake_id`, put in as it is sent (`pieces_of`)."""
     row = OutboundMessage(
-        **_shared(kind=kind, subject=subject, now=now, intake_id=intake_id, first=first),
+        **_shared(
+            kind=kind,
+            subject=subject,
+            now=now,
+            intake_id=intake_id,
+            first=first,
+            original_tail=original_tail,
+        ),
         **_copy(to_address, message),
     )
     session.add(row)
@@ -74,6 +91,7 @@ def enqueue_copies(
     now: datetime,
     intake_id: int | None = None,
     first: bool = False,
+    original_tail: int | None = None,
 ) -> None:
     """Queue one mail to several recipients, a (recipient, wire bytes) pair each, in one
     statement: the filing path's receipts and desk forwards. No row object is made (nothing
@@ -81,7 +99,14 @@ def enqueue_copies(
     statement is compiled once and run on the driver, what the copies share bound once."""
     if not copies:
         return
-    shared = _shared(kind=kind, subject=subject, now=now, intake_id=intake_id, first=first)
+    shared = _shared(
+        kind=kind,
+        subject=subject,
+        now=now,
+        intake_id=intake_id,
+        first=first,
+        original_tail=original_tail,
+    )
     own = [_copy(to, wire) for to, wire in copies]
     insert_rows = _insert_on(session.get_bind().dialect, (*shared, *own[0]))
     bound = {name: insert_rows.bind(name, value) for name, value in shared.items()}
@@ -119,6 +144,27 @@ def claim_due(session: Session, now: datetime) -> OutboundMessage | None:
     if row is not None:
         row.attempts += 1
     return row
+
+
+class OriginalMissing(LookupError):
+    """A mail attaches by reference an original the ledger no longer holds."""
+
+
+def pieces_of(session: Session, row: OutboundMessage) -> Iterator[bytes]:
+    """The row's mail as it goes on the wire, piece by piece, each ending a line: its message,
+    with the original it attaches by reference written in, read from the ledger in pieces
+    (a 25 MB original is never held whole on SQLite, nor once per editor)."""
+    if row.original_tail is None:
+        yield row.message
+        return
+    try:
+        original = read_in_pieces(session, RawMessage.data, row.intake_id)
+        yield from with_original(row.message, row.original_tail, original)
+    except LookupError as exc:
+        raise OriginalMissing(
+            f"outbox {row.id}: the original it attaches (intake {row.intake_id})"
+            " is not in the ledger"
+        ) from exc
 
 
 def mark_sent(row: OutboundMessage, now: datetime) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
-from ledger.db import PIECEWISE, make_engine
-from ledger.models import Base
+from ledger import outbox
+from ledger.compose import Attachment, Sender, compose
+from ledger.db import PIECEWISE, Ledger, make_engine
+from ledger.intake import new_intake
+from ledger.models import Base, OutboundMessage
+from ledger.outbox import enqueue
 from migrations import alembic_config
 
 
@@ -83,8 +88,9 @@ def test_the_outbox_made_again_on_sqlite_keeps_its_rows_and_whats_linked_to_them
             )
     finally:
         engine.dispose()
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "0016")
     assert _columns(url, "outbox")[-1] == "message"
+    command.upgrade(cfg, "head")
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
@@ -99,3 +105,52 @@ def test_the_outbox_made_again_on_sqlite_keeps_its_rows_and_whats_linked_to_them
     finally:
         engine.dispose()
     command.check(cfg)
+
+
+def test_a_forward_by_reference_is_written_whole_when_the_ledger_steps_down(
+    db_url: str,
+) -> None:
+    """Before 0017 the sender knows no original by reference: stepping down writes each such
+    row's original into its message, as the sender would have sent it."""
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    raw = b"Subject: big\r\n\r\n" + bytes(range(256)) * 5000
+    mail = compose(
+        kind="desk",
+        sender=Sender("inf@mailroom.test", "信息科"),
+        to="a@b.test",
+        subject="s",
+        text="t",
+        html="h",
+        now=now,
+        attachments=(Attachment("GZ-2026-000001.eml", None),),
+    )
+    ledger = Ledger(make_engine(db_url))
+    try:
+        with ledger.transaction() as session:
+            intake = new_intake(
+                session, raw, spool_id="sp.1", channel="smtp", mailbox="daily", envelope_from="",
+                envelope_to="inf@mailroom.test", received_at=now, imap=None, now=now,
+            )  # fmt: skip
+            enqueue(
+                session, kind="desk", to_address="a@b.test", subject="s", message=mail.wire,
+                now=now, intake_id=intake.id, original_tail=mail.original_tail,
+            )  # fmt: skip
+            enqueue(
+                session, kind="receipt", to_address="c@d.test", subject="r", message=b"x", now=now
+            )
+            rows = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+            expected = [b"".join(outbox.pieces_of(session, row)) for row in rows]
+    finally:
+        ledger.dispose()
+    assert expected[0] != mail.wire and expected[1] == b"x"
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0016")
+    assert "original_tail" not in _columns(db_url, "outbox")
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT message FROM outbox ORDER BY id")).scalars().all()
+    finally:
+        engine.dispose()
+    assert stored == expected
+    command.upgrade(cfg, "head")

@@ -54,6 +54,7 @@ UNRELATED_USES = {
     ("ingest/imap.py", 50): "IMAP messages per FETCH",
     ("ingest/worker.py", 50): "spooled messages per transaction (group commit)",
     ("ingest/outbound.py", 6): "longest outbound retry delay, in hours",
+    ("ingest/outbound.py", 250): "SMTP reply code 250 (the relay took the command)",
     ("parser/commands.py", 200): "longest subject read as a 查询 (characters)",
     ("ledger/accounts.py", 12): "shortest password of a console account (characters)",
     ("ledger/similar.py", 50): "candidates compared exactly per lookup; filings between prunes",

@@ -19,7 +19,6 @@ from ingest.replies import ReplyWriter
 from ingest.settings import DeskSettings
 from ledger.calendar import quarter_of
 from ledger.compose import Attachment, Mail, compose, readdressed
-from ledger.db import flush_with_bytes
 from ledger.editors import editor_addresses, unit_officers
 from ledger.models import Intake, OutboundMessage, Person, Submission, Unit
 from ledger.outbox import enqueue, enqueue_copies
@@ -29,7 +28,8 @@ from parser.commands import Script
 from parser.types import DecodedMessage, Problem
 
 log = logging.getLogger(__name__)
-LARGE_FORWARD_BYTES = 1_000_000  # forwards above this are flushed one by one
+# An original larger than this is attached to the desk forward by reference (`Attachment`).
+ORIGINAL_BY_REFERENCE = 256 * 1024
 
 
 class DeskMail:
@@ -155,7 +155,7 @@ class DeskMail:
             return forward_message_id(key, self.replies.from_.domain)
 
         # Every recipient gets the same forward: render and serialise it once, then readdress.
-        wire = self._mail(
+        mail = self._mail(
             to=recipients[0],
             subject=subject,
             kind="desk",
@@ -165,40 +165,26 @@ class DeskMail:
             reply_to=reply_to,
             message_id=message_id(),
             # The original as a base64 .eml file: message/rfc822 may not be encoded, and the
-            # original's own lines may be longer than SMTP allows.
-            attachments=(Attachment(f"{item.tracking_no}.eml", raw),),
-        ).wire
-        small: list[tuple[str, bytes]] = []
-        for n, to in enumerate(recipients):
-            if n:
-                # Each copy is made from the one before, which is let go then: a large
-                # forward is held once (twice while it is copied), not once per editor.
-                wire = readdressed(wire, to=to, msgid=message_id())
-            if len(wire) <= LARGE_FORWARD_BYTES:
-                small.append((to, wire))  # written together below, in one statement
-                continue
-            row = enqueue(
-                session,
-                kind="desk",
-                to_address=to,
-                subject=subject,
-                message=wire,
-                now=now,
-                intake_id=item.intake_id,
-                first=urgent,
-            )
-            # Written out and let go at once: a large original is held once, not per editor.
-            flush_with_bytes(session, row, "message", wire)
-            session.expunge(row)
-            del row
+            # original's own lines may be longer than SMTP allows. A large one by reference:
+            # each editor's row holds the forward without it, and it is read from the raw
+            # message and encoded as the mail goes out.
+            attachments=(
+                Attachment(
+                    f"{item.tracking_no}.eml", None if len(raw) > ORIGINAL_BY_REFERENCE else raw
+                ),
+            ),
+        )
+        copies = [(recipients[0], mail.wire)]
+        copies += [(to, readdressed(mail.wire, to=to, msgid=message_id())) for to in recipients[1:]]
         enqueue_copies(
             session,
             kind="desk",
-            copies=small,
+            copies=copies,
             subject=subject,
             now=now,
             intake_id=item.intake_id,
             first=urgent,
+            original_tail=mail.original_tail,
         )
         return len(recipients)
 
