@@ -456,7 +456,7 @@ def _filename(part: Message, hints: tuple[str, ...]) -> str | None:
 _PLAIN_BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}")
 
 
-def _plain_base64(part: Message) -> bytes | None:
+def _plain_base64(part: Message, deferred: _Deferred) -> bytes | None:
     """The decoded body of a well-formed base64 part; None for any other (the `email`
     package's own decoding then reads it, defects and all)."""
     payload = getattr(part, "_payload", None)  # the parsed text, without get_payload's copies
@@ -464,6 +464,9 @@ def _plain_base64(part: Message) -> bytes | None:
         return None
     if str(part.get("content-transfer-encoding", "")).lower() != "base64":
         return None
+    body = deferred.bodies.get(payload)
+    if body is not None:  # checked as this part's text would be when it was deferred
+        return binascii.a2b_base64(body)
     if not _PLAIN_BASE64.fullmatch(payload):
         return None
     if (len(payload) - payload.count("\r") - payload.count("\n")) % 4:
@@ -471,10 +474,17 @@ def _plain_base64(part: Message) -> bytes | None:
     return binascii.a2b_base64(payload)
 
 
-def _payload_bytes(part: Message) -> bytes:
-    plain = _plain_base64(part)
+def _payload_bytes(part: Message, deferred: _Deferred) -> bytes:
+    plain = _plain_base64(part, deferred)
     if plain is not None:
         return plain
+    payload = getattr(part, "_payload", None)
+    if (
+        deferred.prefix is not None
+        and isinstance(payload, str)
+        and deferred.within(payload.encode("ascii", "replace"))
+    ):
+        raise _DeferredMismatch  # a body deferred that is not read as plain base64 after all
     try:
         data = part.get_payload(decode=True)
     except (ValueError, AssertionError, LookupError, TypeError):
@@ -554,16 +564,21 @@ def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:
     yield part
 
 
-def _leaf_bytes(part: Message) -> bytes:
+def _leaf_bytes(part: Message, deferred: _Deferred) -> bytes:
     if part.get_content_type() in _MESSAGE_LEAVES and part.is_multipart():
         payload = part.get_payload()
         try:
-            return b"".join(
+            data = b"".join(
                 sub.as_bytes(policy=policy.compat32) for sub in payload if isinstance(sub, Message)
             )
         except (ValueError, LookupError, TypeError, UnicodeError, AttributeError, RecursionError):
             return b""  # e.g. attached messages nested hundreds deep
-    return _payload_bytes(part)
+        if deferred.within(data):
+            # Written out again, a body's line endings are the generator's: decoded again
+            # with nothing deferred (a forwarded message is not parsed leaner, only right).
+            raise _DeferredMismatch
+        return data
+    return _payload_bytes(part, deferred)
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -675,12 +690,107 @@ def identify(raw: bytes) -> tuple[str | None, str, str]:
 
 
 PARSE_CHUNK = 64 * 1024  # the parser is fed this many bytes at a time
+DEFER_BYTES = 1024 * 1024  # a base64 body longer than this is not parsed line by line
+MAX_DEFERRED = 16  # bodies deferred in one message, at most
+
+# A part's body that is base64 lines only, after the blank line that ends its header block and
+# up to the delimiter line that ends it (or the end of the message). One character class, not
+# a repeated line: the regex engine keeps a backtracking entry per repetition of a group (22 MB
+# for a 25 MB body), none for a run of one class. Linear: a run holds no "-", so the look-ahead
+# fails at once wherever it is tried inside one.
+_BASE64_RUN = re.compile(rb"\n\r?\n([A-Za-z0-9+/=\r\n]+)(?=--|\Z)")
+_BASE64_HEADER = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*base64[ \t]*\r?$")
 
 
-def _parse(raw: bytes) -> Message:
+class _DeferredMismatch(Exception):
+    """A body was deferred that the parsed message does not read as plain base64: the
+    message is decoded again with nothing deferred."""
+
+
+class _Deferred:
+    """The large base64 bodies of a message, each replaced by a token line before it is
+    parsed: the stdlib parser keeps every line of a body as a string (a 25 MB attachment cost
+    70 MB there), and its text is only ever decoded. `bodies` maps each token, as the parsed
+    part's text, to a view of the body in the message itself, decoded from there."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, memoryview] = {}
+        self.prefix: bytes | None = None  # the tokens' start, once a body is deferred
+
+    def take(self, raw: bytes, least: int) -> bytes:
+        """`raw` with its large base64 bodies replaced by tokens (`raw` itself when none is)."""
+        if len(raw) <= least:
+            return raw
+        prefix = _token_prefix(raw)
+        if prefix is None:
+            return raw
+        view = memoryview(raw)
+        pieces: list[bytes | memoryview] = []
+        done = 0
+        for found in _BASE64_RUN.finditer(raw):
+            start, end = found.span(1)
+            if end - start <= least or len(self.bodies) >= MAX_DEFERRED:
+                continue
+            if end == len(raw):
+                text_end = end  # the message's last part, which keeps its last line's end
+            elif raw[end - 1 : end] == b"\n":
+                # The CRLF before a delimiter belongs to it: the part's text ends before it.
+                text_end = end - (2 if raw[end - 2 : end] == b"\r\n" else 1)
+            else:
+                continue  # a delimiter is at a line's start
+            if not self._is_plain_base64_part(raw, start, text_end):
+                continue
+            token = prefix + str(len(self.bodies)).encode("ascii") + b"="
+            self.bodies[token.decode("ascii")] = view[start:text_end]
+            self.prefix = prefix
+            pieces += (view[done:start], token, view[text_end:end])
+            done = end
+        if not pieces:
+            return raw
+        pieces.append(view[done:])
+        return b"".join(pieces)
+
+    @staticmethod
+    def _is_plain_base64_part(raw: bytes, start: int, text_end: int) -> bool:
+        """Whether the text at `start` is the body of a part declared base64 that
+        `_plain_base64` decodes itself (its own checks met here first, on the message's
+        bytes, not a copy). The header block is looked for in the 64 KB before it."""
+        low = max(0, start - _HEAD_WINDOW)
+        head_start = max(raw.rfind(b"\n--", low, start), raw.rfind(b"\n\r\n", low, start - 1))
+        if head_start < 0 and low > 0:
+            return False
+        if not _BASE64_HEADER.search(raw, head_start + 1, start):
+            return False
+        letters = text_end - start - raw.count(b"\r", start, text_end)
+        letters -= raw.count(b"\n", start, text_end)
+        return bool(_PLAIN_BASE64_BYTES.fullmatch(raw, start, text_end)) and letters % 4 == 0
+
+    def within(self, data: bytes) -> bool:
+        """Whether a token is in `data` (an attached message written out again)."""
+        return self.prefix is not None and self.prefix in data
+
+
+_HEAD_WINDOW = 64 * 1024  # a part's header block, at most, where a body is deferred
+_PLAIN_BASE64_BYTES = re.compile(rb"[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}")
+
+
+def _token_prefix(raw: bytes) -> bytes | None:
+    """A token start found nowhere in `raw`, so no token can be taken for the sender's text
+    (a few tries; None: nothing is deferred)."""
+    for n in range(4):
+        prefix = b"=mailroom-deferred-" + str(n).encode("ascii") + b"-"
+        if prefix not in raw:
+            return prefix
+    return None
+
+
+def _parse(raw: bytes, deferred: _Deferred | None = None, least: int = DEFER_BYTES) -> Message:
     """The standard parser, fed the message in chunks: `email.message_from_bytes` first
     decodes the whole of it to text and copies that into a `StringIO` (four bytes a
-    character), over a hundred megabytes for a 25 MB message."""
+    character), over a hundred megabytes for a 25 MB message. With `deferred`, base64 bodies
+    over `least` bytes are deferred first (`_Deferred`)."""
+    if deferred is not None:
+        raw = deferred.take(raw, least)
     feed = email.parser.BytesFeedParser(_factory=_Part, policy=policy.compat32)
     view = memoryview(raw)
     for at in range(0, len(view), PARSE_CHUNK):
@@ -688,16 +798,26 @@ def _parse(raw: bytes) -> Message:
     return feed.close()
 
 
-def decode_message(raw: bytes) -> DecodedMessage:
-    """Decode a raw RFC 5322 message. Never raises on malformed input."""
+def decode_message(raw: bytes, defer: int = DEFER_BYTES) -> DecodedMessage:
+    """Decode a raw RFC 5322 message. Never raises on malformed input. A base64 body over
+    `defer` bytes is decoded from `raw` itself rather than parsed (`_Deferred`): the
+    same result, without the parser's copies of it."""
+    try:
+        return _decode(raw, defer)
+    except _DeferredMismatch:
+        return _decode(raw, len(raw))
+
+
+def _decode(raw: bytes, defer: int) -> DecodedMessage:
     malformed: str | None = None
+    deferred = _Deferred()
     try:
         # The stdlib parser holds every open boundary and tests each line against them all:
         # quadratic in the nesting, and it recurses once per level (a thousand exhaust the
         # stack). A message declaring this many boundaries is read for its headers only.
         if sum(1 for _ in _BOUNDARY.finditer(raw)) > MAX_BOUNDARIES:
             raise RecursionError("too many MIME boundaries")
-        msg = _parse(raw)
+        msg = _parse(raw, deferred, defer)
     except RecursionError:
         msg = email.parser.BytesHeaderParser(_class=_Part, policy=policy.compat32).parsebytes(raw)
         malformed = "nesting"
@@ -719,7 +839,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         disposition = (raw_header(part, "Content-Disposition") or "").split(";")[0]
         disposition = disposition.strip().lower()
         filename = _filename(part, hints)
-        data = _leaf_bytes(part)
+        data = _leaf_bytes(part, deferred)
         is_text_body = ctype in ("text/plain", "text/html") and disposition != "attachment"
         if is_text_body and filename is None:
             try:

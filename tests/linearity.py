@@ -148,6 +148,32 @@ case("many MIME parts", 20)(
 )
 
 
+def _deferred(raw: bytes) -> Thunk:
+    from parser.decode import decode_message
+
+    return lambda: decode_message(raw, defer=64)  # every body over 64 bytes looked at
+
+
+_LINES = b"QUJD" * 19 + b"\r\n"
+case("deferred: base64 runs after blank lines, no delimiter after them", 20)(
+    lambda n: _deferred(raw_mail([], (b"\r\n" + _LINES * 3 + b"*\r\n") * n))
+)
+case("deferred: many parts declared base64", 20)(
+    lambda n: _deferred(
+        raw_mail(
+            [],
+            b"".join(
+                b"--b\r\nContent-Transfer-Encoding: base64\r\n\r\n" + _LINES * 3 for _ in range(n)
+            )
+            + b"--b--\r\n",
+            'multipart/mixed; boundary="b"',
+        )
+    )
+)
+case("deferred: LF bodies far from any header block", 20)(
+    lambda n: _deferred(raw_mail([], (b"\n" + _LINES.replace(b"\r", b"") * 3 + b"--x\n") * n))
+)
+
 # --- HTML bodies --------------------------------------------------------------------------
 
 for _shape in ("<!--", "<a b=", '<a b="', "<a", "</ ", "<?", "<![if ", "<!", "<![CDATA[", "</"):
