@@ -58,12 +58,14 @@ class RelayUnavailable(Exception):
 
 
 class Transport:
-    """Hands one message to the next hop, given in pieces that each end a line (a desk
-    forward with its large original read in as it goes: `outbox.pieces_of`); raises on
-    failure. The first piece is taken before anything is handed over: a message that cannot
-    be made fails before the next hop sees any of it."""
+    """Hands one message of `size` bytes to the next hop, given in pieces that each end a line
+    (a desk forward with its large original read in as it goes: `outbox.pieces_of`); raises
+    on failure. The first piece is taken before anything is handed over: a message that
+    cannot be made fails before the next hop sees any of it."""
 
-    def send(self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
+    def send(
+        self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes], size: int
+    ) -> None:
         raise NotImplementedError
 
 
@@ -73,7 +75,9 @@ class MaildirTransport(Transport):
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def send(self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
+    def send(
+        self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes], size: int
+    ) -> None:
         for sub in ("tmp", "new", "cur"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         name = f"outbox-{row_id:010d}.{socket.gethostname()}"
@@ -104,7 +108,9 @@ class RelayTransport(Transport):
         ca_file = self.config.ca_file
         return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
-    def send(self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
+    def send(
+        self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes], size: int
+    ) -> None:
         cfg = self.config
         rest = iter(pieces)
         first = next(rest, b"")
@@ -128,18 +134,23 @@ class RelayTransport(Transport):
                     smtp.login(cfg.username, cfg.password)
             except (OSError, smtplib.SMTPException) as exc:
                 raise RelayUnavailable(f"relay refused TLS or login: {exc}") from exc
-            _stream(smtp, mail_from, to, itertools.chain((first,), rest))
+            _stream(smtp, mail_from, to, itertools.chain((first,), rest), size)
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _stream(smtp: smtplib.SMTP, mail_from: str, to: str, pieces: Iterable[bytes]) -> None:
-    """`smtp.sendmail(mail_from, [to], message)` with the message sent piece by piece as it
-    comes, never joined: the same commands, the same dot-stuffing (line endings are left as
-    they are, as `smtplib` leaves those of bytes), the same exceptions for the same answers."""
+def _stream(
+    smtp: smtplib.SMTP, mail_from: str, to: str, pieces: Iterable[bytes], size: int
+) -> None:
+    """`smtp.sendmail(mail_from, [to], message)` for a message of `size` bytes, sent piece by
+    piece as it comes, never joined: the same commands (`SIZE` where the relay takes it), the
+    same dot-stuffing (line endings left as they are, as `smtplib` leaves those of bytes),
+    the same exceptions and the same reset or close for the same answers. A failure while
+    the message is being sent closes the connection: the relay drops what it had."""
     smtp.ehlo_or_helo_if_needed()
-    code, answer = smtp.mail(mail_from)
+    options = [f"size={size}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+    code, answer = smtp.mail(mail_from, options)
     if code != 250:
         _abandon(smtp, code)
         raise smtplib.SMTPSenderRefused(code, answer, mail_from)
@@ -149,17 +160,21 @@ def _stream(smtp: smtplib.SMTP, mail_from: str, to: str, pieces: Iterable[bytes]
         raise smtplib.SMTPRecipientsRefused({to: (code, answer)})
     code, answer = smtp.docmd("data")
     if code != 354:
-        _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, answer)
-    last = CRLF
-    for piece in pieces:
-        if piece:
-            # Each piece ends a line, so a line's first dot is always at a piece's start or
-            # after a line ending in it.
-            piece = _LEADING_DOT.sub(b"..", piece)
-            smtp.send(piece)
+    last = b""  # the last two bytes sent
+    try:
+        for piece in pieces:
+            if not piece:
+                continue
+            stuffed = _LEADING_DOT.sub(b"..", piece)
+            if piece[:1] == b"." and last and last[-1:] != b"\n":
+                stuffed = stuffed[1:]  # not a line's first dot: the last piece ended mid-line
+            smtp.send(stuffed)
             last = (last + piece[-2:])[-2:]
-    smtp.send((b"" if last == CRLF else CRLF) + b"." + CRLF)
+        smtp.send((b"" if last == CRLF else CRLF) + b"." + CRLF)
+    except BaseException:
+        smtp.close()
+        raise
     code, answer = smtp.getreply()
     if code != 250:
         _abandon(smtp, code)
@@ -224,7 +239,9 @@ def deliver_due(
                 with session.no_autoflush:
                     sender = return_paths.of(session, row.id, now)
             try:
-                transport.send(row.id, sender, row.to_address, outbox.pieces_of(session, row))
+                size = outbox.size_of(session, row)
+                pieces = outbox.pieces_of(session, row)
+                transport.send(row.id, sender, row.to_address, pieces, size)
             except RelayUnavailable as exc:
                 # Nothing will get through now: every due message waits for the same retry.
                 later = now + retry.delay(row.attempts)

@@ -365,6 +365,13 @@ def compose(
     return Mail(subject, data, None if original_at is None else len(data) - original_at)
 
 
+def base64_length(size: int) -> int:
+    """How many bytes `size` bytes take in base64 as a mail carries them: lines of 76 columns
+    (57 bytes each), each ended by CRLF."""
+    lines, rest = divmod(size, 57)
+    return lines * 78 + (4 * -(-rest // 3) + 2 if rest else 0)
+
+
 def with_original(wire: bytes, tail: int, original: Iterable[bytes]) -> Iterator[bytes]:
     """The mail `compose` wrote with an attachment by reference, whole, piece by piece: its
     bytes up to `tail` bytes before the end, the original in base64 as its pieces come (of

@@ -131,11 +131,12 @@ def read_in_pieces(
     ).fetchone()
     if found is None:
         raise LookupError(f"no row of {table} with {key_column.name} {key}")
-    return _blob_pieces(dbapi, table, name, found[0])
+    # Opened now, read as the pieces are asked for: a blob that cannot be opened fails here.
+    return _blob_pieces(dbapi.blobopen(table, name, found[0], readonly=True))
 
 
-def _blob_pieces(dbapi: sqlite3.Connection, table: str, column: str, rowid: int) -> Iterator[bytes]:
-    with dbapi.blobopen(table, column, rowid, readonly=True) as blob:
+def _blob_pieces(blob: sqlite3.Blob) -> Iterator[bytes]:
+    with blob:
         while piece := blob.read(BLOB_PIECE_BYTES):
             yield piece
             del piece  # let go before the next is read: one piece held at a time

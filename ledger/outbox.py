@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Select, bindparam, insert, select, update
+from sqlalchemy import Dialect, Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ledger.compose import message_id_of, with_original
+from ledger.compose import base64_length, message_id_of, with_original
 from ledger.db import DriverStatement, read_in_pieces
 from ledger.models import Base, OutboundMessage, RawMessage
 
@@ -149,6 +149,24 @@ def claim_due(session: Session, now: datetime) -> OutboundMessage | None:
 class OriginalMissing(LookupError):
     """A mail attaches by reference an original the ledger no longer holds."""
 
+    def __init__(self, row: OutboundMessage) -> None:
+        super().__init__(
+            f"outbox {row.id}: the original it attaches (intake {row.intake_id})"
+            " is not in the ledger"
+        )
+
+
+def size_of(session: Session, row: OutboundMessage) -> int:
+    """How many bytes the row's mail has as it goes out (`pieces_of`), its original not read."""
+    if row.original_tail is None:
+        return len(row.message)
+    original = session.scalar(
+        select(func.length(RawMessage.data)).where(RawMessage.intake_id == row.intake_id)
+    )
+    if original is None:
+        raise OriginalMissing(row)
+    return len(row.message) + base64_length(int(original))
+
 
 def pieces_of(session: Session, row: OutboundMessage) -> Iterator[bytes]:
     """The row's mail as it goes on the wire, piece by piece, each ending a line: its message,
@@ -161,10 +179,7 @@ def pieces_of(session: Session, row: OutboundMessage) -> Iterator[bytes]:
         original = read_in_pieces(session, RawMessage.data, row.intake_id)
         yield from with_original(row.message, row.original_tail, original)
     except LookupError as exc:
-        raise OriginalMissing(
-            f"outbox {row.id}: the original it attaches (intake {row.intake_id})"
-            " is not in the ledger"
-        ) from exc
+        raise OriginalMissing(row) from exc
 
 
 def mark_sent(row: OutboundMessage, now: datetime) -> None:

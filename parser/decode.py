@@ -479,11 +479,7 @@ def _payload_bytes(part: Message, deferred: _Deferred) -> bytes:
     if plain is not None:
         return plain
     payload = getattr(part, "_payload", None)
-    if (
-        deferred.prefix is not None
-        and isinstance(payload, str)
-        and deferred.within(payload.encode("ascii", "replace"))
-    ):
+    if isinstance(payload, str) and deferred.within(payload):
         raise _DeferredMismatch  # a body deferred that is not read as plain base64 after all
     try:
         data = part.get_payload(decode=True)
@@ -693,12 +689,12 @@ PARSE_CHUNK = 64 * 1024  # the parser is fed this many bytes at a time
 DEFER_BYTES = 1024 * 1024  # a base64 body longer than this is not parsed line by line
 MAX_DEFERRED = 16  # bodies deferred in one message, at most
 
-# A part's body that is base64 lines only, after the blank line that ends its header block and
-# up to the delimiter line that ends it (or the end of the message). One character class, not
-# a repeated line: the regex engine keeps a backtracking entry per repetition of a group (22 MB
-# for a 25 MB body), none for a run of one class. Linear: a run holds no "-", so the look-ahead
-# fails at once wherever it is tried inside one.
-_BASE64_RUN = re.compile(rb"\n\r?\n([A-Za-z0-9+/=\r\n]+)(?=--|\Z)")
+# A part's body that is base64 lines only, after the blank line that ends its header block;
+# `take` checks that a delimiter line (or the end of the message) follows. One character
+# class, not a repeated line: the regex engine keeps a backtracking entry per repetition of a
+# group (22 MB for a 25 MB body), none for a run of one class. Linear: each match runs to the
+# end of its run, and the next search starts after it, never inside it.
+_BASE64_RUN = re.compile(rb"\n\r?\n([A-Za-z0-9+/=\r\n]+)")
 _BASE64_HEADER = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*base64[ \t]*\r?$")
 
 
@@ -728,8 +724,10 @@ class _Deferred:
         pieces: list[bytes | memoryview] = []
         done = 0
         for found in _BASE64_RUN.finditer(raw):
+            if len(self.bodies) >= MAX_DEFERRED:
+                break
             start, end = found.span(1)
-            if end - start <= least or len(self.bodies) >= MAX_DEFERRED:
+            if end - start <= least or not (end == len(raw) or raw.startswith(b"--", end)):
                 continue
             if end == len(raw):
                 text_end = end  # the message's last part, which keeps its last line's end
@@ -765,9 +763,13 @@ class _Deferred:
         letters -= raw.count(b"\n", start, text_end)
         return bool(_PLAIN_BASE64_BYTES.fullmatch(raw, start, text_end)) and letters % 4 == 0
 
-    def within(self, data: bytes) -> bool:
-        """Whether a token is in `data` (an attached message written out again)."""
-        return self.prefix is not None and self.prefix in data
+    def within(self, data: bytes | str) -> bool:
+        """Whether a token is in `data` (a part's text, an attached message written out)."""
+        if self.prefix is None:
+            return False
+        if isinstance(data, str):
+            return self.prefix.decode("ascii") in data
+        return self.prefix in data
 
 
 _HEAD_WINDOW = 64 * 1024  # a part's header block, at most, where a body is deferred
@@ -805,7 +807,8 @@ def decode_message(raw: bytes, defer: int = DEFER_BYTES) -> DecodedMessage:
     try:
         return _decode(raw, defer)
     except _DeferredMismatch:
-        return _decode(raw, len(raw))
+        pass  # decoded again below, once the first try (its parse, its parts) is let go
+    return _decode(raw, len(raw))
 
 
 def _decode(raw: bytes, defer: int) -> DecodedMessage:

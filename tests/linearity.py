@@ -170,6 +170,9 @@ case("deferred: many parts declared base64", 20)(
         )
     )
 )
+case("deferred: a run of blank lines no delimiter ends", 2000)(
+    lambda n: _deferred(raw_mail([], b"\r\n" * n + b"*\r\n"))
+)
 case("deferred: LF bodies far from any header block", 20)(
     lambda n: _deferred(raw_mail([], (b"\n" + _LINES.replace(b"\r", b"") * 3 + b"--x\n") * n))
 )

@@ -22,6 +22,7 @@ class Received:
     tls: bool = False  # the session had done STARTTLS
     login: str | None = None  # the user it authenticated as
     helo: str = ""  # the name the client greeted with (HELO/EHLO)
+    mail_options: list[str] = field(default_factory=list)  # MAIL FROM's parameters (SIZE=…)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class SinkHandler:
                 tls=session.ssl is not None,
                 login=login,
                 helo=str(session.host_name or ""),
+                mail_options=list(envelope.mail_options),
             )
         )
         return "250 OK"

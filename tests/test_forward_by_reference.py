@@ -23,10 +23,17 @@ from ingest.outbound import MaildirTransport, RelayTransport, deliver_due
 from ingest.pipeline import Arrival
 from ingest.settings import Outbound
 from ledger import compose as composing
-from ledger.compose import Attachment, Sender, compose, readdressed, with_original
+from ledger.compose import (
+    Attachment,
+    Sender,
+    base64_length,
+    compose,
+    readdressed,
+    with_original,
+)
 from ledger.db import BLOB_PIECE_BYTES
 from ledger.models import OutboundMessage, RawMessage
-from ledger.outbox import pieces_of
+from ledger.outbox import pieces_of, size_of
 from mailroom.app import App
 from tests.measure import peak_of
 from tests.smtpsink import SinkHandler, SmtpSink
@@ -68,6 +75,7 @@ def test_the_original_written_in_is_the_forward_written_with_it(size: int) -> No
         pieces = [original[at : at + piece] for at in range(0, len(original), piece)]
         written = list(with_original(by_reference.wire, by_reference.original_tail, pieces))
         assert b"".join(written) == whole.wire
+        assert len(whole.wire) - len(by_reference.wire) == base64_length(len(original))
         assert all(p.endswith(b"\r\n") for p in written[:-1])  # each piece ends a line
     # A copy readdressed to another editor keeps the original's place counted from the end.
     to = "liangxiaotong@gzb.gz.test"
@@ -153,8 +161,10 @@ def test_a_large_forward_goes_to_the_relay_as_the_same_bytes(app: App, tmp_path:
         for received in sink.messages:
             (to,) = received.rcpt_tos
             row = session.scalars(select(OutboundMessage).where(OutboundMessage.to_address == to))
-            expected = b"".join(pieces_of(session, row.one()))
-            assert received.data == expected
+            found = row.one()
+            expected = b"".join(pieces_of(session, found))
+            assert received.data == expected and size_of(session, found) == len(expected)
+            assert received.mail_options == [f"SIZE={len(expected)}"]  # as sendmail gives it
             msg = email.message_from_bytes(received.data, policy=email.policy.default)
             if msg["X-Mailroom-Origin"] == "desk":
                 assert isinstance(msg, EmailMessage)
@@ -167,6 +177,8 @@ def test_a_large_forward_goes_to_the_relay_as_the_same_bytes(app: App, tmp_path:
     [
         b"Subject: a\r\n\r\n.one dot\r\n..two dots\r\nlast line without an end",
         b"Subject: b\r\n\r\nbare\nline feeds\rand returns\r\n.\r\n",
+        b"Subject: c\r\n\r\na dot after a bare return\r.is no line's first\r\n",
+        b"",
     ],
 )
 def test_the_relay_gets_a_message_in_pieces_as_smtplib_sends_it_whole(message: bytes) -> None:
@@ -176,11 +188,12 @@ def test_the_relay_gets_a_message_in_pieces_as_smtplib_sends_it_whole(message: b
             smtp.sendmail("inf@mailroom.test", ["a@b.test"], message)
         relay = RelayTransport(Outbound(relay_host="127.0.0.1", relay_port=sink.port))
         lines = message.splitlines(keepends=True)
-        relay.send(1, "inf@mailroom.test", "a@b.test", iter(lines))
+        relay.send(1, "inf@mailroom.test", "a@b.test", iter(lines), len(message))
     finally:
         sink.stop()
     whole, streamed = sink.messages
     assert streamed.data == whole.data and streamed.rcpt_tos == whole.rcpt_tos
+    assert streamed.mail_options == whole.mail_options != []  # SIZE=, as the relay says
 
 
 def test_a_relay_refusing_the_message_raises_as_smtplib_does() -> None:
@@ -192,7 +205,7 @@ def test_a_relay_refusing_the_message_raises_as_smtplib_does() -> None:
     try:
         relay = RelayTransport(Outbound(relay_host="127.0.0.1", relay_port=sink.port))
         with pytest.raises(smtplib.SMTPDataError) as refused:
-            relay.send(1, "inf@mailroom.test", "a@b.test", [b"Subject: x\r\n\r\nbody\r\n"])
+            relay.send(1, "inf@mailroom.test", "a@b.test", [b"Subject: x\r\n\r\nbody\r\n"], 21)
     finally:
         sink.stop()
     assert refused.value.smtp_code == 554

@@ -9,11 +9,14 @@ import email
 from email import policy
 from email.message import Message
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from parser import decode as decode_module
 from parser import decode_message
 from parser.decode import DEFER_BYTES, MAX_DEFERRED, _Deferred, _parse, _Part, _payload_bytes
+from parser.types import DecodedMessage
 from tests.conftest import CORPUS, DATA
 from tests.measure import peak_of
 
@@ -68,29 +71,52 @@ def test_a_large_message_is_decoded_within_its_size_and_a_half() -> None:
     assert peak < len(picture) + len(raw) / 2
 
 
-def test_every_message_decodes_the_same_with_its_base64_bodies_deferred() -> None:
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The `defer` of every decoding try from now on: a second try, with nothing deferred,
+    shows that the first found a deferred body it could not read after all."""
+    tries: list[int] = []
+    first = decode_module._decode
+
+    def noted(raw: bytes, defer: int) -> DecodedMessage:
+        tries.append(defer)
+        return first(raw, defer)
+
+    monkeypatch.setattr(decode_module, "_decode", noted)
+    return tries
+
+
+def test_every_message_decodes_the_same_with_its_base64_bodies_deferred(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Deferred from the smallest up (`defer=0`), every fixture and corpus message
     decodes to what it does when each of its bodies is parsed."""
+    tries = decodes(monkeypatch)
     taken = 0
     for path in MESSAGES:
         raw = path.read_bytes()
-        deferred = _Deferred()
-        taken += deferred.take(raw, 0) != raw
-        assert decode_message(raw, defer=0) == decode_message(raw, defer=len(raw)), path
-    assert taken > 40  # the comparison is not vacuous: many have bodies deferred
+        expected = decode_message(raw, defer=len(raw))
+        tries.clear()
+        got = decode_message(raw, defer=0)
+        assert got == expected, path
+        # Read from its deferred bodies, not decoded again with none deferred.
+        taken += _Deferred().take(raw, 0) != raw and tries == [0]
+    assert taken > 40  # the comparison is not vacuous: many decode from deferred bodies
 
 
-def _with_parts(*parts: bytes) -> bytes:
+def _with_parts(*parts: bytes, boundary: bytes = b"b") -> bytes:
     head = b"From: a@b.test\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
-    head += b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
-    return head + b"".join(b"--b\r\n" + p for p in parts) + b"--b--\r\n"
+    head += b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
+    parts_ = b"".join(b"--" + boundary + b"\r\n" + p for p in parts)
+    return head + parts_ + b"--" + boundary + b"--\r\n"
 
 
 BODY = base64.encodebytes(bytes(range(256)) * 40).replace(b"\n", b"\r\n")
 ATTACHED = b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
 
 
-def test_crafted_messages_decode_the_same_whatever_is_deferred() -> None:
+def test_crafted_messages_decode_the_same_whatever_is_deferred(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     cases = {
         # Two encodings declared: the parser reads the first, so the body is not plain base64.
         "two encodings": _with_parts(
@@ -107,7 +133,8 @@ def test_crafted_messages_decode_the_same_whatever_is_deferred() -> None:
         ),
         # A forwarded message: its own attachment deferred, and written out whole again.
         "an attached message": _with_parts(
-            b"Content-Type: message/rfc822\r\n\r\n" + _with_parts(ATTACHED + BODY)
+            b"Content-Type: message/rfc822\r\n\r\n"
+            + _with_parts(ATTACHED + BODY, boundary=b"inner")
         ),
         "padding inside": _with_parts(ATTACHED + b"QQ==\r\nQUJD\r\n"),
         "no delimiter after it": _with_parts(ATTACHED + BODY + b"trailing text\r\n"),
@@ -115,9 +142,15 @@ def test_crafted_messages_decode_the_same_whatever_is_deferred() -> None:
         "a single part": b"Subject: x\r\nContent-Transfer-Encoding: base64\r\n\r\n" + BODY,
         "LF line endings": _with_parts(ATTACHED + BODY).replace(b"\r\n", b"\n"),
     }
+    # Decoded again with nothing deferred: a body the parsed message does not read as plain
+    # base64, or a token written out in an attached message.
+    again = {"two encodings", "an attached message"}
+    tries = decodes(monkeypatch)
     for name, raw in cases.items():
         whole = decode_message(raw, defer=len(raw))
+        tries.clear()
         assert decode_message(raw, defer=0) == whole, name
+        assert tries == ([0, len(raw)] if name in again else [0]), name
         assert whole.attachments or name == "a single part", name
     assert _Deferred().take(cases["an attached message"], 0) != cases["an attached message"]
     assert (

@@ -36,7 +36,9 @@ def downgrade() -> None:
         sa.column("message", sa.LargeBinary()),
         sa.column("original_tail", sa.Integer()),
     )
-    raw = sa.table("raw_messages", sa.column("intake_id", sa.Integer()), sa.column("data"))
+    raw = sa.table(
+        "raw_messages", sa.column("intake_id", sa.Integer()), sa.column("data", sa.LargeBinary())
+    )
     ids = bind.scalars(
         sa.select(outbox.c.id).where(outbox.c.original_tail.is_not(None)).order_by(outbox.c.id)
     ).all()
