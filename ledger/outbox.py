@@ -31,7 +31,7 @@ def _shared(
     now: datetime,
     intake_id: int | None,
     first: bool,
-    original_tail: int | None,
+    original_tail: int | None = None,
 ) -> dict[str, Any]:
     """The columns of a row just queued that the copies of one mail to several share."""
     return {
@@ -62,20 +62,10 @@ def enqueue(
     now: datetime,
     intake_id: int | None = None,
     first: bool = False,
-    original_tail: int | None = None,
 ) -> OutboundMessage:
-    """Queue one mail (its wire bytes), due now; `first` puts it ahead of every row due.
-    With `original_tail` (`Mail.original_tail`) the mail attaches by reference the raw
-    message of `intake_id`, put in as it is sent (`pieces_of`)."""
+    """Queue one mail (its wire bytes), due now; `first` puts it ahead of every row due."""
     row = OutboundMessage(
-        **_shared(
-            kind=kind,
-            subject=subject,
-            now=now,
-            intake_id=intake_id,
-            first=first,
-            original_tail=original_tail,
-        ),
+        **_shared(kind=kind, subject=subject, now=now, intake_id=intake_id, first=first),
         **_copy(to_address, message),
     )
     session.add(row)
@@ -94,7 +84,9 @@ def enqueue_copies(
     original_tail: int | None = None,
 ) -> None:
     """Queue one mail to several recipients, a (recipient, wire bytes) pair each, in one
-    statement: the filing path's receipts and desk forwards. No row object is made (nothing
+    statement: the filing path's receipts and desk forwards. With `original_tail`
+    (`Mail.original_tail`) the mail attaches by reference the raw message of `intake_id`,
+    put in as it is sent (`pieces_of`). No row object is made (nothing
     asks for their ids), and the ORM would insert them one at a time to learn each id; the
     statement is compiled once and run on the driver, what the copies share bound once."""
     if not copies:

@@ -41,7 +41,8 @@ from tests.smtpsink import SinkHandler, SmtpSink
 NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 
 
-def _forward(original: bytes | None, to: str = "chenjing@gzb.gz.test") -> composing.Mail:
+def forward_mail(original: bytes | None, to: str = "chenjing@gzb.gz.test") -> composing.Mail:
+    """A desk forward attaching `original` (None: by reference)."""
     return compose(
         kind="desk",
         sender=Sender("inf@mailroom.test", "信息科"),
@@ -67,8 +68,8 @@ def fixed_boundary(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 57 * 1024 + 3, 3 * BLOB_PIECE_BYTES + 11])
 def test_the_original_written_in_is_the_forward_written_with_it(size: int) -> None:
     original = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
-    whole = _forward(original)
-    by_reference = _forward(None)
+    whole = forward_mail(original)
+    by_reference = forward_mail(None)
     assert whole.original_tail is None and by_reference.original_tail is not None
     assert len(by_reference.wire) < 4096
     for piece in (7, 4096, BLOB_PIECE_BYTES):  # the pieces the ledger reads: any size

@@ -10,12 +10,12 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from ledger.compose import Attachment, Sender, compose
 from ledger.db import PIECEWISE, Ledger, make_engine
 from ledger.intake import new_intake
 from ledger.models import Base
-from ledger.outbox import enqueue
+from ledger.outbox import enqueue, enqueue_copies
 from migrations import alembic_config
+from tests.test_forward_by_reference import forward_mail
 
 
 def _tables(url: str) -> set[str]:
@@ -114,16 +114,7 @@ def test_a_forward_by_reference_is_written_whole_when_the_ledger_steps_down(
     row's original into its message, as the sender would have sent it."""
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     raw = b"Subject: big\r\n\r\n" + bytes(range(256)) * 5000
-    mail = compose(
-        kind="desk",
-        sender=Sender("inf@mailroom.test", "信息科"),
-        to="a@b.test",
-        subject="s",
-        text="t",
-        html="h",
-        now=now,
-        attachments=(Attachment("GZ-2026-000001.eml", None),),
-    )
+    mail = forward_mail(None)
     ledger = Ledger(make_engine(db_url))
     try:
         with ledger.transaction() as session:
@@ -131,9 +122,9 @@ def test_a_forward_by_reference_is_written_whole_when_the_ledger_steps_down(
                 session, raw, spool_id="sp.1", channel="smtp", mailbox="daily", envelope_from="",
                 envelope_to="inf@mailroom.test", received_at=now, imap=None, now=now,
             )  # fmt: skip
-            enqueue(
-                session, kind="desk", to_address="a@b.test", subject="s", message=mail.wire,
-                now=now, intake_id=intake.id, original_tail=mail.original_tail,
+            enqueue_copies(
+                session, kind="desk", copies=[("a@b.test", mail.wire)], subject="s", now=now,
+                intake_id=intake.id, original_tail=mail.original_tail,
             )  # fmt: skip
             enqueue(
                 session, kind="receipt", to_address="c@d.test", subject="r", message=b"x", now=now
