@@ -220,7 +220,7 @@ BASE64_CHUNK = (
 )  # whole 76-column lines of base64: an attachment is encoded this much at a time
 
 
-def _base64_chunks(data: bytes) -> Iterator[bytes]:
+def _base64_chunks(data: bytes | memoryview) -> Iterator[bytes]:
     """`_base64_lines(data)` piece by piece, never the whole of it at once."""
     view = memoryview(data)
     for at in range(0, len(view), BASE64_CHUNK):
@@ -393,8 +393,7 @@ def with_original(wire: bytes, tail: int, original: Iterable[bytes]) -> Iterator
             yield _base64_lines(rest)
         whole = len(view) - len(view) % 57
         # Encoded a chunk at a time: what is held beside the piece read stays small.
-        for start in range(0, whole, BASE64_CHUNK):
-            yield _base64_lines(view[start : min(start + BASE64_CHUNK, whole)])
+        yield from _base64_chunks(view[:whole])
         rest = bytes(view[whole:])
         del view, piece
     if rest:

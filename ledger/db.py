@@ -100,11 +100,10 @@ def flush_with_bytes(session: Session, row: object, name: str, data: bytes) -> N
     (key,) = state.identity or (None,)
     dbapi = session.connection().connection.dbapi_connection
     assert isinstance(dbapi, sqlite3.Connection) and key is not None
-    found = dbapi.execute(
-        f'SELECT rowid FROM "{table}" WHERE "{key_column.name}" = ?', (key,)
-    ).fetchone()
+    rowid = _rowid(dbapi, table, key_column.name, key)
+    assert rowid is not None  # just flushed
     view = memoryview(data)
-    with dbapi.blobopen(table, column, found[0]) as blob:
+    with dbapi.blobopen(table, column, rowid) as blob:
         for at in range(0, len(view), BLOB_PIECE_BYTES):
             blob.write(view[at : at + BLOB_PIECE_BYTES])
     set_committed_value(row, name, data)  # as written: read back without a query
@@ -126,13 +125,19 @@ def read_in_pieces(
         if data is None:
             raise LookupError(f"no row of {table} with {key_column.name} {key}")
         return iter((data,))
-    found = dbapi.execute(
-        f'SELECT rowid FROM "{table}" WHERE "{key_column.name}" = ?', (key,)
-    ).fetchone()
-    if found is None:
+    rowid = _rowid(dbapi, table, key_column.name, key)
+    if rowid is None:
         raise LookupError(f"no row of {table} with {key_column.name} {key}")
     # Opened now, read as the pieces are asked for: a blob that cannot be opened fails here.
-    return _blob_pieces(dbapi.blobopen(table, name, found[0], readonly=True))
+    return _blob_pieces(dbapi.blobopen(table, name, rowid, readonly=True))
+
+
+def _rowid(dbapi: sqlite3.Connection, table: str, key_column: str, key: object) -> int | None:
+    """The SQLite rowid of the row of `table` whose `key_column` is `key` (a blob is opened
+    by it); None when there is none."""
+    found = dbapi.execute(f'SELECT rowid FROM "{table}" WHERE "{key_column}" = ?', (key,))
+    row = found.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _blob_pieces(blob: sqlite3.Blob) -> Iterator[bytes]:

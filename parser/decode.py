@@ -773,7 +773,7 @@ class _Deferred:
 
 
 _HEAD_WINDOW = 64 * 1024  # a part's header block, at most, where a body is deferred
-_PLAIN_BASE64_BYTES = re.compile(rb"[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}")
+_PLAIN_BASE64_BYTES = re.compile(_PLAIN_BASE64.pattern.encode("ascii"))  # on the raw bytes
 
 
 def _token_prefix(raw: bytes) -> bytes | None:
