@@ -1,6 +1,8 @@
 """The durable spool: a raw message is on disk (fsynced) before the sender hears `250`.
 
-Maildir-style: write to `tmp/`, fsync the file, rename into `new/`, fsync the directory.
+A message up to `JOURNAL_MAX_BYTES` is appended to the spool's journal (`ingest.journal`):
+one `fdatasync` a round for every message appended since the last. A larger one is a file of
+its own, Maildir-style: write to `tmp/`, fsync the file, rename into `new/`, fsync the directory.
 The fsyncs are done in groups (`_GroupCommit`, a thread of its own): a writer hands its
 written file over and waits; the thread takes every file handed over since its last round,
 fsyncs each, renames them all into `new/` and fsyncs the directory once. On a journaling
@@ -27,9 +29,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ingest.journal import JournalReader, JournalWriter
+
 MAGIC = b"MAILROOM-SPOOL-1 "
 ENVELOPE_BLOCK = 4096  # the envelope line is looked for in blocks of this size
 COPY_BYTES = 256 * 1024  # a draft is written, and copied into the spool, this much at a time
+JOURNAL_MAX_BYTES = 1024 * 1024  # a message up to this size goes to the journal, not a file
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,10 @@ class _GroupCommit:
         _fsync_dir(self.new)
 
 
+def _envelope_line(envelope: SpoolEnvelope) -> bytes:
+    return MAGIC + json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
+
+
 def _read_entry(path: Path) -> tuple[bytes, bytes | None]:
     """A spool file's envelope line and the message after it (None: the file has no line
     break). The message is read into one buffer of its size: a 25 MB message is held once,
@@ -197,21 +206,44 @@ class Spool:
         # One small file per message that stopped the filing process (killed or stalled it),
         # holding how many times: such a message is set aside, never retried first forever.
         self.strikes = root / "strikes"
+        self.journal = root / "journal"
         self._seq = itertools.count()
         self._commit = _GroupCommit(self.tmp, self.new)
+        self._writer = JournalWriter(self.journal)
+        self._reader = JournalReader(self.journal)
 
     def ensure(self) -> None:
-        for d in (self.tmp, self.new, self.bad, self.strikes):
+        for d in (self.tmp, self.new, self.bad, self.strikes, self.journal):
             d.mkdir(parents=True, exist_ok=True)
 
+    def close(self) -> None:
+        """End this process's journal segment (readers may then remove it once filed)."""
+        self._writer.close()
+
+    def writable(self) -> bool:
+        return all(os.access(d, os.W_OK) for d in (self.new, self.journal))
+
+    @staticmethod
+    def arrived(spool_id: str) -> float | None:
+        """When the message was spooled (seconds since the epoch), read from its id."""
+        try:
+            return int(spool_id.split(".")[0]) / 1e9
+        except ValueError:
+            return None
+
     def clear_unfinished(self) -> int:
-        """Remove half-written files that dead processes left in `tmp/`; returns how many."""
+        """Remove half-written files that dead processes left in `tmp/` (and journal segments
+        they were beginning); returns how many."""
         removed = 0
         for path in self.tmp.iterdir():
             if _writer_alive(path.name):
                 continue
             path.unlink(missing_ok=True)
             removed += 1
+        for path in self.journal.glob(".*.new"):  # `.<serial>.<pid>.seg.new`
+            if not _writer_alive(path.name[1:]):
+                path.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def _new_id(self) -> str:
@@ -222,6 +254,9 @@ class Spool:
         """Write the message to `tmp/` and hand it to the group commit: its spool id, and a
         future done once it is durably in `new/` (or failed: then nothing is kept). Raises
         OSError when it cannot even be written."""
+        if len(raw) <= JOURNAL_MAX_BYTES:
+            spool_id = self._new_id()
+            return spool_id, self._writer.append(spool_id, _envelope_line(envelope), raw)
         return self._stage(envelope, lambda fd: _write_all(fd, raw))
 
     def put(self, raw: bytes, envelope: SpoolEnvelope) -> str:
@@ -251,7 +286,7 @@ class Spool:
     ) -> tuple[str, Future[None]]:
         spool_id = self._new_id()
         tmp_path = self.tmp / spool_id
-        header = MAGIC + json.dumps(asdict(envelope), ensure_ascii=True).encode() + b"\n"
+        header = _envelope_line(envelope)
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
             _write_all(fd, header)
@@ -263,13 +298,27 @@ class Spool:
         return spool_id, self._commit.submit(spool_id, fd)
 
     def pending(self) -> list[str]:
+        """Every message spooled and not yet filed, oldest first (journal and files)."""
+        journal = list(self._reader.pending())
         try:
-            return sorted(p.name for p in self.new.iterdir() if not p.name.startswith("."))
+            files = [p.name for p in self.new.iterdir() if not p.name.startswith(".")]
         except FileNotFoundError:
-            return []
+            files = []
+        return sorted(journal + files)
+
+    def _in_journal(self, spool_id: str) -> bool:
+        if not self._reader.holds(spool_id):
+            self._reader.scan()  # appended since this process last looked
+        return self._reader.holds(spool_id)
 
     def read(self, spool_id: str) -> tuple[SpoolEnvelope, bytes]:
-        head, raw = _read_entry(self.new / spool_id)
+        raw: bytes | None
+        if self._in_journal(spool_id):
+            body = self._reader.body(spool_id)
+            cut = body.find(b"\n")
+            head, raw = body[:cut], body[cut + 1 :]
+        else:
+            head, raw = _read_entry(self.new / spool_id)
         if raw is None or not head.startswith(MAGIC):
             raise SpoolError(f"spool file {spool_id} has no envelope line")
         try:
@@ -279,11 +328,19 @@ class Spool:
             raise SpoolError(f"spool file {spool_id} has a broken envelope: {exc}") from None
 
     def remove(self, spool_id: str) -> None:
-        (self.new / spool_id).unlink(missing_ok=True)
+        if self._in_journal(spool_id):
+            self._reader.mark_done(spool_id)
+        else:
+            (self.new / spool_id).unlink(missing_ok=True)
         (self.strikes / spool_id).unlink(missing_ok=True)
 
     def set_aside(self, spool_id: str) -> None:
-        os.replace(self.new / spool_id, self.bad / spool_id)
+        """Keep the message in `bad/` for a person, as a spool file, and out of the queue."""
+        if self._in_journal(spool_id):
+            (self.bad / spool_id).write_bytes(self._reader.body(spool_id))
+            self._reader.mark_done(spool_id)
+        else:
+            os.replace(self.new / spool_id, self.bad / spool_id)
         (self.strikes / spool_id).unlink(missing_ok=True)
 
     def strikes_of(self, spool_id: str) -> int:

@@ -159,6 +159,7 @@ class App:
         )
 
     def close(self) -> None:
+        self.spool.close()
         self.ledger.dispose()
 
 

@@ -4,7 +4,6 @@ house (desk actions, re-runs, health, metrics), and uvicorn serving it on `[web]
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -122,10 +121,7 @@ class HouseActions:
         oldest = None
         spool = self.app.spool
         for spool_id in spool.pending()[:1]:
-            try:
-                oldest = (spool.new / spool_id).stat().st_mtime
-            except FileNotFoundError:
-                oldest = None
+            oldest = spool.arrived(spool_id)
         return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def health(self) -> dict[str, Any]:
@@ -136,8 +132,7 @@ class HouseActions:
             found["database"] = "ok"
         except Exception as exc:  # a health probe reports every failure, it never raises
             found["database"] = f"unreachable ({type(exc).__name__})"
-        spool_dir = self.app.spool.new
-        found["spool"] = "writable" if os.access(spool_dir, os.W_OK) else "not writable"
+        found["spool"] = "writable" if self.app.spool.writable() else "not writable"
         alive = self.filer_alive()
         found["filer"] = {True: "alive", False: "not running", None: "not run by this process"}[
             alive

@@ -90,8 +90,14 @@ class MailroomInstance:
         return self.root / "var" / "outbox" / "new"
 
     @property
-    def spool_new(self) -> Path:
-        return self.root / "var" / "spool" / "new"
+    def spool_dir(self) -> Path:
+        return self.root / "var" / "spool"
+
+    def spooled(self) -> list[str]:
+        """The spool ids accepted and not yet filed (journal and files)."""
+        from ingest.spool import Spool
+
+        return Spool(self.spool_dir).pending()
 
     def cli(
         self, *args: str, check: bool = True, input: str | None = None
@@ -118,19 +124,18 @@ class MailroomInstance:
     def cli_json(self, *args: str) -> Any:
         return json.loads(self.cli(*args, "--json").stdout)
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, prelude: str = "") -> None:
+        """`mailroom serve`; with a `prelude`, Python run in serve's process before it starts
+        (a test's patch: its filing process, a program of its own, runs unpatched)."""
         assert self.proc is None
+        program = (
+            ["-c", prelude + "\nimport sys\nfrom mailroom.cli import main\nsys.exit(main())"]
+            if prelude
+            else ["-m", "mailroom.cli"]
+        )
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mailroom.cli",
-                    "--config",
-                    str(self.config),
-                    "serve",
-                    *extra,
-                ],
+                [sys.executable, *program, "--config", str(self.config), "serve", *extra],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

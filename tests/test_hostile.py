@@ -326,8 +326,8 @@ def test_a_message_that_stops_the_filing_process_twice_is_set_aside(
             assert office.raw_of(row) == with_message_id(VALID, "struck@th.gz.test")
         log = office.log()
         assert log.count("(strike 1;") == 1 and log.count("(strike 2;") == 1, log[-4000:]
-        spool = office.instance.root / "var" / "spool"
-        wait_for(lambda: not list((spool / "new").iterdir()), what="the spool emptied")
+        spool = office.instance.spool_dir
+        wait_for(lambda: not office.instance.spooled(), what="the spool emptied")
         assert list((spool / "strikes").iterdir()) == []
     finally:
         holder.dispose()
@@ -438,9 +438,8 @@ def test_a_deleted_database_file_stops_filing_and_keeps_the_spool(office: Office
             answered.append(n)
         except smtplib.SMTPResponseException as exc:
             assert exc.smtp_code == 451  # the sender keeps it and tries again later
-    spool = office.instance.spool_new
     time.sleep(3)  # the filing process looks at least once a second
-    assert len(list(spool.iterdir())) == len(answered)  # every 250 is still in the spool
+    assert len(office.instance.spooled()) == len(answered)  # every 250 is still in the spool
     assert not db.exists()  # nothing made a new, empty database either
     assert "was deleted while the service ran" in office.log()
     # Nothing was filed or answered into the deleted file: no receipt for the ten.
@@ -643,8 +642,8 @@ def test_a_spool_file_that_cannot_be_removed_is_said_once_and_the_filer_goes_on(
     office.instance.start("--no-process")
     send(office.port, "liming@th.gz.test", ordinary_item(1))
     office.instance.stop()
-    spool = office.instance.spool_new
-    subprocess.run(["chattr", "+i", str(spool)], check=True)  # not even root may unlink there
+    spool = office.instance.spool_dir / "journal"
+    subprocess.run(["chattr", "+i", str(spool)], check=True)  # not even root may write there
     try:
         office.instance.start()
         assert wait_judged(office, "ordinary-1@th.gz.test").state == "filed"

@@ -137,9 +137,7 @@ def test_sigkill_at_any_moment_loses_nothing_answered_250(tmp_path: Path, pg_url
             thread.join(timeout=max(sender.deadline - time.monotonic(), 1))
         assert not sender.errors
         assert sorted(sender.accepted) == sorted(mid for mid, _ in messages)  # all got 250
-        mailroom.wait(
-            lambda: not list(mailroom.spool_new.iterdir()), timeout=120, what="the spool drained"
-        )
+        mailroom.wait(lambda: not mailroom.spooled(), timeout=120, what="the spool drained")
         mailroom.stop()
     finally:
         mailroom.close()
@@ -150,6 +148,81 @@ def test_sigkill_at_any_moment_loses_nothing_answered_250(tmp_path: Path, pg_url
     # A message spooled just before a kill, whose 250 the sender never heard, came again:
     # that second copy is a duplicate, never a second item.
     assert {state for state, _ in rows} <= {"filed", "duplicate"}
+
+
+# serve, killed by SIGKILL in the middle of a round of its spool's group commit (the journal's
+# 10th): halfway through writing the round, or after its fdatasync, before a sender is told.
+_KILLED_MID_ROUND = """
+import os, signal, threading
+import ingest.journal as journal
+
+rounds = 0
+real_write, real_sync = journal._write_all, os.fdatasync
+
+def in_round():
+    return threading.current_thread().name == "spool-journal"
+
+def write(fd, data):
+    global rounds
+    if in_round():
+        rounds += 1
+        if rounds == 10 and WHEN == "mid_write":
+            real_write(fd, data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+    real_write(fd, data)
+
+def sync(fd):
+    real_sync(fd)
+    if in_round() and rounds == 10 and WHEN == "after_sync":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+journal._write_all = write
+journal.os.fdatasync = sync
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["mid_write", "after_sync"])
+def test_a_kill_in_the_middle_of_a_spool_round_files_every_250_once(
+    tmp_path: Path, db_url: str, when: str
+) -> None:
+    mailroom = MailroomInstance(tmp_path / "office", db_url)
+    mailroom.init()
+    messages = [
+        (f"<round-{n}@th.gz.test>", with_message_id(VALID, f"round-{n}@th.gz.test"))
+        for n in range(200)  # at least 25 rounds, however many messages each round takes
+    ]
+    sender = PatientSender(mailroom.port, deadline=time.monotonic() + 120)
+    threads = [
+        threading.Thread(target=sender.send_all, args=(messages[i::8],), daemon=True)
+        for i in range(8)
+    ]
+    try:
+        mailroom.start(prelude=f"WHEN = {when!r}\n{_KILLED_MID_ROUND}")
+        for thread in threads:
+            thread.start()
+        assert mailroom.proc is not None
+        assert mailroom.proc.wait(timeout=60) == -signal.SIGKILL  # it killed itself mid-round
+        answered_before = len(sender.accepted)
+        mailroom.proc = None
+        mailroom.start()
+        for thread in threads:
+            thread.join(timeout=max(sender.deadline - time.monotonic(), 1))
+        assert not sender.errors
+        assert 0 < answered_before < len(messages)
+        assert sorted(sender.accepted) == sorted(mid for mid, _ in messages)  # all got 250
+        mailroom.wait(lambda: not mailroom.spooled(), timeout=120, what="the spool drained")
+        mailroom.stop()
+    finally:
+        mailroom.close()
+    rows = states(db_url)
+    filed = Counter(mid for state, mid in rows if state == "filed")
+    assert filed == Counter({mid: 1 for mid, _ in messages})
+    # A message of the round cut off, whose 250 the sender never heard, came again: kept
+    # once, and its second copy a duplicate, never a second item.
+    assert {state for state, _ in rows} <= {"filed", "duplicate"}
+    if when == "mid_write":
+        assert "bytes after its last whole record ignored" in mailroom.log.read_text()
 
 
 def _data_in_two_halves(smtp: smtplib.SMTP, raw: bytes) -> tuple[bytes, bytes]:
@@ -246,7 +319,7 @@ def test_database_outage_answers_451_and_the_retry_is_filed(tmp_path: Path) -> N
         ):
             smtp.sendmail("liming@th.gz.test", ["inf@mailroom.test"], second)
         assert refused.value.smtp_code == 451
-        assert not list(mailroom.spool_new.iterdir())  # nothing was taken on
+        assert not mailroom.spooled()  # nothing was taken on
 
         cluster.start()
         sender = PatientSender(mailroom.port, deadline=time.monotonic() + 60)

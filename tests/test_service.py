@@ -95,11 +95,11 @@ def test_message_answered_250_survives_sigkill(mailroom: MailroomInstance) -> No
     mailroom.start("--no-process")
     send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
     mailroom.kill()
-    assert len(list(mailroom.spool_new.iterdir())) == 1
+    assert len(mailroom.spooled()) == 1
     assert mailroom.cli_json("intake", "list") == []
 
     mailroom.start()
-    wait_for(lambda: not list(mailroom.spool_new.iterdir()), what="the spool to drain")
+    wait_for(lambda: not mailroom.spooled(), what="the spool to drain")
     mailroom.stop()
     items = mailroom.cli_json("items", "list")
     assert len(items) == 1 and items[0]["unit_code"] == "TH"
@@ -109,19 +109,22 @@ def test_message_answered_250_survives_sigkill(mailroom: MailroomInstance) -> No
 
 @pytest.mark.slow
 def test_spool_left_by_a_crash_mid_processing_is_filed_once(mailroom: MailroomInstance) -> None:
-    # A crash after the ledger commit but before the spool file is removed: the restart must
-    # recognise the spool id and not file the item a second time.
+    # A crash after the ledger commit but before the message is marked done in the spool's
+    # journal: the restart must recognise the spool id and not file the item a second time.
     mailroom.start("--no-process")
     send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
     mailroom.kill()
-    spooled = next(mailroom.spool_new.iterdir())
-    kept = spooled.read_bytes()
+    [spooled] = mailroom.spooled()
+    [segment] = (mailroom.spool_dir / "journal").glob("*.seg")
+    kept = segment.read_bytes()
     mailroom.start()
-    wait_for(lambda: not spooled.exists(), what="the spool to drain")
+    wait_for(lambda: not mailroom.spooled(), what="the spool to drain")
     mailroom.stop()
-    spooled.write_bytes(kept)  # as if the unlink had not happened before the crash
+    assert not segment.exists()  # filed, and the segment it ended was removed
+    segment.write_bytes(kept)  # as if the mark had not reached the disk before the crash
+    assert mailroom.spooled() == [spooled]
     mailroom.start()
-    wait_for(lambda: not spooled.exists(), what="the replayed spool file to be handled")
+    wait_for(lambda: not mailroom.spooled(), what="the replayed message to be handled")
     mailroom.stop()
     assert len(mailroom.cli_json("items", "list")) == 1
     assert len(mailroom.cli_json("intake", "list")) == 1
@@ -151,16 +154,18 @@ def test_smtp_refusals_550_552_451(mailroom: MailroomInstance) -> None:
     send(mailroom.port, "liming@th.gz.test", "inf+th@mailroom.test", VALID)
     wait_for(lambda: len(mailroom.cli_json("intake", "list")) == 1, what="the plus-addressed item")
 
-    # The spool cannot store anything: the sender hears 451 and keeps the message.
-    tmp_dir = mailroom.root / "var" / "spool" / "tmp"
-    shutil.rmtree(tmp_dir)
-    tmp_dir.write_bytes(b"not a directory")
-    with smtplib.SMTP("127.0.0.1", mailroom.port, timeout=30) as smtp:
-        with pytest.raises(smtplib.SMTPDataError) as unstored:
-            smtp.sendmail("wangfang@yx.gz.test", ["inf@mailroom.test"], MALFORMED)
-        assert unstored.value.smtp_code == 451
-    tmp_dir.unlink()
-    tmp_dir.mkdir()
+    # The spool cannot store anything (its journal removed, even the segment being written):
+    # the sender hears 451 and keeps the message.
+    journal = mailroom.spool_dir / "journal"
+    shutil.rmtree(journal)
+    journal.write_bytes(b"not a directory")
+    for _ in range(2):  # the segment found gone, then no new one can be begun
+        with smtplib.SMTP("127.0.0.1", mailroom.port, timeout=30) as smtp:
+            with pytest.raises(smtplib.SMTPDataError) as unstored:
+                smtp.sendmail("wangfang@yx.gz.test", ["inf@mailroom.test"], MALFORMED)
+            assert unstored.value.smtp_code == 451
+    journal.unlink()
+    journal.mkdir()
     send(mailroom.port, "wangfang@yx.gz.test", "inf@mailroom.test", MALFORMED)
     wait_for(lambda: len(mailroom.cli_json("intake", "list")) == 2, what="the retried message")
     assert mailroom.stop() == 0
@@ -202,7 +207,7 @@ def test_filing_runs_in_its_own_process_which_dies_with_serve(mailroom: Mailroom
         lambda: os.getpriority(os.PRIO_PROCESS, filer) > serve_nice, what="a lower priority"
     )
     send(mailroom.port, "liming@th.gz.test", "inf@mailroom.test", VALID)
-    wait_for(lambda: not list(mailroom.spool_new.iterdir()), what="the spool to drain")
+    wait_for(lambda: not mailroom.spooled(), what="the spool to drain")
     mailroom.kill()
     wait_for(lambda: _gone(filer), timeout=10, what="the filer to die with its parent")
     assert len(mailroom.cli_json("items", "list")) == 1
@@ -222,7 +227,7 @@ def test_a_filing_process_that_dies_is_started_again(mailroom: MailroomInstance)
         what="a new filing process",
     )
     assert len(second) == 1
-    wait_for(lambda: not list(mailroom.spool_new.iterdir()), what="the spool to drain")
+    wait_for(lambda: not mailroom.spooled(), what="the spool to drain")
     assert mailroom.stop() == 0
     assert len(mailroom.cli_json("items", "list")) == 1
     assert "filing process ended unexpectedly" in mailroom.log.read_text()

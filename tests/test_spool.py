@@ -14,8 +14,14 @@ from ingest.spool import Spool, SpoolEnvelope, SpoolError
 from tests.measure import peak_of
 
 
+@pytest.fixture
+def files_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every message a file of its own, as a large one is (none goes to the journal)."""
+    monkeypatch.setattr(spool_module, "JOURNAL_MAX_BYTES", -1)
+
+
 def test_a_file_written_during_a_round_waits_for_the_next_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files_only: None
 ) -> None:
     """A round's directory fsync may have begun before a later file was renamed: that file
     is made durable by a round of its own, never counted as done by the one in progress."""
@@ -46,7 +52,7 @@ def test_a_file_written_during_a_round_waits_for_the_next_one(
 
 
 def test_a_failed_round_fails_its_writers_keeps_nothing_and_the_next_round_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files_only: None
 ) -> None:
     outcomes = iter([OSError("disk gone"), None])
     real = spool_module._fsync_dir
@@ -69,7 +75,7 @@ def test_a_failed_round_fails_its_writers_keeps_nothing_and_the_next_round_runs(
 
 
 def test_eight_concurrent_puts_are_all_stored_with_fewer_directory_fsyncs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files_only: None
 ) -> None:
     synced: list[Path] = []
     real = spool_module._fsync_dir

@@ -1,0 +1,326 @@
+"""The spool's journal: a small message is appended to a segment file, and every message
+appended since the last round is made durable by one `fdatasync` before any of them is
+answered `250`.
+
+A file per message costs an fsync of its own, a rename and a directory fsync; eight
+connections delivering at once share the journal's rounds instead (`JournalWriter`, a thread
+of its own, so the SMTP event loop never waits on a disk). Large messages, written to a draft
+as they arrive, stay files of their own (`ingest.spool`).
+
+A segment is `journal/<serial>.<pid>.seg`, written by one process, which holds an exclusive
+`flock` on it while it may still append: a reader that can take the lock knows the writer is
+gone (it ended, or rotated to a new segment) and the segment is final. Each record is a head
+line, `MRJ1 <serial> <spool id> <length> <crc32>`, then `length` bytes: the envelope line
+(JSON) and the message exactly as received. A reader stops at the first record that is not
+whole or whose checksum fails: in a segment still being written that is the round in
+progress (read again later); in a final one it is the torn tail a crash left, never answered
+`250`, and ignored.
+
+A message filed (or set aside) is marked done by appending its id to `<segment>.done`,
+without an fsync: a mark lost in a crash only means the message is taken again, and filing is
+idempotent on the spool id. A final segment whose every record is done is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+RECORD_MAGIC = b"MRJ1 "
+SEGMENT_BYTES = 16 * 1024 * 1024  # a writer starts a new segment once its own reaches this
+_HEAD = re.compile(rb"MRJ1 ([0-9]{20}) ([0-9A-Za-z.]{1,100}) ([0-9]{1,12}) ([0-9a-f]{8})\n")
+HEAD_MAX = 4096  # a record head is read in one block of this size (a head is far shorter)
+SUFFIX = ".seg"
+DONE_SUFFIX = ".done"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _head(serial: str, spool_id: str, envelope_line: bytes, raw: bytes) -> bytes:
+    crc = zlib.crc32(raw, zlib.crc32(envelope_line))
+    length = len(envelope_line) + len(raw)
+    return b"MRJ1 %s %s %d %08x\n" % (serial.encode(), spool_id.encode(), length, crc)
+
+
+class JournalWriter:
+    """Appends records to this process's segment and makes them durable in rounds.
+
+    `append` hands over a record; the future it returns is done once the record is written
+    and the segment `fdatasync`ed, or failed with the OSError that stopped its round (then
+    the round is cut off the segment again, and the next round begins a new segment).
+    A round takes every record handed over before it began. The thread ends after
+    `IDLE_SECONDS` without work and starts again on demand; the segment stays open (and
+    locked) until `close` or the process's end.
+    """
+
+    IDLE_SECONDS = 2.0
+
+    def __init__(self, directory: Path, segment_bytes: int | None = None) -> None:
+        self.directory = directory
+        self.segment_bytes = SEGMENT_BYTES if segment_bytes is None else segment_bytes
+        self._cond = threading.Condition()
+        self._queue: list[tuple[str, bytes, bytes, Future[None]]] = []
+        self._running = False
+        self._disk = threading.Lock()  # the segment: written by a round, ended by `close`
+        self._fd: int | None = None
+        self._offset = 0
+        self._serial = ""
+
+    def append(self, spool_id: str, envelope_line: bytes, raw: bytes) -> Future[None]:
+        done: Future[None] = Future()
+        with self._cond:
+            self._queue.append((spool_id, envelope_line, raw, done))
+            if self._running:
+                self._cond.notify()
+            else:
+                self._running = True
+                threading.Thread(target=self._run, name="spool-journal", daemon=True).start()
+        return done
+
+    def close(self) -> None:
+        with self._disk:
+            self._end_segment()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(self.IDLE_SECONDS)
+                if not self._queue:
+                    self._running = False
+                    return
+                round_, self._queue = self._queue, []
+            try:
+                with self._disk:
+                    self._commit(round_)
+            except Exception as exc:  # OSError: the disk; anything else still fails them all
+                for *_record, done in round_:
+                    done.set_exception(exc)
+            else:
+                for *_record, done in round_:
+                    done.set_result(None)
+
+    def _commit(self, round_: list[tuple[str, bytes, bytes, Future[None]]]) -> None:
+        if self._fd is None:
+            self._begin_segment()
+        fd = self._fd
+        assert fd is not None
+        parts = []
+        for spool_id, envelope_line, raw, _done in round_:
+            parts += [_head(self._serial, spool_id, envelope_line, raw), envelope_line, raw]
+        data = b"".join(parts)
+        del parts
+        start = self._offset
+        try:
+            _write_all(fd, data)
+            os.fdatasync(fd)
+            if os.fstat(fd).st_nlink == 0:
+                # The segment was deleted under us (the spool directory removed while the
+                # service ran): the bytes went nowhere a reader will look.
+                raise OSError(f"spool journal segment {self._serial} was deleted")
+        except BaseException:
+            # Cut the round off, if the disk lets us; a reader never files a record of it
+            # unless the cut fails too (then its sender, answered 451, sends it again and
+            # the copy is a duplicate, never a second item). After a failed fdatasync this
+            # segment is not to be trusted: the next round begins a new one.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            self._end_segment()
+            raise
+        self._offset = start + len(data)
+        if self._offset >= self.segment_bytes:
+            self._end_segment()
+
+    def _begin_segment(self) -> None:
+        serial = f"{time.time_ns():020d}"
+        name = f"{serial}.{os.getpid()}{SUFFIX}"
+        fresh = self.directory / f".{name}.new"
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the segment is ended
+            os.rename(fresh, self.directory / name)
+            _fsync_dir(self.directory)
+        except BaseException:
+            os.close(fd)
+            fresh.unlink(missing_ok=True)
+            raise
+        self._fd, self._offset, self._serial = fd, 0, serial
+
+    def _end_segment(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # the lock goes with it: readers may now take the segment as final
+
+
+@dataclass
+class _Segment:
+    path: Path
+    scanned: int = 0  # records before this offset are read
+    done_read: int = 0  # bytes of the done file read
+    final: bool = False
+    entries: dict[str, tuple[int, int]] = field(default_factory=dict)  # id → (offset, length)
+    done: set[str] = field(default_factory=set)
+
+    @property
+    def done_path(self) -> Path:
+        return self.path.with_name(self.path.name + DONE_SUFFIX)
+
+
+def _unlocked(fd: int) -> bool:
+    """Whether no writer holds the segment (a shared lock can be had, and is let go)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
+class JournalReader:
+    """The records of every segment not yet done, found incrementally: each call of `scan`
+    reads only what was appended since the last one."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._segments: dict[str, _Segment] = {}
+        self._where: dict[str, _Segment] = {}  # spool id → its segment, while not done
+
+    def pending(self) -> Iterator[str]:
+        self.scan()
+        return iter(list(self._where))
+
+    def holds(self, spool_id: str) -> bool:
+        return spool_id in self._where
+
+    def scan(self) -> None:
+        try:
+            found = [p.name for p in self.directory.iterdir()]
+            names = sorted(n for n in found if n.endswith(SUFFIX) and not n.startswith("."))
+        except FileNotFoundError:
+            names = []
+        for gone in set(self._segments) - set(names):
+            self._forget(self._segments.pop(gone))
+        for name in names:
+            segment = self._segments.setdefault(name, _Segment(self.directory / name))
+            if not segment.final:
+                self._read_records(segment)
+            self._read_done(segment)
+            self._retire_if_done(segment)
+
+    def body(self, spool_id: str) -> bytes:
+        """The record's bytes (envelope line and message); FileNotFoundError when it is done."""
+        segment = self._where.get(spool_id)
+        if segment is None:
+            raise FileNotFoundError(spool_id)
+        offset, length = segment.entries[spool_id]
+        with open(segment.path, "rb", buffering=0) as fh:
+            data = os.pread(fh.fileno(), length, offset)
+        if len(data) != length:
+            raise FileNotFoundError(spool_id)
+        return data
+
+    def mark_done(self, spool_id: str) -> None:
+        segment = self._where.get(spool_id)
+        if segment is None:
+            return
+        fd = os.open(segment.done_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            _write_all(fd, spool_id.encode() + b"\n")
+        finally:
+            os.close(fd)
+        del self._where[spool_id]
+        segment.entries.pop(spool_id, None)
+        segment.done.add(spool_id)
+        self._retire_if_done(segment)
+
+    def _read_records(self, segment: _Segment) -> None:
+        try:
+            fh = open(segment.path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return
+        with fh:
+            fd = fh.fileno()
+            # Asked before reading: a segment found final stays as it is read now.
+            final = _unlocked(fd)
+            size = os.fstat(fd).st_size
+            serial = segment.path.name[:20].encode()
+            position = segment.scanned
+            while position < size:
+                head = os.pread(fd, HEAD_MAX, position)
+                match = _HEAD.match(head)
+                if match is None or match[1] != serial:
+                    break
+                start = position + match.end()
+                length = int(match[3])
+                if start + length > size:
+                    break
+                data = os.pread(fd, length, start)
+                if len(data) != length or zlib.crc32(data) != int(match[4], 16):
+                    break
+                spool_id = match[2].decode()
+                if spool_id not in segment.done:
+                    segment.entries[spool_id] = (start, length)
+                    self._where[spool_id] = segment
+                position = start + length
+            segment.scanned = position
+            if final:
+                segment.final = True
+                if position < size:
+                    log.warning(
+                        "spool journal %s: %d bytes after its last whole record ignored "
+                        "(a write cut off by a crash, never answered 250)",
+                        segment.path.name,
+                        size - position,
+                    )
+
+    def _read_done(self, segment: _Segment) -> None:
+        try:
+            with open(segment.done_path, "rb") as fh:
+                fh.seek(segment.done_read)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        whole = data.rfind(b"\n") + 1  # a line being appended is read next time
+        segment.done_read += whole
+        for line in data[:whole].split(b"\n"):
+            if line:
+                spool_id = line.decode("ascii", "replace")
+                segment.done.add(spool_id)
+                if segment.entries.pop(spool_id, None) is not None:
+                    self._where.pop(spool_id, None)
+
+    def _retire_if_done(self, segment: _Segment) -> None:
+        if segment.final and not segment.entries:
+            segment.path.unlink(missing_ok=True)
+            segment.done_path.unlink(missing_ok=True)
+            self._segments.pop(segment.path.name, None)
+            self._forget(segment)
+
+    def _forget(self, segment: _Segment) -> None:
+        for spool_id in segment.entries:
+            self._where.pop(spool_id, None)
+        segment.entries.clear()
