@@ -28,7 +28,6 @@ from ledger.wording import TemplateSet
 from reports.build import build_report, office_name, report_period
 from reports.model import QuarterlyReport, Report, ReportKind, StreakNotice
 from reports.render import ReportWriter, template_set
-from reports.xlsx import xlsx_bytes
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +292,10 @@ def send_report(
 ) -> SendSummary:
     """Queue the period's report to every recipient (and a quarter's streak notices), once."""
     now = now or datetime.now(UTC)
+    # Here, not at the top: openpyxl holds 5 MB in memory, and `serve` imports this module
+    # for its early warnings; it needs the workbook only when a summary is sent.
+    from reports.xlsx import xlsx_bytes
+
     writer = writer or ReportWriter(settings.templates)
     report = build(ledger, rulebook, settings, kind, label, now.astimezone(settings.zone).date())
     text, html = writer.text(report), writer.html(report)
