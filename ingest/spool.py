@@ -216,6 +216,10 @@ class Spool:
         for d in (self.tmp, self.new, self.bad, self.strikes, self.journal):
             d.mkdir(parents=True, exist_ok=True)
 
+    def prepare_journal(self) -> None:
+        """Have a journal segment ready for this process's first message."""
+        self._writer.prepare()
+
     def close(self) -> None:
         """End this process's journal segment (readers may then remove it once filed)."""
         self._writer.close()

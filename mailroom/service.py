@@ -411,6 +411,10 @@ async def run(app: App, *, process: bool = True) -> None:
     cleared = app.spool.clear_unfinished()
     if cleared:
         log.info("removed %d half-written spool files of a process that died", cleared)
+    try:
+        app.spool.prepare_journal()
+    except OSError as exc:  # the listener answers 451 while the spool cannot store
+        log.error("cannot begin a spool journal segment: %s", exc)
     loop = asyncio.get_running_loop()
     shared = Shared(
         app=app,

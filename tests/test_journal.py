@@ -139,16 +139,17 @@ def test_a_torn_tail_is_ignored_once_its_writer_is_gone(
     spool = _spool(tmp_path)
     ids = [spool.put(b"whole %d" % n, ENVELOPE) for n in range(3)]
     [segment] = _segments(spool)
-    whole = segment.stat().st_size
+    whole = segment.read_bytes().index(bytes(64))  # the zeros laid down after the records
     # A round cut off by a crash: a head and part of its body, never answered 250.
-    with open(segment, "ab") as fh:
+    with open(segment, "r+b") as fh:
+        fh.seek(whole)
         fh.write(b"MRJ1 " + segment.name[:20].encode() + b" 1.2.3.abcd 5000 0badf00d\nMAIL")
     reader = Spool(spool.root)
     assert reader.pending() == ids  # the writer still holds the segment: read up to the tail
     spool.close()  # its writer is gone
     with caplog.at_level(logging.WARNING, logger="ingest.journal"):
         assert reader.pending() == ids
-    assert f"{segment.stat().st_size - whole} bytes after its last whole record" in caplog.text
+    assert f"a record cut off at byte {whole} ignored" in caplog.text
     for spool_id in ids:
         reader.remove(spool_id)
     assert reader.pending() == [] and _segments(spool) == []  # filed: the segment is gone
@@ -161,7 +162,8 @@ def test_a_record_being_written_is_read_once_it_is_whole(tmp_path: Path) -> None
     reader = JournalReader(spool.journal)
     body = json.dumps({"x": 1}).encode() + b"\nsecond"
     head = journal_module._head(segment.name[:20], "2.3.4.beef", b"", body)
-    with open(segment, "ab") as fh:
+    with open(segment, "r+b") as fh:
+        fh.seek(segment.read_bytes().index(bytes(64)))
         fh.write(head + body[:5])
         fh.flush()
         assert list(reader.pending()) == [first]  # half a record: not yet
@@ -198,6 +200,50 @@ def test_done_marks_are_kept_across_readers_and_a_filed_segment_is_removed(
     assert spool.pending() == [ids[3]]  # the first reader learns the other's marks
     with pytest.raises(FileNotFoundError):
         spool.read(ids[1])
+
+
+def test_a_filed_segment_is_written_over_and_its_old_records_are_never_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "SEGMENT_BYTES", 64 * 1024)  # three records a segment
+    spool = _spool(tmp_path)
+    body = b"x" * (20 * 1024)
+    first = [spool.put(b"a%d" % n + body, ENVELOPE) for n in range(3)]
+    [segment] = _segments(spool)
+    assert segment.stat().st_size == 64 * 1024  # laid down whole before the first record
+    inode = segment.stat().st_ino
+    second = [spool.put(b"b%d" % n + body, ENVELOPE) for n in range(3)]  # a new segment
+    for spool_id in first:
+        spool.remove(spool_id)
+    [kept] = (spool.journal / "free").iterdir()  # all filed: kept to be written over
+    assert kept.stat().st_ino == inode
+    third = spool.put(b"c0" + body, ENVELOPE)  # the second segment is full: the kept one
+    assert list((spool.journal / "free").iterdir()) == []
+    assert [p.stat().st_ino for p in _segments(spool)][-1] == inode
+    # Its old records (another serial) lie behind the new one: a reader stops before them.
+    for reader in (spool, Spool(spool.root)):
+        assert reader.pending() == [*second, third]
+        assert [reader.read(i)[1][:2] for i in reader.pending()] == [b"b0", b"b1", b"b2", b"c0"]
+
+
+def test_at_most_two_filed_segments_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "SEGMENT_BYTES", 1)  # a segment a round
+    spool = _spool(tmp_path)
+    ids = [spool.put(b"message %d" % n, ENVELOPE) for n in range(5)]
+    spool.close()
+    for spool_id in ids:
+        spool.remove(spool_id)
+    assert _segments(spool) == [] and len(list((spool.journal / "free").iterdir())) == 2
+
+
+def test_the_listener_begins_its_segment_before_its_first_message(tmp_path: Path) -> None:
+    spool = _spool(tmp_path)
+    spool.prepare_journal()
+    [segment] = _segments(spool)
+    stored = spool.put(b"first", ENVELOPE)
+    assert _segments(spool) == [segment] and spool.read(stored)[1] == b"first"
 
 
 def test_a_segment_still_written_stays_when_all_of_it_is_filed(tmp_path: Path) -> None:
@@ -257,17 +303,17 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 def write(fd, data):
-    global rounds
-    rounds += 1
-    if rounds == 6:
+    if data.startswith(b"MRJ1 ") and rounds == 5:  # a round's records, not a new segment's zeros
         if when == "before_write":
             die()
         if when == "mid_write":
-            real_write(fd, data[: len(data) // 2])
+            real_write(fd, data[:-1])
             die()
     real_write(fd, data)
 
 def sync(fd):
+    global rounds
+    rounds += 1
     if rounds == 6 and when == "before_sync":
         die()
     real_sync(fd)
