@@ -8,6 +8,7 @@ import email
 import email.policy
 import itertools
 import re
+import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -200,6 +201,38 @@ def test_the_ledger_lookup_flags_the_same_pairs(ledger: Ledger, versions: list[V
         assert s.scalar(select(func.count()).select_from(SimilarItem)) == len(flagged)
         # Each body of the set has its 64 keys (a key twice in one body is kept once).
         assert s.scalar(select(func.count()).select_from(SimilarBand)) >= 110 * (BANDS - 2)
+
+
+def test_the_ledger_measures_on_hashes_what_the_shingles_say(
+    ledger: Ledger, versions: list[Version]
+) -> None:
+    """The ledger compares 32-bit hashes of the shingles (4 bytes each in its cache): every
+    pair it names scores what the shingles themselves give."""
+    items = Items(ledger)
+    bodies: dict[int, str] = {}
+    named = 0
+    for n, version in enumerate(versions):
+        item_id, found = items.file(version.unit, version.body, T0 + timedelta(hours=n))
+        bodies[item_id] = version.body
+        for match in found:
+            exact = overlap(shingles(version.body), shingles(bodies[match.item.id]))
+            assert match.similarity == pytest.approx(exact, abs=0.002)
+            named += 1
+    assert named > 50
+
+
+def test_the_cache_keeps_about_four_bytes_a_shingle(versions: list[Version]) -> None:
+    cache = similar._HashCache(10**9)
+    bodies = sorted({version.body for version in versions})
+    tracemalloc.start()
+    try:
+        for body in bodies:
+            cache(body)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert cache.size > 20_000 and len(cache.entries) == len(bodies)
+    assert held / cache.size < 6  # the array's 4 bytes, and each body's key and entry
 
 
 def test_own_unit_older_than_the_window_and_withdrawn_items_are_not_named(
