@@ -41,8 +41,10 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECORD_MAGIC = b"MRJ1 "
 SEGMENT_BYTES = (
@@ -71,46 +73,90 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+class Rounds(Generic[T]):
+    """A thread that makes what writers hand over durable in rounds: `_hand_over` returns a
+    future, done once the round that took the item has committed (`_commit`), or failed with
+    what stopped it (after `_failed`). A round takes every item handed over before it began,
+    so none waits on a round that started before it was handed over. The thread ends after
+    `IDLE_SECONDS` without work and starts again on demand."""
+
+    IDLE_SECONDS = 2.0
+    THREAD_NAME = "spool-rounds"
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[T, Future[None]]] = []
+        self._running = False
+
+    def _hand_over(self, item: T) -> Future[None]:
+        done: Future[None] = Future()
+        with self._cond:
+            self._queue.append((item, done))
+            if self._running:
+                self._cond.notify()
+            else:
+                self._running = True
+                threading.Thread(target=self._run, name=self.THREAD_NAME, daemon=True).start()
+        return done
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(self.IDLE_SECONDS)
+                if not self._queue:
+                    self._running = False
+                    return
+                round_, self._queue = self._queue, []
+            items = [item for item, _done in round_]
+            try:
+                self._commit(items)
+            except Exception as exc:  # OSError: the disk; anything else still fails them all
+                self._failed(items)
+                for _item, done in round_:
+                    done.set_exception(exc)
+            else:
+                for _item, done in round_:
+                    done.set_result(None)
+
+    def _commit(self, items: list[T]) -> None:
+        raise NotImplementedError
+
+    def _failed(self, items: list[T]) -> None:
+        """Undo what a failed round left behind (nothing, unless a subclass says)."""
+
+
+_Record = tuple[str, bytes, bytes]  # spool id, envelope line, message
+
+
 def _head(serial: str, spool_id: str, envelope_line: bytes, raw: bytes) -> bytes:
     crc = zlib.crc32(raw, zlib.crc32(envelope_line))
     length = len(envelope_line) + len(raw)
     return b"MRJ1 %s %s %d %08x\n" % (serial.encode(), spool_id.encode(), length, crc)
 
 
-class JournalWriter:
+class JournalWriter(Rounds[_Record]):
     """Appends records to this process's segment and makes them durable in rounds.
 
     `append` hands over a record; the future it returns is done once the record is written
     and the segment `fdatasync`ed, or failed with the OSError that stopped its round (then
     the round is cut off the segment again, and the next round begins a new segment).
-    A round takes every record handed over before it began. The thread ends after
-    `IDLE_SECONDS` without work and starts again on demand; the segment stays open (and
-    locked) until `close` or the process's end.
+    The segment stays open (and locked) until `close` or the process's end.
     """
 
-    IDLE_SECONDS = 2.0
+    THREAD_NAME = "spool-journal"
 
     def __init__(self, directory: Path, segment_bytes: int | None = None) -> None:
+        super().__init__()
         self.directory = directory
         self.segment_bytes = SEGMENT_BYTES if segment_bytes is None else segment_bytes
-        self._cond = threading.Condition()
-        self._queue: list[tuple[str, bytes, bytes, Future[None]]] = []
-        self._running = False
         self._disk = threading.Lock()  # the segment: written by a round, ended by `close`
         self._fd: int | None = None
         self._offset = 0
         self._serial = ""
 
     def append(self, spool_id: str, envelope_line: bytes, raw: bytes) -> Future[None]:
-        done: Future[None] = Future()
-        with self._cond:
-            self._queue.append((spool_id, envelope_line, raw, done))
-            if self._running:
-                self._cond.notify()
-            else:
-                self._running = True
-                threading.Thread(target=self._run, name="spool-journal", daemon=True).start()
-        return done
+        return self._hand_over((spool_id, envelope_line, raw))
 
     def prepare(self) -> None:
         """Begin a segment now (the listener, before its first message), so that the first
@@ -123,26 +169,11 @@ class JournalWriter:
         with self._disk:
             self._end_segment()
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(self.IDLE_SECONDS)
-                if not self._queue:
-                    self._running = False
-                    return
-                round_, self._queue = self._queue, []
-            try:
-                with self._disk:
-                    self._commit(round_)
-            except Exception as exc:  # OSError: the disk; anything else still fails them all
-                for *_record, done in round_:
-                    done.set_exception(exc)
-            else:
-                for *_record, done in round_:
-                    done.set_result(None)
+    def _commit(self, items: list[_Record]) -> None:
+        with self._disk:
+            self._write_round(items)
 
-    def _commit(self, round_: list[tuple[str, bytes, bytes, Future[None]]]) -> None:
+    def _write_round(self, round_: list[_Record]) -> None:
         if self._fd is None:
             self._begin_segment()
         data = self._round_bytes(round_)
@@ -173,9 +204,9 @@ class JournalWriter:
         if self._offset >= self.segment_bytes:
             self._end_segment()
 
-    def _round_bytes(self, round_: list[tuple[str, bytes, bytes, Future[None]]]) -> bytes:
+    def _round_bytes(self, round_: list[_Record]) -> bytes:
         parts = []
-        for spool_id, envelope_line, raw, _done in round_:
+        for spool_id, envelope_line, raw in round_:
             parts += [_head(self._serial, spool_id, envelope_line, raw), envelope_line, raw]
         return b"".join(parts)
 

@@ -21,7 +21,6 @@ import itertools
 import json
 import os
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -29,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest.journal import JournalReader, JournalWriter
+from ingest.journal import JournalReader, JournalWriter, Rounds, _fsync_dir, _write_all
 
 MAGIC = b"MAILROOM-SPOOL-1 "
 ENVELOPE_BLOCK = 4096  # the envelope line is looked for in blocks of this size
@@ -50,20 +49,6 @@ class SpoolError(Exception):
     """A spool file that cannot be read back (kept aside in `bad/` for a person)."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _writer_alive(spool_id: str) -> bool:
     """Whether the process that named this spool file (`<ns>.<pid>.<seq>.<hex>`) still runs."""
     try:
@@ -79,67 +64,40 @@ def _writer_alive(spool_id: str) -> bool:
     return True
 
 
-class _GroupCommit:
-    """Makes written spool files durable in rounds, on a thread of its own.
+class _GroupCommit(Rounds[tuple[str, int]]):
+    """Makes written spool files durable in rounds, on a thread of its own (`Rounds`).
 
     `submit` hands over a file written (not yet synced) in `tmp/` with its open descriptor;
     the future it returns is done once the file is fsynced, renamed into `new/` and the
-    directory fsynced, or failed with the OSError that stopped the round. A round takes every
-    file handed over before it began, so no file waits on a round that started before it was
-    written. The thread ends after `IDLE_SECONDS` without work and starts again on demand.
+    directory fsynced, or failed with the OSError that stopped the round.
     """
 
-    IDLE_SECONDS = 2.0
+    THREAD_NAME = "spool-sync"
 
     def __init__(self, tmp: Path, new: Path) -> None:
+        super().__init__()
         self.tmp = tmp
         self.new = new
-        self._cond = threading.Condition()
-        self._queue: list[tuple[str, int, Future[None]]] = []
-        self._running = False
 
     def submit(self, name: str, fd: int) -> Future[None]:
-        done: Future[None] = Future()
-        with self._cond:
-            self._queue.append((name, fd, done))
-            if self._running:
-                self._cond.notify()
-            else:
-                self._running = True
-                threading.Thread(target=self._run, name="spool-sync", daemon=True).start()
-        return done
+        return self._hand_over((name, fd))
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(self.IDLE_SECONDS)
-                if not self._queue:
-                    self._running = False
-                    return
-                round_, self._queue = self._queue, []
-            try:
-                self._commit(round_)
-            except Exception as exc:  # OSError: the disk; anything else still fails them all
-                for name, _fd, done in round_:
-                    # Its writer answers 451 and the sender sends it again: not kept twice.
-                    (self.tmp / name).unlink(missing_ok=True)
-                    (self.new / name).unlink(missing_ok=True)
-                    done.set_exception(exc)
-            else:
-                for _name, _fd, done in round_:
-                    done.set_result(None)
-
-    def _commit(self, round_: list[tuple[str, int, Future[None]]]) -> None:
+    def _commit(self, items: list[tuple[str, int]]) -> None:
         try:
-            for _name, fd, _done in round_:
+            for _name, fd in items:
                 os.fsync(fd)
         finally:
-            for _name, fd, _done in round_:
+            for _name, fd in items:
                 os.close(fd)
-        for name, _fd, _done in round_:
+        for name, _fd in items:
             os.rename(self.tmp / name, self.new / name)
         _fsync_dir(self.new)
+
+    def _failed(self, items: list[tuple[str, int]]) -> None:
+        for name, _fd in items:
+            # Its writer answers 451 and the sender sends it again: not kept twice.
+            (self.tmp / name).unlink(missing_ok=True)
+            (self.new / name).unlink(missing_ok=True)
 
 
 def _envelope_line(envelope: SpoolEnvelope) -> bytes:
@@ -255,9 +213,10 @@ class Spool:
         return f"{time.time_ns():020d}.{os.getpid()}.{next(self._seq)}.{secrets.token_hex(4)}"
 
     def stage(self, raw: bytes, envelope: SpoolEnvelope) -> tuple[str, Future[None]]:
-        """Write the message to `tmp/` and hand it to the group commit: its spool id, and a
-        future done once it is durably in `new/` (or failed: then nothing is kept). Raises
-        OSError when it cannot even be written."""
+        """Hand the message to the journal's next round (up to `JOURNAL_MAX_BYTES`), or write
+        it to `tmp/` and hand it to the group commit: its spool id, and a future done once it
+        is durably kept (or failed: then nothing is). Raises OSError when a file cannot even
+        be written."""
         if len(raw) <= JOURNAL_MAX_BYTES:
             spool_id = self._new_id()
             return spool_id, self._writer.append(spool_id, _envelope_line(envelope), raw)

@@ -18,6 +18,7 @@ import pytest
 from ingest import journal as journal_module
 from ingest.journal import JournalReader, JournalWriter
 from ingest.spool import Spool, SpoolEnvelope, SpoolError
+from tests.test_spool import put_from_eight_writers
 
 REPO = Path(__file__).resolve().parent.parent
 ENVELOPE = SpoolEnvelope("daily", "smtp", "a@b.test", "inf@mailroom.test", "")
@@ -61,24 +62,7 @@ def test_eight_writers_share_the_rounds_fdatasyncs(
         real(fd)
 
     monkeypatch.setattr(journal_module.os, "fdatasync", slow)
-    ids: list[str] = []
-    lock = threading.Lock()
-
-    def writer(n: int) -> None:
-        for i in range(10):
-            stored = spool.put(b"message %d.%d" % (n, i), ENVELOPE)
-            with lock:
-                ids.append(stored)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert len(ids) == 80 and sorted(ids) == spool.pending()
-    assert {spool.read(i)[1] for i in ids} == {
-        b"message %d.%d" % (n, i) for n in range(8) for i in range(10)
-    }
+    put_from_eight_writers(spool)
     assert 0 < len(synced) <= 40  # at least two messages a round on average
 
 

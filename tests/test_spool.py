@@ -88,25 +88,7 @@ def test_eight_concurrent_puts_are_all_stored_with_fewer_directory_fsyncs(
     monkeypatch.setattr(spool_module, "_fsync_dir", counting)
     spool = Spool(tmp_path / "spool")
     spool.ensure()
-    envelope = SpoolEnvelope("daily", "smtp", "a@b.test", "inf@mailroom.test", "")
-    ids: list[str] = []
-    lock = threading.Lock()
-
-    def writer(n: int) -> None:
-        for i in range(10):
-            stored = spool.put(b"message %d.%d" % (n, i), envelope)
-            with lock:
-                ids.append(stored)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert sorted(ids) == spool.pending() and len(ids) == 80
-    assert {spool.read(i)[1] for i in ids} == {
-        b"message %d.%d" % (n, i) for n in range(8) for i in range(10)
-    }
+    put_from_eight_writers(spool)
     assert 0 < len(synced) < 80
 
 
@@ -140,3 +122,27 @@ def test_a_spool_file_without_its_envelope_line_is_refused(tmp_path: Path) -> No
     (spool.new / "c.1.0.x").write_bytes(b"MAILROOM-SPOOL-1 {not json\nraw")
     with pytest.raises(SpoolError, match="broken envelope"):
         spool.read("c.1.0.x")
+
+
+def put_from_eight_writers(spool: Spool) -> list[str]:
+    """Eight threads put ten messages each at once; every one is pending and reads back."""
+    envelope = SpoolEnvelope("daily", "smtp", "a@b.test", "inf@mailroom.test", "")
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        for i in range(10):
+            stored = spool.put(b"message %d.%d" % (n, i), envelope)
+            with lock:
+                ids.append(stored)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(ids) == spool.pending() and len(ids) == 80
+    assert {spool.read(i)[1] for i in ids} == {
+        b"message %d.%d" % (n, i) for n in range(8) for i in range(10)
+    }
+    return ids
