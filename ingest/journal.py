@@ -37,7 +37,6 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,9 +301,9 @@ class JournalReader:
         self._segments: dict[str, _Segment] = {}
         self._where: dict[str, _Segment] = {}  # spool id → its segment, while not done
 
-    def pending(self) -> Iterator[str]:
+    def pending(self) -> list[str]:
         self.scan()
-        return iter(list(self._where))
+        return list(self._where)
 
     def holds(self, spool_id: str) -> bool:
         return spool_id in self._where

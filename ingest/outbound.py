@@ -22,7 +22,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,11 +85,9 @@ class MaildirTransport(Transport):
         if final.exists():  # delivered before a crash lost the commit: do not write twice
             return
         tmp = self.root / "tmp" / name
-        rest = iter(pieces)
-        first = next(rest, b"")
+        pieces = _started(pieces)
         with open(tmp, "wb") as fh:
-            fh.write(first)
-            for piece in rest:
+            for piece in pieces:
                 fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
@@ -112,8 +110,7 @@ class RelayTransport(Transport):
         self, row_id: int, mail_from: str, to: str, pieces: Iterable[bytes], size: int
     ) -> None:
         cfg = self.config
-        rest = iter(pieces)
-        first = next(rest, b"")
+        pieces = _started(pieces)
         assert cfg.relay_host
         try:
             smtp = smtplib.SMTP(
@@ -134,7 +131,14 @@ class RelayTransport(Transport):
                     smtp.login(cfg.username, cfg.password)
             except (OSError, smtplib.SMTPException) as exc:
                 raise RelayUnavailable(f"relay refused TLS or login: {exc}") from exc
-            _stream(smtp, mail_from, to, itertools.chain((first,), rest), size)
+            _stream(smtp, mail_from, to, pieces, size)
+
+
+def _started(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces with the first already made: a mail that cannot be made (its original
+    gone) fails here, before the next hop sees any of it."""
+    rest = iter(pieces)
+    return itertools.chain((next(rest, b""),), rest)
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")

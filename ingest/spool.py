@@ -262,7 +262,7 @@ class Spool:
 
     def pending(self) -> list[str]:
         """Every message spooled and not yet filed, oldest first (journal and files)."""
-        journal = list(self._reader.pending())
+        journal = self._reader.pending()
         try:
             files = [p.name for p in self.new.iterdir() if not p.name.startswith(".")]
         except FileNotFoundError:

@@ -215,9 +215,9 @@ def _base64_lines(data: bytes | memoryview) -> bytes:
     return base64.encodebytes(data).replace(b"\n", CRLF)
 
 
-BASE64_CHUNK = (
-    57 * 1024
-)  # whole 76-column lines of base64: an attachment is encoded this much at a time
+BASE64_LINE_BYTES = 57  # the bytes one 76-column line of base64 carries
+# Whole lines of base64: an attachment is encoded this much at a time.
+BASE64_CHUNK = BASE64_LINE_BYTES * 1024
 
 
 def _base64_chunks(data: bytes | memoryview) -> Iterator[bytes]:
@@ -367,9 +367,10 @@ def compose(
 
 def base64_length(size: int) -> int:
     """How many bytes `size` bytes take in base64 as a mail carries them: lines of 76 columns
-    (57 bytes each), each ended by CRLF."""
-    lines, rest = divmod(size, 57)
-    return lines * 78 + (4 * -(-rest // 3) + 2 if rest else 0)
+    (`BASE64_LINE_BYTES` each), each ended by CRLF."""
+    lines, rest = divmod(size, BASE64_LINE_BYTES)
+    line = 4 * BASE64_LINE_BYTES // 3 + len(CRLF)
+    return lines * line + (4 * -(-rest // 3) + len(CRLF) if rest else 0)
 
 
 def with_original(wire: bytes, tail: int, original: Iterable[bytes]) -> Iterator[bytes]:
@@ -381,17 +382,17 @@ def with_original(wire: bytes, tail: int, original: Iterable[bytes]) -> Iterator
     if not 0 <= at <= len(wire):
         raise ValueError(f"the original's place {tail} bytes from the end is not in the mail")
     yield wire[:at]
-    rest = b""  # fewer than a line's 57 bytes, carried to the next piece
+    rest = b""  # less than a line's bytes, carried to the next piece
     for piece in original:
         view = memoryview(piece)
         if rest:
-            taken = 57 - len(rest)
+            taken = BASE64_LINE_BYTES - len(rest)
             rest += view[:taken]
             view = view[taken:]
-            if len(rest) < 57:
+            if len(rest) < BASE64_LINE_BYTES:
                 continue
             yield _base64_lines(rest)
-        whole = len(view) - len(view) % 57
+        whole = len(view) - len(view) % BASE64_LINE_BYTES
         # Encoded a chunk at a time: what is held beside the piece read stays small.
         yield from _base64_chunks(view[:whole])
         rest = bytes(view[whole:])

@@ -268,44 +268,62 @@ def test_large_messages_stay_files_of_their_own(tmp_path: Path) -> None:
     assert spool.read(stored)[1] == raw and spool.pending() == [stored]
 
 
-# A writer killed by SIGKILL at a point of its round: before its write, halfway through it,
-# after the write and before the fdatasync, or after the fdatasync before anyone is told.
-# Eight threads append; each id whose future is done is printed, flushed, as a sender's 250.
-_KILLED_MID_ROUND = """
-import os, signal, sys, threading
-from pathlib import Path
+def killed_mid_round(when: str, at_round: int) -> str:
+    """Python that makes its process kill itself by SIGKILL at a point of its journal's
+    `at_round`th round: before the round's write (`before_write`), with all of it but the last
+    byte written (`mid_write`), before its fdatasync (`before_sync`) or after it, before any
+    writer is told (`after_sync`)."""
+    return f"""
+import os, signal, threading
 import ingest.journal as journal
-from ingest.spool import Spool, SpoolEnvelope
 
-root, when = Path(sys.argv[1]), sys.argv[2]
-spool = Spool(root)
-spool.ensure()
-rounds = 0
+WHEN, AT = {when!r}, {at_round}
+synced = 0  # rounds made durable
 real_write, real_sync = journal._write_all, os.fdatasync
+
+def in_round(data=journal.RECORD_MAGIC):
+    # The journal's thread writing records (not a new segment's zeros).
+    return (
+        threading.current_thread().name == journal.JournalWriter.THREAD_NAME
+        and data.startswith(journal.RECORD_MAGIC)
+    )
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 def write(fd, data):
-    if data.startswith(b"MRJ1 ") and rounds == 5:  # a round's records, not a new segment's zeros
-        if when == "before_write":
+    if in_round(data) and synced == AT - 1:
+        if WHEN == "before_write":
             die()
-        if when == "mid_write":
+        if WHEN == "mid_write":
             real_write(fd, data[:-1])
             die()
     real_write(fd, data)
 
 def sync(fd):
-    global rounds
-    rounds += 1
-    if rounds == 6 and when == "before_sync":
+    global synced
+    if in_round() and synced == AT - 1 and WHEN == "before_sync":
         die()
     real_sync(fd)
-    if rounds == 6 and when == "after_sync":
-        die()
+    if in_round():
+        synced += 1
+        if synced == AT and WHEN == "after_sync":
+            die()
 
 journal._write_all = write
 journal.os.fdatasync = sync
+"""
+
+
+# A writer killed in its sixth round (`killed_mid_round`). Eight threads append; each id whose
+# future is done is printed, flushed, as a sender's 250.
+_EIGHT_WRITERS = """
+import sys, threading
+from pathlib import Path
+from ingest.spool import Spool, SpoolEnvelope
+
+spool = Spool(Path(sys.argv[1]))
+spool.ensure()
 out = threading.Lock()
 
 def sender(n):
@@ -330,7 +348,7 @@ def test_a_kill_in_the_middle_of_a_round_keeps_every_message_answered(
 ) -> None:
     root = tmp_path / "spool"
     killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_MID_ROUND, str(root), when],
+        [sys.executable, "-c", killed_mid_round(when, 6) + _EIGHT_WRITERS, str(root)],
         cwd=REPO,
         capture_output=True,
         timeout=120,

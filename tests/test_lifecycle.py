@@ -36,6 +36,7 @@ from mailroom.config import parse_config
 from tests.conftest import REPO
 from tests.pgcluster import PgCluster
 from tests.service import LedgerView, MailroomInstance, pid_alive, wait_for, with_message_id
+from tests.test_journal import killed_mid_round
 
 # Reads today's date (a real serve, the CLI or a mailbox without a fixed time): run at
 # a year boundary by the test command.
@@ -150,38 +151,6 @@ def test_sigkill_at_any_moment_loses_nothing_answered_250(tmp_path: Path, pg_url
     assert {state for state, _ in rows} <= {"filed", "duplicate"}
 
 
-# serve, killed by SIGKILL in the middle of a round of its spool's group commit (the journal's
-# 10th): in the middle of writing the round, or after its fdatasync, before a sender is told.
-_KILLED_MID_ROUND = """
-import os, signal, threading
-import ingest.journal as journal
-
-rounds = 0
-real_write, real_sync = journal._write_all, os.fdatasync
-
-def in_round():
-    return threading.current_thread().name == "spool-journal"
-
-def write(fd, data):
-    # A round's records (not a new segment's zeros), after nine rounds synced.
-    if in_round() and data.startswith(b"MRJ1 ") and rounds == 9 and WHEN == "mid_write":
-        real_write(fd, data[:-1])  # all but the last byte
-        os.kill(os.getpid(), signal.SIGKILL)
-    real_write(fd, data)
-
-def sync(fd):
-    global rounds
-    real_sync(fd)
-    if in_round():
-        rounds += 1
-        if rounds == 10 and WHEN == "after_sync":
-            os.kill(os.getpid(), signal.SIGKILL)
-
-journal._write_all = write
-journal.os.fdatasync = sync
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["mid_write", "after_sync"])
 def test_a_kill_in_the_middle_of_a_spool_round_files_every_250_once(
@@ -199,7 +168,8 @@ def test_a_kill_in_the_middle_of_a_spool_round_files_every_250_once(
         for i in range(8)
     ]
     try:
-        mailroom.start(prelude=f"WHEN = {when!r}\n{_KILLED_MID_ROUND}")
+        # Killed in the middle of its spool's 10th round (`killed_mid_round`).
+        mailroom.start(prelude=killed_mid_round(when, 10))
         for thread in threads:
             thread.start()
         assert mailroom.proc is not None
