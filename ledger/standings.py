@@ -30,7 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -154,12 +156,15 @@ def _ranked(values: Sequence[tuple[str, Decimal]]) -> dict[str, int]:
 
 
 class _ItemEvent(ScoredEvent, Protocol):
+    """A row of `_score_items`: the event's columns and its item's."""
+
     @property
     def unit_id(self) -> int: ...
     @property
     def author_id(self) -> int | None: ...
     @property
     def received_at(self) -> Any: ...
+    def __getitem__(self, columns: slice) -> tuple[Any, ...]: ...
 
 
 def _live_item_events(period: Period, *columns: Any) -> Select[Any]:
@@ -202,47 +207,34 @@ def _once(session: Session, name: str, key: tuple[Any, ...], compute: Callable[[
     return memo[key]  # type: ignore[no-any-return]
 
 
-def _item_events(session: Session, period: Period, with_time: bool) -> dict[int, list[_ItemEvent]]:
-    """The live item events of the items received in `period`, by item: plain rows of the
-    columns points are read from (a decade's quarter holds tens of thousands; ORM objects
-    cost several times as much to load). Read once per period in a reading session."""
-    return _once(
-        session,
-        "item_events",
-        (period.start, period.end, with_time),
-        lambda: _read_item_events(session, period, with_time),
-    )
-
-
-def _read_item_events(
-    session: Session, period: Period, with_time: bool
-) -> dict[int, list[_ItemEvent]]:
-    """`with_time`: with each item's time of receipt (to find the rulebook of its day); left
-    out when one rulebook covers the whole period (ten thousand fewer aware datetimes)."""
-    columns = [
-        ScoreEvent.id,
-        ScoreEvent.submission_id,
-        Submission.unit_id,
-        Submission.author_id,
-        ScoreEvent.kind,
-        ScoreEvent.rule,
-        ScoreEvent.level,
+def _quarters_of_year(
+    session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
+) -> list[Period] | None:
+    """A year's quarters, in a reading session: there a year's per-item figures (counts,
+    item scores) are its quarters' put together, so that the year's outcomes, which need every
+    quarter and the year, read each item once, not twice."""
+    if period.kind != "year" or not session.info.get(READER):
+        return None
+    calendar = rulebook.calendar
+    quarters = [
+        parse_period(f"{period.label}Q{q}", zone, calendar)
+        for q in range(1, rulebook.quarters_per_year + 1)
     ]
-    # On the connection, not the ORM session: plain rows, without the ORM's per-row loading.
-    rows = session.connection().execute(
-        _live_item_events(period, *columns, *([Submission.received_at] if with_time else []))
-    )
-    by_item: dict[int, list[_ItemEvent]] = defaultdict(list)
-    for ev in rows:
-        assert ev.submission_id is not None
-        by_item[ev.submission_id].append(ev)
-    return by_item
+    assert quarters[0].start == period.start and quarters[-1].end == period.end
+    return quarters
 
 
-def _period_counts(session: Session, period: Period) -> list[Any]:
+def _period_counts(session: Session, rulebook: Rulebook, period: Period, zone: tzinfo) -> list[Any]:
     """(unit id, author id, how many count) of the period's items not withdrawn, by unit and
     author (`COUNTED_STATUSES`): one pass over the period's index, summed by the database,
     read once per period in a reading session (the units' and the officers' standings)."""
+    quarters = _quarters_of_year(session, rulebook, period, zone)
+    if quarters is not None:
+        summed: dict[tuple[int, int | None], int] = defaultdict(int)
+        for quarter in quarters:
+            for unit_id, author_id, n in _period_counts(session, rulebook, quarter, zone):
+                summed[unit_id, author_id] += int(n or 0)
+        return [(unit_id, author_id, n) for (unit_id, author_id), n in summed.items()]
     counted = case((Submission.status.in_(COUNTED_STATUSES), 1), else_=0)
     query = (
         select(Submission.unit_id, Submission.author_id, func.sum(counted))
@@ -272,9 +264,9 @@ class _Score:
     adopted_by: frozenset[str]
 
 
-@dataclass(frozen=True)
-class _ItemScore:
-    """One item of a period: its unit, its author and its score."""
+class _ItemScore(NamedTuple):
+    """One item of a period: its unit, its author and its score (a tuple: a decade's quarter
+    makes ten thousand of them, and a frozen dataclass costs several times as much to make)."""
 
     unit_id: int
     author_id: int | None
@@ -287,6 +279,13 @@ def _item_scores(
     """Every item of the period with live events, scored under the rulebook of its day:
     computed once per period in a reading session (the standings and the officers' standings
     of a page both sum them; a decade's quarter is tens of thousands of events)."""
+    quarters = _quarters_of_year(session, rulebook, period, zone)
+    if quarters is not None:
+        return {
+            item_id: score
+            for quarter in quarters
+            for item_id, score in _item_scores(session, rulebook, quarter, zone).items()
+        }
     return _once(
         session,
         "item_scores",
@@ -295,20 +294,46 @@ def _item_scores(
     )
 
 
+# What an item's points depend on, per event: the first columns of `_score_items`'s rows.
+_PATTERN = (ScoreEvent.kind, ScoreEvent.rule, ScoreEvent.level)
+
+
 def _score_items(
     session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
 ) -> dict[int, _ItemScore]:
+    """One pass over the period's live item events in item order, as plain rows of the
+    columns points are read from (a decade's quarter holds tens of thousands; ORM objects
+    cost several times as much to load)."""
     scores: dict[int, _ItemScore] = {}
     # Revisions take effect on a day: one rulebook for the whole period, unless one began in it.
     first = rulebook.in_force_at(period.start, zone)
     last = rulebook.in_force_at(period.end - timedelta(microseconds=1), zone)
     whole = first if first is last else None
+    columns: list[Any] = [
+        *_PATTERN,
+        ScoreEvent.submission_id,
+        Submission.unit_id,
+        Submission.author_id,
+        ScoreEvent.id,  # named when the rulebook lacks what an event names
+    ]
+    if whole is None:
+        columns.append(Submission.received_at)  # to find the rulebook of the item's day
+    # By item, each item's events oldest first (on SQLite the events' index gives this order).
+    query = (
+        _live_item_events(period, *columns)
+        .order_by(None)
+        .order_by(ScoreEvent.submission_id, ScoreEvent.id)
+    )
     # Most items share a handful of event patterns (adopted by one publication at one level,
     # with one bonus): each pattern is scored once per rulebook in force, not once per item.
     scored: dict[tuple[int, tuple[tuple[str, str, str | None], ...]], _Score] = {}
-    for item_id, events in _item_events(session, period, with_time=whole is None).items():
-        then = whole or rulebook.in_force_at(events[0].received_at, zone)
-        pattern = (id(then), tuple((e.kind, e.rule, e.level) for e in events))
+    rows = session.connection().execute(query)
+    width = len(_PATTERN)
+    for item_id, group in groupby(rows, key=itemgetter(width)):  # by submission_id
+        events: list[_ItemEvent] = list(group)
+        head = events[0]
+        then = whole or rulebook.in_force_at(head.received_at, zone)
+        pattern = (id(then), tuple([e[:width] for e in events]))
         known = scored.get(pattern)
         if known is None:
             kinds: dict[str, list[_ItemEvent]] = defaultdict(list)
@@ -322,7 +347,7 @@ def _score_items(
                 adopted="adoption" in kinds or "clue" in kinds,
                 adopted_by=frozenset(e.rule for e in kinds.get("adoption", ())),
             )
-        scores[item_id] = _ItemScore(events[0].unit_id, events[0].author_id, known)
+        scores[item_id] = _ItemScore(head.unit_id, head.author_id, known)
     return scores
 
 
@@ -419,13 +444,17 @@ def _standings(
     session: Session, rulebook: Rulebook, period: Period, zone: tzinfo
 ) -> list[Standing]:
     book = rulebook.in_force(period.start.astimezone(zone).date())
+    # Plain rows, not ORM objects: the ranked units are a province's thousand, once a period.
     units = list(
-        session.scalars(
-            select(Unit).where(Unit.sequence != "office", _active(period, zone)).order_by(Unit.code)
+        session.execute(
+            select(Unit.id, Unit.code, Unit.name, Unit.sequence, Unit.parent_id)
+            .where(Unit.sequence != "office", _active(period, zone))
+            .order_by(Unit.code)
         )
     )
+    rule_of = {key: book.sequence(key) for key in {u.sequence for u in units}}
     submitted: dict[int, int] = defaultdict(int)
-    for unit_id, _author_id, n_counted in _period_counts(session, period):
+    for unit_id, _author_id, n_counted in _period_counts(session, rulebook, period, zone):
         submitted[unit_id] += int(n_counted or 0)
 
     levels = {p.name: p.level for p in book.publications if p.level}
@@ -467,7 +496,7 @@ def _standings(
     share: dict[int, Decimal] = defaultdict(Decimal)
     percent = Decimal(book.direct_share_percent) / 100
     for unit in units:
-        rule = book.sequence(unit.sequence)
+        rule = rule_of[unit.sequence]
         if rule is not None and rule.reports_to_parent and unit.parent_id is not None:
             share[unit.parent_id] += gross[unit.id] * percent
 
@@ -480,16 +509,16 @@ def _standings(
     )
     result: list[Standing] = []
 
-    def group_of(unit: Unit) -> str:
-        rule = book.sequence(unit.sequence)
-        return rule.group if rule is not None else unit.sequence
-
-    for group in sorted({group_of(u) for u in units}, key=book.sequence_order):
-        members = [u for u in units if group_of(u) == group]
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for u in units:
+        rule = rule_of[u.sequence]
+        groups[rule.group if rule is not None else u.sequence].append(u)
+    for group in sorted(groups, key=book.sequence_order):
+        members = groups[group]
         ranks = _ranked([(u.code, ranked_by[u.id]) for u in members])
         for u in sorted(members, key=lambda m: (ranks[m.code], m.code)):
             seq = u.sequence
-            rule = book.sequence(seq)
+            rule = rule_of[seq]
             points = totals[u.id]
             target = rule.target(period.kind) if rule is not None else None
             task = _task(book, u, period, points, adopted_at_level[u.id])
@@ -529,7 +558,7 @@ def _standings(
 
 
 def _task(
-    book: Rulebook, unit: Unit, period: Period, points: Decimal, at_level: dict[str, int]
+    book: Rulebook, unit: Any, period: Period, points: Decimal, at_level: dict[str, int]
 ) -> tuple[TaskPart, ...]:
     """The unit's annual task (任务基数表) and how far it got: in a year only."""
     task = book.task_of(unit.name) if period.kind == "year" else None
@@ -549,7 +578,7 @@ def _quotas(
     book: Rulebook,
     period: Period,
     zone: tzinfo,
-    units: list[Unit],
+    units: list[Any],
     adopted_items: set[int],
 ) -> tuple[dict[int, Decimal], dict[int, tuple[int, bool]], dict[int, tuple[int, int]]]:
     """Each unit's quota bonus in `period` (summed over the quota periods it holds), its quota
@@ -633,7 +662,7 @@ def _officer_standings(
     points: dict[int, Decimal] = defaultdict(Decimal)
     items: dict[int, int] = defaultdict(int)
     adopted: dict[int, int] = defaultdict(int)
-    for _unit_id, author_id, n_counted in _period_counts(session, period):
+    for _unit_id, author_id, n_counted in _period_counts(session, rulebook, period, zone):
         officer = officers.get(author_id)
         if officer is None:
             continue  # an office's own staff are not ranked
@@ -697,11 +726,13 @@ def core_team(
 def streak_outcomes(
     session: Session, rulebook: Rulebook, year: int, zone: tzinfo, through: int | None = None
 ) -> list[StreakOutcome]:
-    """Praise and criticism fired in quarters 1..`through` of the assessment year; with the
-    whole year (`through` None or the last quarter), also the annual misses and the award
-    candidates. Praise: the first N quarters all met. Criticism: the Nth quarter missed."""
+    """Praise and criticism fired in quarters 1..`through` of the assessment year; for the
+    whole year (`through` None), also the annual misses and the award candidates, which need
+    the year's standings (a quarter's close asks only for its praise and criticism).
+    Praise: the first N quarters all met. Criticism: the Nth quarter missed."""
     book = rulebook.in_force(_period(rulebook, str(year), zone).start.astimezone(zone).date())
     quarters = book.quarters_per_year
+    whole_year = through is None
     through = quarters if through is None else through
     if not 1 <= through <= quarters:
         raise ValueError(f"quarter {through} is not in 1..{quarters}")
@@ -711,7 +742,7 @@ def streak_outcomes(
     ]
     annual = (
         {s.unit_code: s for s in standings(session, rulebook, str(year), zone)}
-        if through == quarters
+        if whole_year
         else {}
     )
     codes = sorted({code for q in per_quarter for code in q})

@@ -219,6 +219,11 @@ def test_a_whole_assessment_year_by_hand(ledger: Ledger) -> None:
         team_q4 = core_team(session, RULES, "2026Q4", SHANGHAI)
         outcomes = streak_outcomes(session, RULES, 2026, SHANGHAI)
         outcomes_to_q2 = streak_outcomes(session, RULES, 2026, SHANGHAI, through=2)
+        outcomes_to_q4 = streak_outcomes(session, RULES, 2026, SHANGHAI, through=4)
+    # A reading session puts the year together from its quarters; a writing one reads the
+    # year at once: the two agree.
+    with ledger.transaction() as session:
+        year_at_once = standings(session, RULES, "2026", SHANGHAI)
 
     # Ranks are per sequence; equal points share a rank (1, 1, 3). 直报点 have no quarterly
     # target, so no quarterly met/missed.
@@ -278,6 +283,7 @@ def test_a_whole_assessment_year_by_hand(ledger: Ledger) -> None:
         ("direct", "DT", 10, 6, True, 1),  # 3 + 10 − 4 + 1
         ("direct", "GZG", 1, 6, False, 2),
     ]
+    assert year_at_once == year
     by_code = {s.unit_code: s for s in year}
     # submitted: items filed in the year; adopted: items with an adoption or a clue.
     assert (by_code["TH"].submitted, by_code["TH"].adopted) == (14, 13)  # 6+2+2+4; one not
@@ -354,3 +360,5 @@ def test_a_whole_assessment_year_by_hand(ledger: Ledger) -> None:
     ]
     # As of the end of Q2 only the Q2 outcomes have fired, and nothing annual.
     assert outcomes_to_q2 == [o for o in outcomes if o.period == "2026Q2"]
+    # At the close of the last quarter: its praise and criticism, the annual ones not yet.
+    assert outcomes_to_q4 == [o for o in outcomes if "Q" in o.period]

@@ -194,8 +194,8 @@ def cmd_standings(app: App, args: argparse.Namespace) -> int:
                 )  # fmt: skip
             return 0
         ranked = standings(session, app.rulebook, period, zone)
-        outcomes = []
-        if period.kind != "month":
+        outcomes = []  # printed with the table only: --json gives the standings alone
+        if period.kind != "month" and not args.json:
             through = int(period.label.split("Q")[1]) if period.kind == "quarter" else None
             outcomes = [
                 o
