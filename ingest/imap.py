@@ -6,7 +6,8 @@ Chinese providers reject), skips those the ledger already holds for this (accoun
 UIDVALIDITY), fetches the rest in batches bounded in count and bytes, and runs each through
 the pipeline, whose transaction also records the message's place (`ImapMessage`). Only after
 that commit is the message moved to the processed folder (or flagged), and the move recorded;
-a move lost to a crash is simply done at the next poll. A new UIDVALIDITY starts a fresh key
+a move lost to a crash is simply done at the next poll. A batch's move runs on the server, in
+a mover thread, while the next batch is filed. A new UIDVALIDITY starts a fresh key
 space (the pipeline recognises messages it filed before by their content).
 
 Between polls the poller waits in IDLE where the server offers it, and polls again at least
@@ -25,6 +26,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -287,24 +289,49 @@ class ImapPoller:
         self._act(client, uidvalidity, [uid for uid in uids if known.get(uid) is False])
         new = [uid for uid in uids if uid not in known]
         processed = 0
-        for batch, too_large in self._batches(client, new):
-            if stop.is_set() or not self.lease.held():
-                break
-            done: list[int] = []
-            for uid in too_large:
-                if self._quarantine_too_large(client, uidvalidity, uid) is not None:
-                    done.append(uid)
-            fetched = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]) if batch else {}
-            # One transaction for the fetched batch (group commit), as for the spool.
-            messages = self._messages(uidvalidity, batch, fetched, stop)
-            for arrival, outcome in take_batch(self.pipeline, messages):
-                if outcome is not None and arrival.imap is not None:
-                    done.append(arrival.imap.uid)
-            self._act(client, uidvalidity, done)
-            processed += len(done)
-            if done:
-                self.on_filed()
+        # A filed batch is moved (or flagged) on the server while the next batch is filed:
+        # the connection is the mover thread's from the move's start until it is waited for,
+        # and the poll touches it only outside that span, so never two at once.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-move") as mover:
+            filed: list[int] = []  # committed, not yet moved
+            for batch, too_large in self._batches(client, new):
+                if stop.is_set() or not self.lease.held():
+                    break
+                done: list[int] = []
+                for uid in too_large:
+                    if self._quarantine_too_large(client, uidvalidity, uid) is not None:
+                        done.append(uid)
+                fetched = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]) if batch else {}
+                moving = mover.submit(self._move, client, filed) if filed else None
+                try:
+                    # One transaction for the fetched batch (group commit), as for the spool.
+                    messages = self._messages(uidvalidity, batch, fetched, stop)
+                    for arrival, outcome in take_batch(self.pipeline, messages):
+                        if outcome is not None and arrival.imap is not None:
+                            done.append(arrival.imap.uid)
+                except BaseException:
+                    if moving is not None:
+                        self._moved_quietly(moving, uidvalidity, filed)
+                    raise
+                if moving is not None:
+                    moving.result()
+                    self._record_acted(uidvalidity, filed)
+                filed = done
+                processed += len(done)
+                if done:
+                    self.on_filed()
+            self._act(client, uidvalidity, filed)
         return processed
+
+    def _moved_quietly(self, moving: Future[None], uidvalidity: int, uids: list[int]) -> None:
+        """Wait for a move begun in the mover thread and record it, while the batch after it
+        failed to be filed: a failure here is only logged (the error on its way out is the
+        one to tell), and the messages are moved at the next poll, as after a crash."""
+        try:
+            moving.result()
+            self._record_acted(uidvalidity, uids)
+        except Exception as exc:
+            log.warning("%s: a move left for the next poll: %s", self.where, _one_line(exc))
 
     def _note_uidvalidity(self, uidvalidity: int) -> None:
         if self._uidvalidity is None:
@@ -418,6 +445,12 @@ class ImapPoller:
         """Move or flag messages whose intake is committed, then record that it was done."""
         if not uids:
             return
+        self._move(client, uids)
+        self._record_acted(uidvalidity, uids)
+
+    def _move(self, client: IMAPClient, uids: list[int]) -> None:
+        """Move or flag messages whose intake is committed (in the poll's thread or the
+        mover's, never both at once)."""
         try:
             self._move_or_flag(client, uids)
         except IMAPClient.Error:
@@ -427,6 +460,9 @@ class ImapPoller:
             left = [uid for uid in uids if uid in still_here]
             if left:
                 self._move_or_flag(client, left)
+
+    def _record_acted(self, uidvalidity: int, uids: list[int]) -> None:
+        """Record that these messages were moved or flagged: the next poll leaves them be."""
         with self.ledger.transaction() as session:
             session.execute(
                 update(ImapMessage)

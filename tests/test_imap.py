@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
@@ -333,3 +334,79 @@ def test_a_folder_never_renumbered_costs_no_lookup_of_earlier_copies_a_message(
     other_numbering = [s for s in statements if "uidvalidity !=" in s.lower()]
     assert 1 <= len(other_numbering) <= 2  # one FETCH batch (two if the server splits it)
     assert len(filed_message_ids(app)) == 40
+
+
+def test_a_filed_batch_is_moved_while_the_next_one_is_filed(
+    app: App, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's move of one batch and the filing of the next overlap (on a real network
+    both take their time); the connection is never used by both at once, every message is
+    filed once and moved, and each move is recorded."""
+    import ingest.imap
+
+    monkeypatch.setattr(ingest.imap, "FETCH_COUNT", 4)
+    dovecot.append(items(12))  # three batches
+    poller = poller_for(app)
+    batches_begun = 0
+    second_begun = threading.Event()
+    seen_while_moving: list[bool] = []
+    move_threads: set[str] = set()
+    messages, move = poller._messages, poller._move_or_flag
+
+    def counted(*args: object, **kwargs: object) -> Iterator[tuple[bytes, object]]:
+        nonlocal batches_begun
+        batches_begun += 1
+        if batches_begun == 2:
+            second_begun.set()
+        yield from messages(*args, **kwargs)  # type: ignore[arg-type]
+
+    def slow_move(client: object, uids: list[int]) -> None:
+        move_threads.add(threading.current_thread().name)
+        if not seen_while_moving:
+            # The first batch's move: the second batch is being filed meanwhile, or never
+            # (without the overlap it waits for this move, which gives up after 10 s).
+            seen_while_moving.append(second_begun.wait(timeout=10))
+        move(client, uids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(poller, "_messages", counted)
+    monkeypatch.setattr(poller, "_move_or_flag", slow_move)
+    assert poller.poll_once() == 12
+    assert seen_while_moving == [True]
+    assert any(name.startswith("imap-move") for name in move_threads)
+    assert filed_message_ids(app) == sorted(f"<imap-{n}@th.gz.test>" for n in range(12))
+    assert dovecot.uids("INBOX") == []
+    with app.ledger.reader() as s:
+        assert s.scalar(select(func.count()).where(ImapMessage.acted_at.is_(None))) == 0
+    assert poller_for(app).poll_once() == 0
+
+
+def test_a_batch_that_fails_to_be_filed_still_lets_the_move_before_it_finish(
+    app: App, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away while the second batch is filed: the first batch's move, under
+    way meanwhile, is waited for and recorded before the error goes out; the next poll files
+    the rest."""
+    import ingest.imap
+
+    monkeypatch.setattr(ingest.imap, "FETCH_COUNT", 4)
+    dovecot.append(items(8))  # two batches
+    calls = 0
+    real_take_batch = ingest.imap.take_batch
+
+    def failing_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError("the database went away")
+        return real_take_batch(*args, **kwargs)
+
+    monkeypatch.setattr(ingest.imap, "take_batch", failing_second)
+    with pytest.raises(OSError, match="went away"):
+        poller_for(app).poll_once()
+    assert filed_message_ids(app) == sorted(f"<imap-{n}@th.gz.test>" for n in range(4))
+    assert len(dovecot.uids("INBOX")) == 4  # the first batch moved
+    with app.ledger.reader() as s:
+        assert s.scalar(select(func.count()).where(ImapMessage.acted_at.is_(None))) == 0
+    monkeypatch.setattr(ingest.imap, "take_batch", real_take_batch)
+    assert poller_for(app).poll_once() == 4
+    assert dovecot.uids("INBOX") == []
