@@ -7,6 +7,7 @@ counts 1, as Word counts a non-Asian word.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 _ASIAN_BLOCKS = (
@@ -45,15 +46,33 @@ def is_asian(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in ("W", "F")
 
 
+# What a character is to the count: counted alone (Asian), between words (space, control,
+# format), or part of a word. Kept for the characters met lately: a body is mostly a few
+# hundred distinct characters, each read many times; the bound keeps a crafted text of every
+# code point from growing it.
+_ALONE, _BETWEEN, _WORD = "alone", "between", "word"
+_KINDS_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=_KINDS_KEPT)
+def _kind(ch: str) -> str:
+    if is_asian(ch):
+        return _ALONE
+    if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+        return _BETWEEN
+    return _WORD
+
+
 def count_chars(text: str) -> int:
     """The 字数 of `text`, as Word/WPS report it."""
     total = 0
     in_word = False
     for ch in text:
-        if is_asian(ch):
+        kind = _kind(ch)
+        if kind is _ALONE:
             total += 1
             in_word = False
-        elif ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+        elif kind is _BETWEEN:
             in_word = False
         elif not in_word:
             total += 1

@@ -613,10 +613,38 @@ def _unfold(value: str) -> str:
     return _FOLD.sub("", value)
 
 
+# The shapes nearly every client writes, which the two parsers below read alike (a test holds
+# them to it): one plain address, or one angle address after a display name that is either
+# words with no quote, comment, dot or other special (encoded-words and Chinese written raw
+# among them) or one quoted string with no backslash in it (Outlook's and Foxmail's way).
+# Possessive throughout (`++`, `*+`): each piece ends where the next begins, so nothing is
+# ever tried again, and a header that is none of these shapes fails in one pass.
+_LOCAL_PART = r"[A-Za-z0-9_+\-]++(?:\.[A-Za-z0-9_+\-]++)*+"
+_DOMAIN = r"[A-Za-z0-9\-]++(?:\.[A-Za-z0-9\-]++)++"
+_WORD = r"[^\x00-\x20\x7f\"(),.:;<>@\[\\\]]++"
+_PLAIN_MAILBOX = re.compile(
+    rf"[ \t]*+(?:(?:(?P<name>{_WORD}(?:[ \t]++{_WORD})*+)"
+    rf"|\"(?P<quoted>[^\"\\\x00-\x1f\x7f]*+)\")?+"
+    rf"[ \t]*+<(?P<angle>{_LOCAL_PART}@{_DOMAIN})>|(?P<bare>{_LOCAL_PART}@{_DOMAIN}))[ \t]*+"
+)
+
+
 def _addr_specs(value: str) -> list[tuple[str, str]] | None:
     """The (name, address) pairs of an address header's raw value, as two parsers read it;
     None when they disagree (the old `getaddresses` and the RFC 5322 one of the `email`
-    package read a crafted header differently: then neither reading can be trusted)."""
+    package read a crafted header differently: then neither reading can be trusted). A
+    header of one plain mailbox (`_PLAIN_MAILBOX`) is read as both would read it, without
+    them: they cost a tenth of a millisecond a header, twice a message."""
+    plain = _PLAIN_MAILBOX.fullmatch(value)
+    if plain is None:
+        return _read_twice(value)
+    quoted = plain["quoted"]
+    name = quoted if quoted is not None else " ".join((plain["name"] or "").split())
+    return [(name, plain["angle"] or plain["bare"])]
+
+
+def _read_twice(value: str) -> list[tuple[str, str]] | None:
+    """`_addr_specs` by the two parsers."""
     try:
         loose = [(n, a) for n, a in email.utils.getaddresses([value]) if a]
         header = _ADDRESS_HEADER("To", value)

@@ -99,6 +99,15 @@ case("a header of '=?' without '?='", 200)(lambda n: decoded(raw_mail([("X-Any",
 case("From: nested comments", 50)(
     lambda n: decoded(raw_mail([("From", "(" * n + "x" + ")" * n + " <liming@th.gz.test>")]))
 )
+case("To: a run of spaces before a name and no address", 500)(
+    lambda n: decoded(raw_mail([("To", " " * n + "x y")]))
+)
+case("To: a display name of many words and no address", 200)(
+    lambda n: decoded(raw_mail([("To", " ".join(["李明"] * n) + " <x")]))
+)
+case("To: an address of many dotted parts and no domain", 200)(
+    lambda n: decoded(raw_mail([("To", "<" + ".".join(["a"] * n) + ">")]))
+)
 case("From: many addresses", 50)(
     lambda n: decoded(raw_mail([("From", ", ".join(f"a{i}@x.test" for i in range(n)))]))
 )

@@ -134,3 +134,53 @@ def test_pathological_lines_and_subjects_are_judged_quickly() -> None:
     started = datetime.now(UTC)
     judge(raw)
     assert datetime.now(UTC) - started < timedelta(seconds=20)
+
+
+# --- the plain mailbox, read without the two parsers --------------------------------------
+
+_ATOM = st.text(
+    alphabet=st.sampled_from("abcXYZ019!#$%&'*+-/=?^_`{|}~张三李明天河区"), min_size=1, max_size=8
+)
+_LOCAL = st.lists(st.text("abz09_+-", min_size=1, max_size=6), min_size=1, max_size=3)
+_DOMAIN = st.lists(st.text("abz09-", min_size=1, max_size=6), min_size=2, max_size=3)
+_SPACE = st.sampled_from(["", " ", "  ", "\t"])
+
+
+@st.composite
+def _address_headers(draw: st.DrawFn) -> str:
+    """Header values near the plain shapes: names of atoms and encoded-words, angle and bare
+    addresses, and now and then one special character that takes a value off them."""
+    address = ".".join(draw(_LOCAL)) + "@" + ".".join(draw(_DOMAIN))
+    words = draw(st.lists(_ATOM | st.just("=?GBK?B?1cXI/Q==?="), max_size=3))
+    name = " ".join(words)
+    if words and draw(st.booleans()):
+        name = f'"{draw(_SPACE)}{name}{draw(_SPACE)}"'  # a quoted display name
+    value = draw(_SPACE) + name + draw(_SPACE)
+    value += f"<{address}>" if words or draw(st.booleans()) else address
+    value += draw(_SPACE)
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(value)))
+        value = value[:at] + draw(st.sampled_from('"(),.:;<>@[\\]\x01')) + value[at:]
+    return value
+
+
+@PROPERTY
+@given(_address_headers())
+def test_a_plain_mailbox_is_read_as_the_two_parsers_read_it(value: str) -> None:
+    from parser.decode import _PLAIN_MAILBOX, _addr_specs, _read_twice
+
+    assert _addr_specs(value) == _read_twice(value)
+    if _PLAIN_MAILBOX.fullmatch(value) is not None:
+        assert _addr_specs(value) is not None
+
+
+def test_the_plain_shapes_are_what_real_clients_write() -> None:
+    # Not vacuous: the From of the real messages of the test set take the quick way.
+    from email.parser import BytesHeaderParser
+
+    from parser.decode import _PLAIN_MAILBOX, _addr_specs, _read_twice
+
+    froms = [str(BytesHeaderParser().parsebytes(raw).get("From", "")) for raw in SEEDS]
+    plain = [f for f in froms if _PLAIN_MAILBOX.fullmatch(f)]
+    assert len(plain) >= len(froms) * 3 // 4, [f for f in froms if f not in plain]
+    assert [_addr_specs(f) for f in froms] == [_read_twice(f) for f in froms]
