@@ -660,39 +660,28 @@ def run_decade(
                 rows += console_rows
             note = "wall time less the CLI start of the same run"
             rows.append(Row("4", f"CLI start, decade ({kind})", "s", runs=start_s[1:]))
-            rows.append(
-                Row(
-                    "4",
-                    f"standings --period {period}, {size} ({kind})",
-                    "s",
-                    runs=standings_s[1:],
-                    skipped=skips["standings"],
-                    target=Target("<=", 0.5),
-                    note=note,
-                )
+            timed = (
+                (f"standings --period {period}, {size}", standings_s, "standings", 0.5),
+                (
+                    f"standings --period {period} as a table, with streaks",
+                    table_s,
+                    "standings",
+                    0.5,
+                ),
+                (f"quarterly report {period}, {size}", report_s, "report", 3.0),
             )
-            rows.append(
-                Row(
-                    "4",
-                    f"standings --period {period} as a table, with streaks ({kind})",
-                    "s",
-                    runs=table_s[1:],
-                    skipped=skips["standings"],
-                    target=Target("<=", 0.5),
-                    note=note,
+            for measure, runs, part, most in timed:
+                rows.append(
+                    Row(
+                        "4",
+                        f"{measure} ({kind})",
+                        "s",
+                        runs=runs[1:],
+                        skipped=skips[part],
+                        target=Target("<=", most),
+                        note=note,
+                    )
                 )
-            )
-            rows.append(
-                Row(
-                    "4",
-                    f"quarterly report {period}, {size} ({kind})",
-                    "s",
-                    runs=report_s[1:],
-                    skipped=skips["report"],
-                    target=Target("<=", 3.0),
-                    note=note,
-                )
-            )
             from bench.similar import decade_lookup
 
             similar_rows, details[f"similar-{kind}"] = decade_lookup(

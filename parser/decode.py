@@ -628,6 +628,8 @@ _PLAIN_MAILBOX = re.compile(
     rf"[ \t]*+<(?P<angle>{_LOCAL_PART}@{_DOMAIN})>|(?P<bare>{_LOCAL_PART}@{_DOMAIN}))[ \t]*+"
 )
 
+_BLANKS = re.compile(r"[ \t]++")
+
 
 def _addr_specs(value: str) -> list[tuple[str, str]] | None:
     """The (name, address) pairs of an address header's raw value, as two parsers read it;
@@ -639,7 +641,8 @@ def _addr_specs(value: str) -> list[tuple[str, str]] | None:
     if plain is None:
         return _read_twice(value)
     quoted = plain["quoted"]
-    name = quoted if quoted is not None else " ".join((plain["name"] or "").split())
+    # Words are parted by spaces and tabs only: other white space (U+3000, NEL) is in a word.
+    name = quoted if quoted is not None else " ".join(_BLANKS.split(plain["name"] or ""))
     return [(name, plain["angle"] or plain["bare"])]
 
 

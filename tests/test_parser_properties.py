@@ -138,8 +138,14 @@ def test_pathological_lines_and_subjects_are_judged_quickly() -> None:
 
 # --- the plain mailbox, read without the two parsers --------------------------------------
 
+# Atom characters, and white space and format characters other than space and tab (which
+# part no words): the ideographic space, NEL, NBSP, zero-width space, BOM, a C1 control.
 _ATOM = st.text(
-    alphabet=st.sampled_from("abcXYZ019!#$%&'*+-/=?^_`{|}~张三李明天河区"), min_size=1, max_size=8
+    alphabet=st.sampled_from(
+        "abcXYZ019!#$%&'*+-/=?^_`{|}~张三李明天河区\u3000\x85\xa0\u200b\ufeff\x9f"
+    ),
+    min_size=1,
+    max_size=8,
 )
 _LOCAL = st.lists(st.text("abz09_+-", min_size=1, max_size=6), min_size=1, max_size=3)
 _DOMAIN = st.lists(st.text("abz09-", min_size=1, max_size=6), min_size=2, max_size=3)
