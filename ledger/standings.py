@@ -228,29 +228,28 @@ def _period_counts(session: Session, rulebook: Rulebook, period: Period, zone: t
     """(unit id, author id, how many count) of the period's items not withdrawn, by unit and
     author (`COUNTED_STATUSES`): one pass over the period's index, summed by the database,
     read once per period in a reading session (the units' and the officers' standings)."""
-    quarters = _quarters_of_year(session, rulebook, period, zone)
-    if quarters is not None:
-        summed: dict[tuple[int, int | None], int] = defaultdict(int)
-        for quarter in quarters:
-            for unit_id, author_id, n in _period_counts(session, rulebook, quarter, zone):
-                summed[unit_id, author_id] += int(n or 0)
-        return [(unit_id, author_id, n) for (unit_id, author_id), n in summed.items()]
-    counted = case((Submission.status.in_(COUNTED_STATUSES), 1), else_=0)
-    query = (
-        select(Submission.unit_id, Submission.author_id, func.sum(counted))
-        .where(
-            Submission.received_at >= period.start,
-            Submission.received_at < period.end,
-            Submission.status != "withdrawn",
+
+    def read() -> list[Any]:
+        quarters = _quarters_of_year(session, rulebook, period, zone)
+        if quarters is not None:
+            summed: dict[tuple[int, int | None], int] = defaultdict(int)
+            for quarter in quarters:
+                for unit_id, author_id, n in _period_counts(session, rulebook, quarter, zone):
+                    summed[unit_id, author_id] += int(n or 0)
+            return [(unit_id, author_id, n) for (unit_id, author_id), n in summed.items()]
+        counted = case((Submission.status.in_(COUNTED_STATUSES), 1), else_=0)
+        query = (
+            select(Submission.unit_id, Submission.author_id, func.sum(counted))
+            .where(
+                Submission.received_at >= period.start,
+                Submission.received_at < period.end,
+                Submission.status != "withdrawn",
+            )
+            .group_by(Submission.unit_id, Submission.author_id)
         )
-        .group_by(Submission.unit_id, Submission.author_id)
-    )
-    return _once(
-        session,
-        "period_counts",
-        (period.start, period.end),
-        lambda: list(session.connection().execute(query)),
-    )
+        return list(session.connection().execute(query))
+
+    return _once(session, "period_counts", (period.start, period.end), read)
 
 
 @dataclass(frozen=True)
@@ -279,19 +278,18 @@ def _item_scores(
     """Every item of the period with live events, scored under the rulebook of its day:
     computed once per period in a reading session (the standings and the officers' standings
     of a page both sum them; a decade's quarter is tens of thousands of events)."""
-    quarters = _quarters_of_year(session, rulebook, period, zone)
-    if quarters is not None:
+
+    def score() -> dict[int, _ItemScore]:
+        quarters = _quarters_of_year(session, rulebook, period, zone)
+        if quarters is None:
+            return _score_items(session, rulebook, period, zone)
         return {
-            item_id: score
+            item_id: scored
             for quarter in quarters
-            for item_id, score in _item_scores(session, rulebook, quarter, zone).items()
+            for item_id, scored in _item_scores(session, rulebook, quarter, zone).items()
         }
-    return _once(
-        session,
-        "item_scores",
-        (rulebook, period.start, period.end, str(zone)),
-        lambda: _score_items(session, rulebook, period, zone),
-    )
+
+    return _once(session, "item_scores", (rulebook, period.start, period.end, str(zone)), score)
 
 
 # What an item's points depend on, per event: the first columns of `_score_items`'s rows.
